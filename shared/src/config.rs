@@ -1,0 +1,85 @@
+//! Configuration, read once from the environment at start-up.
+
+use crate::domain::Email;
+use thiserror::Error;
+
+/// A configuration problem, naming the variable at fault.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("environment variable {0} is required but not set")]
+    Missing(&'static str),
+    /// A variable is set to something unusable.
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// What the API function needs to know.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// The DynamoDB table (`GRANTDESK_TABLE`).
+    pub table_name: String,
+    /// Users who are org admins whatever the directory says (`GRANTDESK_BOOTSTRAP_ADMINS`,
+    /// comma-separated e-mails).
+    pub bootstrap_admins: Vec<Email>,
+}
+
+impl ApiConfig {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests need not touch the environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let table_name = lookup("GRANTDESK_TABLE")
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(ConfigError::Missing("GRANTDESK_TABLE"))?;
+        let bootstrap_admins = parse_admins(lookup("GRANTDESK_BOOTSTRAP_ADMINS").as_deref().unwrap_or(""))?;
+        Ok(Self { table_name, bootstrap_admins })
+    }
+}
+
+fn parse_admins(text: &str) -> Result<Vec<Email>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| Email::parse(s).map_err(|reason| ConfigError::Invalid { name: "GRANTDESK_BOOTSTRAP_ADMINS", reason }))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_required_and_admins_are_parsed() {
+        let err = ApiConfig::from_lookup(|_| None).unwrap_err();
+        assert_eq!(err.to_string(), "environment variable GRANTDESK_TABLE is required but not set");
+        let config = ApiConfig::from_lookup(|name| match name {
+            "GRANTDESK_TABLE" => Some("grantdesk".into()),
+            "GRANTDESK_BOOTSTRAP_ADMINS" => Some(" Alice@Example.com, ,bob@example.com".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(config.table_name, "grantdesk");
+        let admins: Vec<_> = config.bootstrap_admins.iter().map(Email::as_str).collect();
+        assert_eq!(admins, ["alice@example.com", "bob@example.com"]);
+    }
+
+    #[test]
+    fn a_malformed_admin_email_fails_fast() {
+        let err = ApiConfig::from_lookup(|name| match name {
+            "GRANTDESK_TABLE" => Some("t".into()),
+            "GRANTDESK_BOOTSTRAP_ADMINS" => Some("not-an-email".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("GRANTDESK_BOOTSTRAP_ADMINS"));
+    }
+}

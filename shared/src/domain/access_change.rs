@@ -1,0 +1,234 @@
+//! Access changes: a user added to or removed from a resource, and the progress of the
+//! ticket that asks a person to make that change on the end system.
+
+use super::error::DomainError;
+use super::ids::{ChangeId, GrantId, RequestId, ResourceId, UserId};
+use super::ticket::{TicketRef, TicketState};
+use super::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Whether the user is being added or removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeDirection {
+    /// The user gains access.
+    Add,
+    /// The user loses access.
+    Remove,
+}
+
+/// What caused an access change; it decides who a propagation ticket is assigned to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChangeCause {
+    /// An approved request (`approver_id` is `null` when it was auto-approved).
+    Request {
+        /// The request.
+        request_id: RequestId,
+        /// Who approved it.
+        approver_id: Option<UserId>,
+    },
+    /// An admin added or removed the user by hand.
+    Manual {
+        /// The admin.
+        admin_id: UserId,
+    },
+    /// The grant reached its end time.
+    Expiry,
+    /// The ticket linked to the request closed.
+    LinkedTicketClosed,
+}
+
+/// Where a change stands in being made on the end system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PropagationStatus {
+    /// No ticket is filed for this direction; nothing to wait for.
+    NotRequired,
+    /// A ticket is to be filed.
+    PendingTicketCreation,
+    /// The ticket is filed; a person is to make the change.
+    PendingManualPropagation,
+    /// The ticket is done: the change is made.
+    Completed,
+    /// The ticket was canceled: the change is flagged, not complete.
+    TicketCanceled,
+    /// Filing the ticket failed for good; an admin may retry.
+    TicketCreationFailed,
+}
+
+/// One user added to or removed from one resource.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AccessChange {
+    /// The change's id; propagation tickets are created idempotently from it.
+    pub id: ChangeId,
+    /// The resource.
+    pub resource_id: ResourceId,
+    /// The user.
+    pub user_id: UserId,
+    /// The grant that started or ended.
+    pub grant_id: GrantId,
+    /// Added or removed.
+    pub direction: ChangeDirection,
+    /// Why.
+    pub cause: ChangeCause,
+    /// Where propagation stands.
+    pub propagation: PropagationStatus,
+    /// The propagation ticket, once filed.
+    pub ticket: Option<TicketRef>,
+    /// Why filing failed, when it did.
+    pub failure_reason: Option<String>,
+    /// When the change was recorded.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When its propagation last moved.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl AccessChange {
+    /// Records a change; it waits for a ticket only if propagation is on for its direction.
+    pub fn record(
+        grant: (&ResourceId, &UserId, &GrantId),
+        direction: ChangeDirection,
+        cause: ChangeCause,
+        propagation_enabled: bool,
+        now: Timestamp,
+    ) -> Self {
+        let (resource_id, user_id, grant_id) = grant;
+        Self {
+            id: ChangeId::generate(),
+            resource_id: resource_id.clone(),
+            user_id: user_id.clone(),
+            grant_id: grant_id.clone(),
+            direction,
+            cause,
+            propagation: if propagation_enabled {
+                PropagationStatus::PendingTicketCreation
+            } else {
+                PropagationStatus::NotRequired
+            },
+            ticket: None,
+            failure_reason: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn expect(&self, status: PropagationStatus) -> Result<(), DomainError> {
+        if self.propagation == status {
+            Ok(())
+        } else {
+            Err(DomainError::PropagationNotPending(self.propagation))
+        }
+    }
+
+    /// The ticket was filed: a person now has to make the change.
+    pub fn record_ticket(mut self, ticket: TicketRef, now: Timestamp) -> Result<Self, DomainError> {
+        self.expect(PropagationStatus::PendingTicketCreation)?;
+        self.propagation = PropagationStatus::PendingManualPropagation;
+        self.ticket = Some(ticket);
+        self.failure_reason = None;
+        self.updated_at = now;
+        Ok(self)
+    }
+
+    /// The ticket was read in `state`. Done completes the change; canceled flags it; an open
+    /// ticket leaves it waiting (returns it unchanged).
+    pub fn record_ticket_state(mut self, state: TicketState, now: Timestamp) -> Result<Self, DomainError> {
+        self.expect(PropagationStatus::PendingManualPropagation)?;
+        let next = match state {
+            TicketState::Done => PropagationStatus::Completed,
+            TicketState::Canceled => PropagationStatus::TicketCanceled,
+            TicketState::Open | TicketState::InProgress => return Ok(self),
+        };
+        self.propagation = next;
+        self.updated_at = now;
+        Ok(self)
+    }
+
+    /// Filing the ticket failed for good.
+    pub fn record_failure(mut self, reason: String, now: Timestamp) -> Result<Self, DomainError> {
+        self.expect(PropagationStatus::PendingTicketCreation)?;
+        self.propagation = PropagationStatus::TicketCreationFailed;
+        self.failure_reason = Some(reason);
+        self.updated_at = now;
+        Ok(self)
+    }
+
+    /// An admin asks to file the ticket again after a failure.
+    pub fn retry_filing(mut self, now: Timestamp) -> Result<Self, DomainError> {
+        self.expect(PropagationStatus::TicketCreationFailed)?;
+        self.propagation = PropagationStatus::PendingTicketCreation;
+        self.updated_at = now;
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ticket::TicketProviderKind;
+
+    fn change(enabled: bool) -> AccessChange {
+        AccessChange::record(
+            (&ResourceId::generate(), &UserId::generate(), &GrantId::generate()),
+            ChangeDirection::Add,
+            ChangeCause::Expiry,
+            enabled,
+            crate::domain::now(),
+        )
+    }
+
+    fn ticket() -> TicketRef {
+        TicketRef { provider: TicketProviderKind::Jira, key: "OPS-1".into(), url: "https://x.atlassian.net/browse/OPS-1".into() }
+    }
+
+    #[test]
+    fn a_change_without_propagation_is_not_required() {
+        assert_eq!(change(false).propagation, PropagationStatus::NotRequired);
+        assert_eq!(change(true).propagation, PropagationStatus::PendingTicketCreation);
+    }
+
+    #[test]
+    fn a_filed_ticket_that_is_done_completes_the_change() {
+        let now = crate::domain::now();
+        let filed = change(true).record_ticket(ticket(), now).unwrap();
+        assert_eq!(filed.propagation, PropagationStatus::PendingManualPropagation);
+        assert_eq!(filed.ticket.as_ref().unwrap().key, "OPS-1");
+        let still_open = filed.clone().record_ticket_state(TicketState::InProgress, now).unwrap();
+        assert_eq!(still_open.propagation, PropagationStatus::PendingManualPropagation);
+        let done = filed.record_ticket_state(TicketState::Done, now).unwrap();
+        assert_eq!(done.propagation, PropagationStatus::Completed);
+    }
+
+    #[test]
+    fn a_canceled_ticket_flags_the_change_instead_of_completing_it() {
+        let now = crate::domain::now();
+        let filed = change(true).record_ticket(ticket(), now).unwrap();
+        let canceled = filed.record_ticket_state(TicketState::Canceled, now).unwrap();
+        assert_eq!(canceled.propagation, PropagationStatus::TicketCanceled);
+        assert!(canceled.record_ticket_state(TicketState::Done, now).is_err(), "a flagged change stays flagged");
+    }
+
+    #[test]
+    fn tickets_are_recorded_only_while_pending() {
+        let now = crate::domain::now();
+        assert_eq!(
+            change(false).record_ticket(ticket(), now),
+            Err(DomainError::PropagationNotPending(PropagationStatus::NotRequired))
+        );
+        let filed = change(true).record_ticket(ticket(), now).unwrap();
+        assert!(filed.clone().record_ticket(ticket(), now).is_err(), "a second ticket is never recorded");
+        assert!(change(false).record_ticket_state(TicketState::Done, now).is_err());
+    }
+
+    #[test]
+    fn a_failed_filing_can_be_retried() {
+        let now = crate::domain::now();
+        let failed = change(true).record_failure("401 Unauthorized".into(), now).unwrap();
+        assert_eq!(failed.propagation, PropagationStatus::TicketCreationFailed);
+        assert_eq!(failed.failure_reason.as_deref(), Some("401 Unauthorized"));
+        let retried = failed.retry_filing(now).unwrap();
+        assert_eq!(retried.propagation, PropagationStatus::PendingTicketCreation);
+        assert!(change(true).retry_filing(now).is_err());
+    }
+}

@@ -1,0 +1,36 @@
+//! The access-request domain: plain data and pure transitions, with no AWS or HTTP types.
+//!
+//! Every state change (approve, deny, cancel, grant, revoke, expire, record a ticket,
+//! complete a change) is a function from the current value to the next one, or an error
+//! saying why the change is not allowed. Persisting the result atomically is the store's job.
+
+pub mod access_change;
+pub mod catalog;
+pub mod directory;
+pub mod duration;
+pub mod error;
+pub mod grant;
+pub mod ids;
+pub mod request;
+pub mod settings;
+pub mod ticket;
+
+pub use access_change::{AccessChange, ChangeCause, ChangeDirection, PropagationStatus};
+pub use catalog::{App, AssigneePolicy, RequestConfig, Resource, TicketPropagation};
+pub use directory::{Email, Group, User};
+pub use duration::DurationMinutes;
+pub use error::DomainError;
+pub use grant::{Grant, GrantSource, GrantStatus, RevocationReason};
+pub use ids::{AppId, ChangeId, GrantId, GroupId, RequestId, ResourceId, UserId};
+pub use request::{AccessRequest, NewRequest, RequestStatus, ReviewDecision};
+pub use settings::{AuditTicketSettings, Settings};
+pub use ticket::{AuditTicket, LinkedTicket, TicketProviderKind, TicketRef, TicketState};
+
+/// A point in time, always UTC.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// The current time truncated to whole milliseconds, so stored and returned times round-trip exactly.
+pub fn now() -> Timestamp {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().trunc_subsecs(3)
+}

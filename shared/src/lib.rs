@@ -1,0 +1,6 @@
+//! grantdesk's shared library: the access-request domain (pure), its DynamoDB store,
+//! and configuration. Every Lambda function and the local runner link this crate.
+
+pub mod config;
+pub mod domain;
+pub mod store;

@@ -1,0 +1,247 @@
+//! Requests, grants, access changes and the per-resource Users tab.
+//!
+//! A resource-user entry (`RES#rid` / `USER#uid`) points at the user's latest grant on the
+//! resource and says whether it is active. Starting a grant claims that entry, on the
+//! condition that no grant is active, so one user can never hold two grants on one resource.
+
+use super::{keys, Page, PageRequest, Store, StoreError, StoreResult, Versioned, Write};
+use crate::domain::{
+    AccessChange, AccessRequest, ChangeId, Grant, GrantId, GrantStatus, GroupId, RequestId, RequestStatus, ResourceId,
+    User, UserId,
+};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+const REQUEST: &str = "request";
+const GRANT: &str = "grant";
+const CHANGE: &str = "access_change";
+const RESOURCE_USER: &str = "resource_user";
+
+/// Most pending requests read for one reviewer across their groups.
+const MAX_PENDING_FOR_REVIEWER: usize = 1_000;
+
+#[derive(Serialize, Deserialize)]
+struct ResourceUserEntry {
+    resource_id: ResourceId,
+    user_id: UserId,
+    grant_id: GrantId,
+    active: bool,
+}
+
+/// One line of a resource's Users tab: the user, their latest grant and its latest change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResourceUser {
+    /// The user (absent only if the directory lost them).
+    pub user: Option<User>,
+    /// Their latest grant on the resource.
+    pub grant: Grant,
+    /// The grant's latest access change (the add, or the remove once it ended).
+    pub change: Option<AccessChange>,
+}
+
+/// An approval to record atomically: the request's new state, its grant and the add change.
+pub struct ApprovalWrite<'a> {
+    /// The request as approved.
+    pub request: &'a AccessRequest,
+    /// The version the request was read at; 0 when it is approved as it is created.
+    pub request_version: u64,
+    /// The grant the approval starts.
+    pub grant: &'a Grant,
+    /// The add change.
+    pub change: &'a AccessChange,
+}
+
+fn request_keys(request: &AccessRequest) -> keys::Keys {
+    let pending = (request.status == RequestStatus::Pending).then_some(request.reviewer_group_id.as_ref());
+    keys::request(&request.id, &request.requester_id, pending)
+}
+
+fn grant_keys(grant: &Grant) -> keys::Keys {
+    let expiring = if grant.status == GrantStatus::Active { grant.expires_at.as_ref() } else { None };
+    keys::grant(&grant.id, expiring)
+}
+
+impl Store {
+    fn entry_write(&self, grant: &Grant, condition: &str, values: HashMap<String, AttributeValue>) -> StoreResult<Write> {
+        let entry = ResourceUserEntry {
+            resource_id: grant.resource_id.clone(),
+            user_id: grant.user_id.clone(),
+            grant_id: grant.id.clone(),
+            active: grant.status == GrantStatus::Active,
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(super::to_item(&keys::resource_user(&grant.resource_id, &grant.user_id), RESOURCE_USER, 1, &entry)?))
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| StoreError::dynamo("building put", e))?;
+        Ok(Write::raw(
+            TransactWriteItem::builder().put(put).build(),
+            format!("user {} already has active access to resource {}", grant.user_id, grant.resource_id),
+        ))
+    }
+
+    /// The writes that start a grant: the grant, the claim on the user's entry (refused while
+    /// another grant is active) and the add change.
+    fn start_grant_writes(&self, grant: &Grant, change: &AccessChange) -> StoreResult<Vec<Write>> {
+        Ok(vec![
+            Write::create(&self.table, &grant_keys(grant), GRANT, grant, "grant")?,
+            self.entry_write(
+                grant,
+                "attribute_not_exists(pk) OR active = :inactive",
+                HashMap::from([(":inactive".to_owned(), AttributeValue::Bool(false))]),
+            )?,
+            Write::create(&self.table, &keys::change(&change.id), CHANGE, change, "access change")?,
+        ])
+    }
+
+    /// Records a new pending request.
+    pub async fn create_request(&self, request: &AccessRequest) -> StoreResult<()> {
+        let write = Write::create(&self.table, &request_keys(request), REQUEST, request, "request")?;
+        self.write_one(write, "creating request").await
+    }
+
+    /// A request and the version it was read at.
+    pub async fn request(&self, id: &RequestId) -> StoreResult<Option<Versioned<AccessRequest>>> {
+        self.get(&keys::request_key(id), "reading request").await
+    }
+
+    /// Saves a denial or cancellation of a request read at `expected_version`.
+    pub async fn save_request(&self, expected_version: u64, request: &AccessRequest) -> StoreResult<()> {
+        let write = Write::replace(&self.table, &request_keys(request), REQUEST, expected_version.max(1), request, "request")?;
+        self.write_one(write, "saving request").await
+    }
+
+    /// Records an approval in one transaction: the request, its grant, the user's entry and
+    /// the add change. A second approval, or a grant already active, makes it a conflict.
+    pub async fn approve(&self, approval: ApprovalWrite<'_>) -> StoreResult<()> {
+        let mut writes = vec![Write::replace(
+            &self.table,
+            &request_keys(approval.request),
+            REQUEST,
+            approval.request_version,
+            approval.request,
+            "request",
+        )?];
+        writes.extend(self.start_grant_writes(approval.grant, approval.change)?);
+        self.transact(writes, "approving request").await
+    }
+
+    /// Records a grant made by hand with its add change.
+    pub async fn start_grant(&self, grant: &Grant, change: &AccessChange) -> StoreResult<()> {
+        self.transact(self.start_grant_writes(grant, change)?, "adding user").await
+    }
+
+    /// Records the end of a grant read at `expected_version` (revoked or expired) with its
+    /// remove change, in one transaction.
+    pub async fn end_grant(&self, expected_version: u64, grant: &Grant, change: &AccessChange) -> StoreResult<()> {
+        let writes = vec![
+            Write::replace(&self.table, &grant_keys(grant), GRANT, expected_version, grant, "grant")?,
+            self.entry_write(
+                grant,
+                "grant_id = :grant",
+                HashMap::from([(":grant".to_owned(), AttributeValue::S(grant.id.to_string()))]),
+            )?,
+            Write::create(&self.table, &keys::change(&change.id), CHANGE, change, "access change")?,
+        ];
+        self.transact(writes, "ending grant").await
+    }
+
+    /// A grant and the version it was read at.
+    pub async fn grant(&self, id: &GrantId) -> StoreResult<Option<Versioned<Grant>>> {
+        self.get(&keys::grant(id, None), "reading grant").await
+    }
+
+    /// An access change and the version it was read at.
+    pub async fn change(&self, id: &ChangeId) -> StoreResult<Option<Versioned<AccessChange>>> {
+        self.get(&keys::change(id), "reading access change").await
+    }
+
+    /// The user's latest grant on the resource, active or not.
+    pub async fn latest_grant(&self, resource: &ResourceId, user: &UserId) -> StoreResult<Option<Versioned<Grant>>> {
+        let entry = self
+            .get::<ResourceUserEntry>(&keys::resource_user(resource, user), "reading resource user")
+            .await?;
+        match entry {
+            Some(entry) => self.grant(&entry.value.grant_id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// A requester's requests, newest first.
+    pub async fn requests_of(&self, requester: &UserId, page: &PageRequest) -> StoreResult<Page<AccessRequest>> {
+        let got = self
+            .query::<AccessRequest>(Some("gsi1"), &keys::requests_of(requester), None, false, page, "listing requests")
+            .await?;
+        Ok(Page { items: got.items.into_iter().map(|v| v.value).collect(), next_token: got.next_token })
+    }
+
+    /// Every pending request, for org admins (paged).
+    pub async fn all_pending_reviews(&self, page: &PageRequest) -> StoreResult<Page<AccessRequest>> {
+        let got = self
+            .query::<AccessRequest>(Some("gsi2"), keys::PENDING_REVIEW, None, true, page, "listing pending reviews")
+            .await?;
+        Ok(Page { items: got.items.into_iter().map(|v| v.value).collect(), next_token: got.next_token })
+    }
+
+    /// The pending requests reviewed by any of `groups`, oldest first (one Query per group,
+    /// at most [`MAX_PENDING_FOR_REVIEWER`] in all).
+    pub async fn pending_reviews_for(&self, groups: &[GroupId]) -> StoreResult<Vec<AccessRequest>> {
+        let mut all = Vec::new();
+        for group in groups {
+            let prefix = keys::pending_review_prefix(Some(group));
+            let got = self
+                .query_all::<AccessRequest>(
+                    Some("gsi2"),
+                    keys::PENDING_REVIEW,
+                    Some(&prefix),
+                    MAX_PENDING_FOR_REVIEWER,
+                    "listing pending reviews",
+                )
+                .await?;
+            all.extend(got.into_iter().map(|v| v.value));
+            if all.len() > MAX_PENDING_FOR_REVIEWER {
+                return Err(StoreError::dynamo(
+                    "listing pending reviews",
+                    format!("more than {MAX_PENDING_FOR_REVIEWER} pending requests"),
+                ));
+            }
+        }
+        all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(all)
+    }
+
+    /// A resource's Users tab: each user's latest grant and its latest change, by user id.
+    pub async fn resource_users(&self, resource: &ResourceId, page: &PageRequest) -> StoreResult<Page<ResourceUser>> {
+        let pk = keys::resource(resource).pk;
+        let entries = self
+            .query::<ResourceUserEntry>(None, &pk, Some(keys::RESOURCE_USER_PREFIX), true, page, "listing resource users")
+            .await?;
+        let grant_keys: Vec<_> = entries.items.iter().map(|e| keys::grant(&e.value.grant_id, None)).collect();
+        let grants: Vec<Grant> = self.batch_get(&grant_keys, "reading grants").await?;
+        let change_keys: Vec<_> = grants.iter().map(|g| keys::change(&g.latest_change_id)).collect();
+        let mut changes: HashMap<ChangeId, AccessChange> = self
+            .batch_get::<AccessChange>(&change_keys, "reading access changes")
+            .await?
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect();
+        let user_ids: Vec<UserId> = grants.iter().map(|g| g.user_id.clone()).collect();
+        let mut users: HashMap<UserId, User> =
+            self.users(&user_ids).await?.into_iter().map(|u| (u.id.clone(), u)).collect();
+        let mut by_id: HashMap<GrantId, Grant> = grants.into_iter().map(|g| (g.id.clone(), g)).collect();
+        let items = entries
+            .items
+            .iter()
+            .filter_map(|entry| by_id.remove(&entry.value.grant_id))
+            .map(|grant| ResourceUser {
+                user: users.remove(&grant.user_id),
+                change: changes.remove(&grant.latest_change_id),
+                grant,
+            })
+            .collect();
+        Ok(Page { items, next_token: entries.next_token })
+    }
+}

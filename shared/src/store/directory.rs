@@ -1,0 +1,165 @@
+//! Users, the e-mail claims that keep addresses unique, groups and their members.
+
+use super::{keys, Page, PageRequest, Store, StoreError, StoreResult, Versioned, Write};
+use crate::domain::{Email, Group, GroupId, User, UserId};
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+const USER: &str = "user";
+const EMAIL: &str = "email_claim";
+const GROUP: &str = "group";
+const MEMBER: &str = "group_member";
+
+/// Most members one call may add or remove: a transaction holds at most 100 writes, and one
+/// is the group's own version check.
+pub const MAX_MEMBER_CHANGES: usize = 99;
+
+#[derive(Serialize, Deserialize)]
+struct EmailClaim {
+    user_id: UserId,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Member {
+    group_id: GroupId,
+    user_id: UserId,
+}
+
+impl Store {
+    /// Adds a user; [`StoreError::Conflict`] if the e-mail address is taken.
+    pub async fn create_user(&self, user: &User) -> StoreResult<()> {
+        let writes = vec![
+            Write::create(&self.table, &keys::user(&user.id, &user.email), USER, user, "user")?,
+            Write::create(
+                &self.table,
+                &keys::email_claim(&user.email),
+                EMAIL,
+                &EmailClaim { user_id: user.id.clone() },
+                format!("a user with e-mail {}", user.email),
+            )?,
+        ];
+        self.transact(writes, "creating user").await
+    }
+
+    /// A user by id.
+    pub async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
+        Ok(self.get::<User>(&keys::user_key(id), "reading user").await?.map(|v| v.value))
+    }
+
+    /// A user by e-mail address.
+    pub async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
+        let Some(claim) = self.get::<EmailClaim>(&keys::email_claim(email), "reading e-mail claim").await? else {
+            return Ok(None);
+        };
+        self.user(&claim.value.user_id).await
+    }
+
+    /// Many users by id; unknown ids are left out.
+    pub async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+        let keys: Vec<_> = ids.iter().map(keys::user_key).collect();
+        self.batch_get(&keys, "reading users").await
+    }
+
+    /// The directory, ordered by e-mail address.
+    pub async fn list_users(&self, page: &PageRequest) -> StoreResult<Page<User>> {
+        let got = self.query::<User>(Some("gsi1"), "USERS", None, true, page, "listing users").await?;
+        Ok(Page { items: got.items.into_iter().map(|v| v.value).collect(), next_token: got.next_token })
+    }
+
+    /// Creates a group with its first members (at most [`MAX_MEMBER_CHANGES`]).
+    pub async fn create_group(&self, group: &Group, members: &BTreeSet<UserId>) -> StoreResult<()> {
+        if members.len() > MAX_MEMBER_CHANGES {
+            return Err(StoreError::dynamo("creating group", format!("at most {MAX_MEMBER_CHANGES} members per call")));
+        }
+        let mut writes = vec![Write::create(&self.table, &keys::group(&group.id), GROUP, group, "group")?];
+        for user in members {
+            writes.push(self.member_write(&group.id, user)?);
+        }
+        self.transact(writes, "creating group").await
+    }
+
+    fn member_write(&self, group: &GroupId, user: &UserId) -> StoreResult<Write> {
+        let member = Member { group_id: group.clone(), user_id: user.clone() };
+        // Membership items carry no state of their own, so re-adding one is harmless.
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(super::to_item(&keys::group_member(group, user), MEMBER, 1, &member)?))
+            .build()
+            .map_err(|e| StoreError::dynamo("building put", e))?;
+        Ok(Write::raw(TransactWriteItem::builder().put(put).build(), format!("member {user}")))
+    }
+
+    /// A group and the version it was read at.
+    pub async fn group(&self, id: &GroupId) -> StoreResult<Option<Versioned<Group>>> {
+        self.get(&keys::group(id), "reading group").await
+    }
+
+    /// Every group, in creation order.
+    pub async fn list_groups(&self, page: &PageRequest) -> StoreResult<Page<Group>> {
+        let got = self.query::<Group>(Some("gsi1"), "GROUPS", None, true, page, "listing groups").await?;
+        Ok(Page { items: got.items.into_iter().map(|v| v.value).collect(), next_token: got.next_token })
+    }
+
+    /// A group's members.
+    pub async fn group_members(&self, id: &GroupId) -> StoreResult<Vec<UserId>> {
+        let pk = keys::group(id).pk;
+        let members = self
+            .query_all::<Member>(None, &pk, Some(keys::MEMBER_PREFIX), 100_000, "listing group members")
+            .await?;
+        Ok(members.into_iter().map(|m| m.value.user_id).collect())
+    }
+
+    /// Whether `user` is in `group`: one read.
+    pub async fn is_member(&self, group: &GroupId, user: &UserId) -> StoreResult<bool> {
+        Ok(self.get::<Member>(&keys::group_member(group, user), "checking group membership").await?.is_some())
+    }
+
+    /// The groups `user` belongs to.
+    pub async fn groups_of(&self, user: &UserId) -> StoreResult<Vec<GroupId>> {
+        let members = self
+            .query_all::<Member>(Some("gsi1"), &keys::groups_of_user(user), None, 10_000, "listing a user's groups")
+            .await?;
+        Ok(members.into_iter().map(|m| m.value.group_id).collect())
+    }
+
+    /// Replaces a group's members with `members`, provided the group is still at the version
+    /// it was read at (so two admins editing at once cannot interleave).
+    pub async fn set_group_members(
+        &self,
+        group: &Versioned<Group>,
+        members: &BTreeSet<UserId>,
+    ) -> StoreResult<()> {
+        let current: BTreeSet<UserId> = self.group_members(&group.value.id).await?.into_iter().collect();
+        let added: Vec<&UserId> = members.difference(&current).collect();
+        let removed: Vec<&UserId> = current.difference(members).collect();
+        if added.len() + removed.len() > MAX_MEMBER_CHANGES {
+            return Err(StoreError::dynamo(
+                "setting group members",
+                format!("at most {MAX_MEMBER_CHANGES} members may be added or removed per call"),
+            ));
+        }
+        // Bumping the group's version makes a concurrent edit lose instead of interleaving.
+        let mut writes = vec![Write::replace(
+            &self.table,
+            &keys::group(&group.value.id),
+            GROUP,
+            group.version,
+            &group.value,
+            "group",
+        )?];
+        for user in added {
+            writes.push(self.member_write(&group.value.id, user)?);
+        }
+        for user in removed {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(super::key_of(&keys::group_member(&group.value.id, user))))
+                .build()
+                .map_err(|e| StoreError::dynamo("building delete", e))?;
+            writes.push(Write::raw(TransactWriteItem::builder().delete(delete).build(), format!("member {user}")));
+        }
+        self.transact(writes, "setting group members").await
+    }
+
+}

@@ -1,0 +1,184 @@
+//! The table's key layout. One table holds every record; each record kind has its own key
+//! prefix, and three overloaded global secondary indexes serve the list and lookup patterns.
+//!
+//! | record | pk | sk | gsi1 (lists, by owner) | gsi2 (sparse work queues) |
+//! |---|---|---|---|---|
+//! | settings | `SETTINGS` | `SETTINGS` | | |
+//! | user | `USER#id` | `USER` | `USERS` / email | |
+//! | e-mail claim | `EMAIL#email` | `EMAIL` | | |
+//! | group | `GROUP#id` | `GROUP` | `GROUPS` / id | |
+//! | group member | `GROUP#gid` | `MEMBER#uid` | `USERGROUPS#uid` / gid | |
+//! | app | `APP#id` | `APP` | `APPS` / id | |
+//! | resource | `RES#id` | `RES` | `RESOURCES` / id | |
+//! | resource user (Users tab) | `RES#rid` | `USER#uid` | | |
+//! | request | `REQ#id` | `REQ` | `REQUESTER#uid` / id | `PENDING_REVIEW` / `group#id` while pending |
+//! | grant | `GRANT#id` | `GRANT` | | `EXPIRING` / `expires_at#id` while active with an end |
+//! | access change | `CHANGE#id` | `CHANGE` | | |
+//!
+//! gsi3 is reserved for the open-tickets index (provider / last synced) used by status sync.
+
+use crate::domain::{AppId, ChangeId, Email, GrantId, GroupId, RequestId, ResourceId, Timestamp, UserId};
+
+/// Partition key attribute.
+pub const PK: &str = "pk";
+/// Sort key attribute.
+pub const SK: &str = "sk";
+/// The global secondary indexes, each with `<name>pk` and `<name>sk` attributes.
+pub const INDEXES: [&str; 3] = ["gsi1", "gsi2", "gsi3"];
+
+/// A record's primary key and its index keys.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Keys {
+    /// Partition key.
+    pub pk: String,
+    /// Sort key.
+    pub sk: String,
+    /// gsi1 partition and sort keys.
+    pub gsi1: Option<(String, String)>,
+    /// gsi2 partition and sort keys.
+    pub gsi2: Option<(String, String)>,
+}
+
+impl Keys {
+    fn new(pk: String, sk: &str) -> Self {
+        Self { pk, sk: sk.to_owned(), ..Self::default() }
+    }
+
+    fn gsi1(mut self, pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        self.gsi1 = Some((pk.into(), sk.into()));
+        self
+    }
+
+    fn gsi2(mut self, pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        self.gsi2 = Some((pk.into(), sk.into()));
+        self
+    }
+}
+
+/// Formats a time so that string order is time order.
+pub fn sortable_time(at: &Timestamp) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// The settings record.
+pub fn settings() -> Keys {
+    Keys::new("SETTINGS".into(), "SETTINGS")
+}
+
+/// A user.
+pub fn user(id: &UserId, email: &Email) -> Keys {
+    Keys::new(format!("USER#{id}"), "USER").gsi1("USERS", email.as_str())
+}
+
+/// A user's primary key, for reads.
+pub fn user_key(id: &UserId) -> Keys {
+    Keys::new(format!("USER#{id}"), "USER")
+}
+
+/// The claim that makes an e-mail address unique in the directory.
+pub fn email_claim(email: &Email) -> Keys {
+    Keys::new(format!("EMAIL#{email}"), "EMAIL")
+}
+
+/// A group.
+pub fn group(id: &GroupId) -> Keys {
+    Keys::new(format!("GROUP#{id}"), "GROUP").gsi1("GROUPS", id.as_str())
+}
+
+/// The sort-key prefix of a group's members.
+pub const MEMBER_PREFIX: &str = "MEMBER#";
+
+/// One member of a group.
+pub fn group_member(group: &GroupId, user: &UserId) -> Keys {
+    Keys::new(format!("GROUP#{group}"), &format!("{MEMBER_PREFIX}{user}")).gsi1(format!("USERGROUPS#{user}"), group.as_str())
+}
+
+/// The gsi1 partition listing a user's groups.
+pub fn groups_of_user(user: &UserId) -> String {
+    format!("USERGROUPS#{user}")
+}
+
+/// An app.
+pub fn app(id: &AppId) -> Keys {
+    Keys::new(format!("APP#{id}"), "APP").gsi1("APPS", id.as_str())
+}
+
+/// A resource.
+pub fn resource(id: &ResourceId) -> Keys {
+    Keys::new(format!("RES#{id}"), "RES").gsi1("RESOURCES", id.as_str())
+}
+
+/// The sort-key prefix of a resource's users.
+pub const RESOURCE_USER_PREFIX: &str = "USER#";
+
+/// A user's entry on a resource's Users tab.
+pub fn resource_user(resource: &ResourceId, user: &UserId) -> Keys {
+    Keys::new(format!("RES#{resource}"), &format!("{RESOURCE_USER_PREFIX}{user}"))
+}
+
+/// The gsi2 partition of requests waiting for review.
+pub const PENDING_REVIEW: &str = "PENDING_REVIEW";
+
+/// The gsi2 sort-key prefix for requests reviewed by `group` (`-` for none).
+pub fn pending_review_prefix(group: Option<&GroupId>) -> String {
+    format!("{}#", group.map_or("-", GroupId::as_str))
+}
+
+/// A request; it is in the pending-review index only while pending.
+pub fn request(id: &RequestId, requester: &UserId, pending_for: Option<Option<&GroupId>>) -> Keys {
+    let keys = Keys::new(format!("REQ#{id}"), "REQ").gsi1(format!("REQUESTER#{requester}"), id.as_str());
+    match pending_for {
+        Some(group) => keys.gsi2(PENDING_REVIEW, format!("{}{id}", pending_review_prefix(group))),
+        None => keys,
+    }
+}
+
+/// The gsi1 partition listing a requester's requests.
+pub fn requests_of(requester: &UserId) -> String {
+    format!("REQUESTER#{requester}")
+}
+
+/// A request's primary key, for reads.
+pub fn request_key(id: &RequestId) -> Keys {
+    Keys::new(format!("REQ#{id}"), "REQ")
+}
+
+/// The gsi2 partition of active grants with an end time, ordered by end time.
+pub const EXPIRING: &str = "EXPIRING";
+
+/// A grant; it is in the expiring index only while active with an end time.
+pub fn grant(id: &GrantId, expiring_at: Option<&Timestamp>) -> Keys {
+    let keys = Keys::new(format!("GRANT#{id}"), "GRANT");
+    match expiring_at {
+        Some(at) => keys.gsi2(EXPIRING, format!("{}#{id}", sortable_time(at))),
+        None => keys,
+    }
+}
+
+/// An access change.
+pub fn change(id: &ChangeId) -> Keys {
+    Keys::new(format!("CHANGE#{id}"), "CHANGE")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sortable_times_sort_like_the_times() {
+        let a = crate::domain::now();
+        let b = a + chrono::Duration::milliseconds(1);
+        let c = a + chrono::Duration::days(400);
+        assert!(sortable_time(&a) < sortable_time(&b));
+        assert!(sortable_time(&b) < sortable_time(&c));
+    }
+
+    #[test]
+    fn only_pending_requests_are_in_the_review_index() {
+        let (id, user, group) = (RequestId::generate(), UserId::generate(), GroupId::generate());
+        assert!(request(&id, &user, None).gsi2.is_none());
+        let (pk, sk) = request(&id, &user, Some(Some(&group))).gsi2.unwrap();
+        assert_eq!(pk, PENDING_REVIEW);
+        assert!(sk.starts_with(&pending_review_prefix(Some(&group))));
+    }
+}

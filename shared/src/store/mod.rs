@@ -1,0 +1,412 @@
+//! The DynamoDB store: one table, every access pattern a GetItem, Query, BatchGetItem or
+//! transaction (never a Scan), every write conditional.
+//!
+//! Records carry a `version`. Creating a record requires that its key is free; replacing one
+//! requires that its version is still the one that was read. So a retry, a duplicate delivery
+//! or two admins racing can never apply a transition twice: the loser gets
+//! [`StoreError::Conflict`].
+
+mod access;
+mod catalog;
+mod directory;
+pub mod keys;
+mod settings;
+pub mod table;
+
+pub use access::{ApprovalWrite, ResourceUser};
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use base64::Engine;
+use keys::Keys;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use thiserror::Error;
+
+/// An item as the SDK sees it.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// What can go wrong talking to the table.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// A conditional write lost: the record exists already, or changed since it was read.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A pagination token that this store did not issue.
+    #[error("the next_token is not valid")]
+    InvalidToken,
+    /// DynamoDB failed or answered with something unreadable.
+    #[error("{operation}: {message}")]
+    Dynamo {
+        /// What the store was doing.
+        operation: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl StoreError {
+    fn dynamo(operation: &'static str, message: impl std::fmt::Display) -> Self {
+        Self::Dynamo { operation, message: message.to_string() }
+    }
+}
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A record together with the version it was read at, for a later conditional write.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Versioned<T> {
+    /// The version read; 0 means the record does not exist yet.
+    pub version: u64,
+    /// The record.
+    pub value: T,
+}
+
+/// One page of a list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    /// The records on this page.
+    pub items: Vec<T>,
+    /// Pass back to get the next page; `None` on the last page.
+    pub next_token: Option<String>,
+}
+
+/// Where a list starts and how much of it to return.
+#[derive(Clone, Debug, Default)]
+pub struct PageRequest {
+    /// At most this many records (1..=100; 50 when unset).
+    pub limit: Option<i32>,
+    /// A token from a previous page.
+    pub next_token: Option<String>,
+}
+
+impl PageRequest {
+    /// The largest page.
+    pub const MAX_LIMIT: i32 = 100;
+    const DEFAULT_LIMIT: i32 = 50;
+
+    fn limit(&self) -> i32 {
+        self.limit.unwrap_or(Self::DEFAULT_LIMIT).clamp(1, Self::MAX_LIMIT)
+    }
+
+    fn start_key(&self) -> StoreResult<Option<Item>> {
+        let Some(token) = &self.next_token else { return Ok(None) };
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token)
+            .map_err(|_| StoreError::InvalidToken)?;
+        let key: BTreeMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidToken)?;
+        if key.is_empty() || key.len() > 4 {
+            return Err(StoreError::InvalidToken);
+        }
+        Ok(Some(key.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect()))
+    }
+}
+
+fn encode_token(key: Option<&Item>) -> Option<String> {
+    let key = key?;
+    let plain: BTreeMap<&str, &str> = key
+        .iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str())))
+        .collect();
+    let json = serde_json::to_vec(&plain).ok()?;
+    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, T> {
+    pk: &'a str,
+    sk: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gsi1pk: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gsi1sk: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gsi2pk: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gsi2sk: Option<&'a str>,
+    kind: &'a str,
+    version: u64,
+    #[serde(flatten)]
+    data: &'a T,
+}
+
+#[derive(Deserialize)]
+struct Stored<T> {
+    version: u64,
+    #[serde(flatten)]
+    data: T,
+}
+
+/// Builds the item for `data` under `keys`, at `version`.
+fn to_item<T: Serialize>(keys: &Keys, kind: &str, version: u64, data: &T) -> StoreResult<Item> {
+    let envelope = Envelope {
+        pk: &keys.pk,
+        sk: &keys.sk,
+        gsi1pk: keys.gsi1.as_ref().map(|(pk, _)| pk.as_str()),
+        gsi1sk: keys.gsi1.as_ref().map(|(_, sk)| sk.as_str()),
+        gsi2pk: keys.gsi2.as_ref().map(|(pk, _)| pk.as_str()),
+        gsi2sk: keys.gsi2.as_ref().map(|(_, sk)| sk.as_str()),
+        kind,
+        version,
+        data,
+    };
+    serde_dynamo::to_item(&envelope).map_err(|e| StoreError::dynamo("encoding item", e))
+}
+
+fn from_item<T: DeserializeOwned>(item: Item) -> StoreResult<Versioned<T>> {
+    let stored: Stored<T> = serde_dynamo::from_item(item).map_err(|e| StoreError::dynamo("decoding item", e))?;
+    Ok(Versioned { version: stored.version, value: stored.data })
+}
+
+fn key_of(keys: &Keys) -> Item {
+    HashMap::from([
+        (keys::PK.to_owned(), AttributeValue::S(keys.pk.clone())),
+        (keys::SK.to_owned(), AttributeValue::S(keys.sk.clone())),
+    ])
+}
+
+/// One write of a transaction, with a label that names it in conflict messages.
+struct Write {
+    label: String,
+    item: TransactWriteItem,
+}
+
+impl Write {
+    /// Creates a record whose key must be free.
+    fn create<T: Serialize>(table: &str, keys: &Keys, kind: &str, data: &T, label: impl Into<String>) -> StoreResult<Self> {
+        let put = Put::builder()
+            .table_name(table)
+            .set_item(Some(to_item(keys, kind, 1, data)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::dynamo("building put", e))?;
+        Ok(Self { label: label.into(), item: TransactWriteItem::builder().put(put).build() })
+    }
+
+    /// Replaces a record read at `expected` (0: it must not exist yet).
+    fn replace<T: Serialize>(
+        table: &str,
+        keys: &Keys,
+        kind: &str,
+        expected: u64,
+        data: &T,
+        label: impl Into<String>,
+    ) -> StoreResult<Self> {
+        let mut put = Put::builder().table_name(table).set_item(Some(to_item(keys, kind, expected + 1, data)?));
+        put = if expected == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
+        };
+        let put = put.build().map_err(|e| StoreError::dynamo("building put", e))?;
+        Ok(Self { label: label.into(), item: TransactWriteItem::builder().put(put).build() })
+    }
+
+    fn raw(item: TransactWriteItem, label: impl Into<String>) -> Self {
+        Self { label: label.into(), item }
+    }
+}
+
+/// The table and a client for it. Cheap to clone; build one per process.
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    /// A store over `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    /// The table's name.
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    async fn get<T: DeserializeOwned>(&self, keys: &Keys, operation: &'static str) -> StoreResult<Option<Versioned<T>>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of(keys)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo(operation, DisplayErrorContext(e)))?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// Reads many records by key (up to 100 per call, chunked), in no particular order.
+    async fn batch_get<T: DeserializeOwned>(&self, keys: &[Keys], operation: &'static str) -> StoreResult<Vec<T>> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = Vec::with_capacity(keys.len());
+        let mut unique: Vec<&Keys> = Vec::with_capacity(keys.len());
+        for k in keys {
+            if !unique.iter().any(|u| u.pk == k.pk && u.sk == k.sk) {
+                unique.push(k);
+            }
+        }
+        for chunk in unique.chunks(100) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.iter().map(|k| key_of(k)).collect()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::dynamo(operation, e))?,
+            );
+            // DynamoDB may return part of a batch as unprocessed; ask again, a bounded number of times.
+            for _attempt in 0..8 {
+                let Some(request) = pending.take() else { break };
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::dynamo(operation, DisplayErrorContext(e)))?;
+                if let Some(mut responses) = out.responses {
+                    for item in responses.remove(&self.table).unwrap_or_default() {
+                        found.push(from_item::<T>(item)?.value);
+                    }
+                }
+                pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
+            }
+            if pending.is_some() {
+                return Err(StoreError::dynamo(operation, "DynamoDB left keys unprocessed after 8 attempts"));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Queries one partition of the table (`index` None) or of an index, in key order
+    /// (`forward`), optionally restricted to sort keys starting with `prefix`.
+    async fn query<T: DeserializeOwned>(
+        &self,
+        index: Option<&str>,
+        partition: &str,
+        prefix: Option<&str>,
+        forward: bool,
+        page: &PageRequest,
+        operation: &'static str,
+    ) -> StoreResult<Page<Versioned<T>>> {
+        let (pk, sk) = match index {
+            Some(name) => (format!("{name}pk"), format!("{name}sk")),
+            None => (keys::PK.to_owned(), keys::SK.to_owned()),
+        };
+        let mut condition = "#pk = :pk".to_owned();
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index.map(str::to_owned))
+            .expression_attribute_names("#pk", pk)
+            .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
+            .scan_index_forward(forward)
+            .limit(page.limit())
+            .set_exclusive_start_key(page.start_key()?);
+        if let Some(prefix) = prefix {
+            condition.push_str(" AND begins_with(#sk, :prefix)");
+            q = q
+                .expression_attribute_names("#sk", sk)
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()));
+        }
+        let out = q
+            .key_condition_expression(condition)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo(operation, DisplayErrorContext(e)))?;
+        let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page { items, next_token: encode_token(out.last_evaluated_key.as_ref()) })
+    }
+
+    /// Reads every page of a query, up to `cap` records; more than that is an error rather
+    /// than a silent truncation.
+    async fn query_all<T: DeserializeOwned>(
+        &self,
+        index: Option<&str>,
+        partition: &str,
+        prefix: Option<&str>,
+        cap: usize,
+        operation: &'static str,
+    ) -> StoreResult<Vec<Versioned<T>>> {
+        let mut all = Vec::new();
+        let mut page = PageRequest { limit: Some(PageRequest::MAX_LIMIT), next_token: None };
+        loop {
+            let got = self.query::<T>(index, partition, prefix, true, &page, operation).await?;
+            all.extend(got.items);
+            if all.len() > cap {
+                return Err(StoreError::dynamo(operation, format!("more than {cap} records")));
+            }
+            match got.next_token {
+                Some(token) => page.next_token = Some(token),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// Writes a single record conditionally (a plain PutItem: half the cost of a transaction).
+    async fn write_one(&self, write: Write, operation: &'static str) -> StoreResult<()> {
+        use aws_sdk_dynamodb::operation::put_item::PutItemError;
+        let Write { label, item } = write;
+        let Some(put) = item.put else {
+            return self.transact(vec![Write { label, item }], operation).await;
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(put.table_name)
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_names(put.expression_attribute_names)
+            .set_expression_attribute_values(put.expression_attribute_values)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(service)) => match service.into_err() {
+                PutItemError::ConditionalCheckFailedException(_) => Err(StoreError::Conflict(label)),
+                other => Err(StoreError::dynamo(operation, DisplayErrorContext(other))),
+            },
+            Err(other) => Err(StoreError::dynamo(operation, DisplayErrorContext(other))),
+        }
+    }
+
+    /// Writes all of `writes` or none of them.
+    async fn transact(&self, writes: Vec<Write>, operation: &'static str) -> StoreResult<()> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        let labels: Vec<String> = writes.iter().map(|w| w.label.clone()).collect();
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes.into_iter().map(|w| w.item).collect()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(service)) => match service.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(cancel) => {
+                    let reasons = cancel.cancellation_reasons();
+                    let failed: Vec<&str> = reasons
+                        .iter()
+                        .zip(&labels)
+                        .filter(|(r, _)| r.code() == Some("ConditionalCheckFailed"))
+                        .map(|(_, label)| label.as_str())
+                        .collect();
+                    if failed.is_empty() {
+                        Err(StoreError::dynamo(operation, format!("transaction canceled: {cancel}")))
+                    } else {
+                        Err(StoreError::Conflict(failed.join(", ")))
+                    }
+                }
+                other => Err(StoreError::dynamo(operation, DisplayErrorContext(other))),
+            },
+            Err(other) => Err(StoreError::dynamo(operation, DisplayErrorContext(other))),
+        }
+    }
+}
