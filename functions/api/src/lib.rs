@@ -1,1 +1,153 @@
+//! The grantdesk HTTP API: an ordinary async function from an API Gateway HTTP API (payload
+//! v2) request to a response. `main.rs` runs it in Lambda; the local runner calls it in-process.
 
+pub mod error;
+pub mod identity;
+pub mod openapi;
+mod routes;
+
+use error::{ApiError, ApiResult};
+use grantdesk::config::ApiConfig;
+use grantdesk::store::{PageRequest, Store};
+use lambda_http::http::{header, Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The API: its configuration and its store, built once per process.
+#[derive(Clone, Debug)]
+pub struct Api {
+    store: Store,
+    config: ApiConfig,
+}
+
+impl Api {
+    /// An API over `store`.
+    pub fn new(store: Store, config: ApiConfig) -> Self {
+        Self { store, config }
+    }
+
+    /// Answers one request. Every failure becomes a JSON error response; this never fails.
+    #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.raw_http_path()))]
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        match self.route(&req).await {
+            Ok(response) => response,
+            Err(err) => {
+                if err.status.is_server_error() {
+                    tracing::error!(code = err.code, "request failed");
+                } else {
+                    tracing::info!(status = err.status.as_u16(), code = err.code, "request refused");
+                }
+                json(err.status, &err.body())
+            }
+        }
+    }
+
+    async fn route(&self, req: &Request) -> ApiResult<Response<Body>> {
+        let path = req.raw_http_path();
+        let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+        let method = req.method().clone();
+        if let (&Method::GET, ["openapi.json"]) = (&method, segments.as_slice()) {
+            return Ok(json(StatusCode::OK, &openapi::document()));
+        }
+        let caller = self.caller(req).await?;
+        use routes::*;
+        match (method, segments.as_slice()) {
+            (Method::GET, ["me"]) => directory::me(self, &caller).await,
+            (Method::GET, ["settings"]) => settings::get(self, &caller).await,
+            (Method::PUT, ["settings"]) => settings::put(self, &caller, body(req)?).await,
+            (Method::POST, ["users"]) => directory::create_user(self, &caller, body(req)?).await,
+            (Method::GET, ["users"]) => directory::list_users(self, &caller, page(req)?).await,
+            (Method::POST, ["groups"]) => directory::create_group(self, &caller, body(req)?).await,
+            (Method::GET, ["groups"]) => directory::list_groups(self, &caller, page(req)?).await,
+            (Method::GET, ["groups", id]) => directory::get_group(self, &caller, id).await,
+            (Method::PUT, ["groups", id, "members"]) => directory::set_members(self, &caller, id, body(req)?).await,
+            (Method::POST, ["apps"]) => catalog::create_app(self, &caller, body(req)?).await,
+            (Method::GET, ["apps"]) => catalog::list_apps(self, &caller, page(req)?).await,
+            (Method::GET, ["apps", id]) => catalog::get_app(self, &caller, id).await,
+            (Method::PATCH, ["apps", id]) => catalog::patch_app(self, &caller, id, body(req)?).await,
+            (Method::POST, ["resources"]) => catalog::create_resource(self, &caller, body(req)?).await,
+            (Method::GET, ["resources"]) => catalog::list_resources(self, &caller, page(req)?).await,
+            (Method::GET, ["resources", id]) => catalog::get_resource(self, &caller, id).await,
+            (Method::PATCH, ["resources", id]) => catalog::patch_resource(self, &caller, id, body(req)?).await,
+            (Method::GET, ["resources", id, "users"]) => access::users_tab(self, &caller, id, page(req)?).await,
+            (Method::POST, ["resources", id, "users"]) => access::add_user(self, &caller, id, body(req)?).await,
+            (Method::DELETE, ["resources", id, "users", user]) => access::remove_user(self, &caller, id, user).await,
+            (Method::POST, ["requests"]) => requests::create(self, &caller, body(req)?).await,
+            (Method::GET, ["requests"]) => requests::list(self, &caller, query(req, "review"), page(req)?).await,
+            (Method::GET, ["requests", id]) => requests::get(self, &caller, id).await,
+            (Method::POST, ["requests", id, "approve"]) => requests::approve(self, &caller, id, body_or_empty(req)?).await,
+            (Method::POST, ["requests", id, "deny"]) => requests::deny(self, &caller, id, body_or_empty(req)?).await,
+            (Method::POST, ["requests", id, "cancel"]) => requests::cancel(self, &caller, id, body_or_empty(req)?).await,
+            (method, _) => Err(ApiError::not_found(format!("no route for {method} {path}"))),
+        }
+    }
+}
+
+/// A JSON response.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| br#"{"error":{"code":"internal","message":"encoding failed"}}"#.to_vec());
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap_or_default()
+}
+
+/// 204 No Content.
+pub fn no_content() -> Response<Body> {
+    Response::builder().status(StatusCode::NO_CONTENT).body(Body::Empty).unwrap_or_default()
+}
+
+fn body_bytes(req: &Request) -> ApiResult<&[u8]> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is {} bytes; at most {MAX_BODY_BYTES} are accepted", bytes.len()),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Parses the JSON body; malformed JSON and wrong types are 400 `invalid_body`.
+fn body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
+    let bytes = body_bytes(req)?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("invalid_body", "a JSON body is required"));
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
+}
+
+/// Like [`body`], but an empty body reads as `{}`.
+fn body_or_empty<T: DeserializeOwned + Default>(req: &Request) -> ApiResult<T> {
+    if body_bytes(req)?.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    body(req)
+}
+
+fn query(req: &Request, name: &str) -> Option<String> {
+    req.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_owned)
+}
+
+/// `?limit=&next_token=` for lists.
+fn page(req: &Request) -> ApiResult<PageRequest> {
+    let limit = match query(req, "limit") {
+        None => None,
+        Some(text) => match text.parse::<i32>() {
+            Ok(n) if (1..=PageRequest::MAX_LIMIT).contains(&n) => Some(n),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_limit",
+                    format!("limit must be a whole number from 1 to {}", PageRequest::MAX_LIMIT),
+                ))
+            }
+        },
+    };
+    Ok(PageRequest { limit, next_token: query(req, "next_token").filter(|t| !t.is_empty()) })
+}

@@ -163,6 +163,26 @@ impl AccessChange {
     }
 }
 
+impl PropagationStatus {
+    /// The status as it appears in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotRequired => "not_required",
+            Self::PendingTicketCreation => "pending_ticket_creation",
+            Self::PendingManualPropagation => "pending_manual_propagation",
+            Self::Completed => "completed",
+            Self::TicketCanceled => "ticket_canceled",
+            Self::TicketCreationFailed => "ticket_creation_failed",
+        }
+    }
+}
+
+impl std::fmt::Display for PropagationStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +239,13 @@ mod tests {
         let filed = change(true).record_ticket(ticket(), now).unwrap();
         assert!(filed.clone().record_ticket(ticket(), now).is_err(), "a second ticket is never recorded");
         assert!(change(false).record_ticket_state(TicketState::Done, now).is_err());
+    }
+
+    #[test]
+    fn statuses_read_the_same_in_messages_and_json() {
+        for status in [PropagationStatus::NotRequired, PropagationStatus::PendingManualPropagation, PropagationStatus::TicketCreationFailed] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DomainError {
     /// Approving, denying or canceling a request that was already decided.
-    #[error("the request is already {0:?} and cannot change")]
+    #[error("the request is already {0} and cannot change")]
     RequestNotPending(RequestStatus),
     /// A requester reviewing their own request.
     #[error("a requester cannot review their own request")]
@@ -41,12 +41,12 @@ pub enum DomainError {
     #[error("linked ticket {0} is closed")]
     LinkedTicketClosed(String),
     /// Revoking or expiring a grant that already ended.
-    #[error("the grant is already {0:?}")]
+    #[error("the grant is already {0}")]
     GrantNotActive(GrantStatus),
     /// Expiring a grant before its end time (or one without an end time).
     #[error("the grant has not reached its end time")]
     NotYetExpired,
     /// Recording ticket progress on a change that is not waiting for it.
-    #[error("the access change is {0:?}, which does not take this step")]
+    #[error("the access change is {0}, which does not take this step")]
     PropagationNotPending(PropagationStatus),
 }

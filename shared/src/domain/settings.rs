@@ -3,8 +3,9 @@
 use super::ticket::TicketProviderKind;
 use serde::{Deserialize, Serialize};
 
-/// Settings that apply to the whole organisation.
+/// Settings that apply to the whole organisation. Fields left out of a body take their defaults.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
 pub struct Settings {
     /// Every request must link an existing, open ticket.
     pub require_ticket_link: bool,
@@ -14,6 +15,7 @@ pub struct Settings {
 
 /// Where audit tickets go, if they are filed at all.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
 pub struct AuditTicketSettings {
     /// Whether audit tickets are filed.
     pub enabled: bool,

@@ -154,6 +154,12 @@ impl Store {
         self.get(&keys::grant(id, None), "reading grant").await
     }
 
+    /// Many grants by id; unknown ids are left out.
+    pub async fn grants(&self, ids: &[GrantId]) -> StoreResult<Vec<Grant>> {
+        let keys: Vec<_> = ids.iter().map(|id| keys::grant(id, None)).collect();
+        self.batch_get(&keys, "reading grants").await
+    }
+
     /// An access change and the version it was read at.
     pub async fn change(&self, id: &ChangeId) -> StoreResult<Option<Versioned<AccessChange>>> {
         self.get(&keys::change(id), "reading access change").await

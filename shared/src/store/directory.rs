@@ -70,7 +70,7 @@ impl Store {
     /// Creates a group with its first members (at most [`MAX_MEMBER_CHANGES`]).
     pub async fn create_group(&self, group: &Group, members: &BTreeSet<UserId>) -> StoreResult<()> {
         if members.len() > MAX_MEMBER_CHANGES {
-            return Err(StoreError::dynamo("creating group", format!("at most {MAX_MEMBER_CHANGES} members per call")));
+            return Err(StoreError::TooLarge(format!("a group is created with at most {MAX_MEMBER_CHANGES} members")));
         }
         let mut writes = vec![Write::create(&self.table, &keys::group(&group.id), GROUP, group, "group")?];
         for user in members {
@@ -134,10 +134,9 @@ impl Store {
         let added: Vec<&UserId> = members.difference(&current).collect();
         let removed: Vec<&UserId> = current.difference(members).collect();
         if added.len() + removed.len() > MAX_MEMBER_CHANGES {
-            return Err(StoreError::dynamo(
-                "setting group members",
-                format!("at most {MAX_MEMBER_CHANGES} members may be added or removed per call"),
-            ));
+            return Err(StoreError::TooLarge(format!(
+                "at most {MAX_MEMBER_CHANGES} members may be added or removed per call"
+            )));
         }
         // Bumping the group's version makes a concurrent edit lose instead of interleaving.
         let mut writes = vec![Write::replace(

@@ -14,6 +14,7 @@ mod settings;
 pub mod table;
 
 pub use access::{ApprovalWrite, ResourceUser};
+pub use directory::MAX_MEMBER_CHANGES;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
@@ -34,6 +35,9 @@ pub enum StoreError {
     /// A conditional write lost: the record exists already, or changed since it was read.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A write larger than one transaction can hold.
+    #[error("{0}")]
+    TooLarge(String),
     /// A pagination token that this store did not issue.
     #[error("the next_token is not valid")]
     InvalidToken,

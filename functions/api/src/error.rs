@@ -1,0 +1,114 @@
+//! The API's error type and the one place where failures become HTTP statuses.
+
+use grantdesk::domain::DomainError;
+use grantdesk::store::StoreError;
+use lambda_http::http::StatusCode;
+use serde::Serialize;
+
+/// A failed call: the status, a machine-readable code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Machine-readable code (`ticket_link_required`, `not_found`, ...).
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+/// The JSON body of every error: `{"error": {"code", "message"}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// The code and message of an error.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable code.
+    pub code: String,
+    /// Human-readable message.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with any status.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    /// 400: the body or a parameter is malformed.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 401: no or unusable identity.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 403: the caller may not do this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404: no such record or route.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 409: the record's state does not allow this.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// 422: well-formed, but not allowed.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message.clone() } }
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(err: DomainError) -> Self {
+        let message = err.to_string();
+        match err {
+            DomainError::RequestNotPending(_) => Self::conflict("request_not_pending", message),
+            DomainError::SelfReview => Self::new(StatusCode::FORBIDDEN, "cannot_review_own_request", message),
+            DomainError::NotRequester => Self::forbidden(message),
+            DomainError::CommentRequired => Self::bad_request("comment_required", message),
+            DomainError::IndefiniteNotAllowed { .. } => Self::unprocessable("duration_required", message),
+            DomainError::DurationAboveMaximum { .. } => Self::unprocessable("duration_exceeds_maximum", message),
+            DomainError::TicketLinkRequired => Self::unprocessable("ticket_link_required", message),
+            DomainError::LinkedTicketClosed(_) => Self::unprocessable("linked_ticket_closed", message),
+            DomainError::GrantNotActive(_) => Self::conflict("grant_not_active", message),
+            DomainError::NotYetExpired => Self::conflict("grant_not_expired", message),
+            DomainError::PropagationNotPending(_) => Self::conflict("propagation_not_pending", message),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict(what) => {
+                Self::conflict("conflict", format!("the change conflicts with the current state ({what}); read it again and retry"))
+            }
+            StoreError::TooLarge(message) => Self::bad_request("too_large", message),
+            StoreError::InvalidToken => Self::bad_request("invalid_next_token", "next_token is not a token from this list"),
+            StoreError::Dynamo { .. } => {
+                // Details go to the log, not to the caller.
+                tracing::error!(error = %err, "store failure");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; try again")
+            }
+        }
+    }
+}
+
+/// Result of a route.
+pub type ApiResult<T> = Result<T, ApiError>;

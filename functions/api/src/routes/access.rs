@@ -1,0 +1,147 @@
+//! A resource's Users tab and adding or removing users by hand:
+//! `GET, POST /resources/{id}/users`, `DELETE /resources/{id}/users/{user_id}`.
+
+use super::catalog::{load_resource, require_resource_admin};
+use super::{parse_id, List};
+use crate::error::{ApiError, ApiResult};
+use crate::identity::Caller;
+use crate::{json, no_content, Api};
+use grantdesk::domain::{
+    self, AccessChange, DurationMinutes, Email, Grant, GrantId, GrantSource, GrantStatus, LinkedTicket, PropagationStatus,
+    RevocationReason, TicketRef, User, UserId,
+};
+use grantdesk::store::{PageRequest, ResourceUser, StoreError};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use serde::{Deserialize, Serialize};
+
+/// How far a change has been made on the end system.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PropagationView {
+    /// Propagation status.
+    pub status: PropagationStatus,
+    /// The propagation ticket, once filed.
+    pub ticket: Option<TicketRef>,
+    /// Why filing failed, when it did.
+    pub failure_reason: Option<String>,
+}
+
+impl From<AccessChange> for PropagationView {
+    fn from(change: AccessChange) -> Self {
+        Self { status: change.propagation, ticket: change.ticket, failure_reason: change.failure_reason }
+    }
+}
+
+/// One line of the Users tab.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ResourceUserView {
+    /// The user.
+    pub user_id: UserId,
+    /// Their e-mail address.
+    pub email: Option<Email>,
+    /// Their name.
+    pub name: Option<String>,
+    /// Their latest grant's status.
+    pub status: GrantStatus,
+    /// Their latest grant.
+    pub grant_id: GrantId,
+    /// When access started.
+    pub granted_at: chrono::DateTime<chrono::Utc>,
+    /// When access ends by itself; `null` means indefinite.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When access ended, if it has.
+    pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// `request` or `manual`.
+    pub source: GrantSource,
+    /// The ticket whose closing also ends access.
+    pub linked_ticket: Option<LinkedTicket>,
+    /// The latest change's propagation (the add, or the remove once access ended).
+    pub propagation: Option<PropagationView>,
+}
+
+impl ResourceUserView {
+    fn new(grant: Grant, user: Option<User>, change: Option<AccessChange>) -> Self {
+        Self {
+            email: user.as_ref().map(|u| u.email.clone()),
+            name: user.map(|u| u.name),
+            user_id: grant.user_id,
+            status: grant.status,
+            grant_id: grant.id,
+            granted_at: grant.granted_at,
+            expires_at: grant.expires_at,
+            ended_at: grant.ended_at,
+            source: grant.source,
+            linked_ticket: grant.linked_ticket,
+            propagation: change.map(PropagationView::from),
+        }
+    }
+}
+
+impl From<ResourceUser> for ResourceUserView {
+    fn from(line: ResourceUser) -> Self {
+        Self::new(line.grant, line.user, line.change)
+    }
+}
+
+/// The Users tab: each user with their latest access, its expiry and its propagation.
+#[utoipa::path(get, path = "/resources/{id}/users", tag = "access", params(("id" = String, Path,),
+    ("limit" = Option<i32>, Query,), ("next_token" = Option<String>, Query,)),
+    responses((status = 200, body = List<ResourceUserView>), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn users_tab(api: &Api, caller: &Caller, id: &str, page: PageRequest) -> ApiResult<Response<Body>> {
+    let loaded = load_resource(api, id).await?;
+    require_resource_admin(api, caller, &loaded).await?;
+    let page = api.store.resource_users(&loaded.resource.value.id, &page).await?;
+    Ok(json(StatusCode::OK, &List::from_page(page, ResourceUserView::from)))
+}
+
+/// `POST /resources/{id}/users`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct AddUser {
+    /// The user to add.
+    pub user_id: String,
+    /// For how long; `null` or absent means indefinite.
+    #[serde(default)]
+    #[schema(value_type = Option<u32>)]
+    pub duration_minutes: Option<DurationMinutes>,
+}
+
+/// Adds a user by hand.
+#[utoipa::path(post, path = "/resources/{id}/users", tag = "access", params(("id" = String, Path,)), request_body = AddUser,
+    responses((status = 201, body = ResourceUserView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn add_user(api: &Api, caller: &Caller, id: &str, body: AddUser) -> ApiResult<Response<Body>> {
+    let loaded = load_resource(api, id).await?;
+    require_resource_admin(api, caller, &loaded).await?;
+    let user_id = parse_id("user", &body.user_id, UserId::parse)?;
+    let user = api.store.user(&user_id).await?.ok_or_else(|| ApiError::not_found(format!("user {user_id} not found")))?;
+    let on_grant = loaded.propagation().is_some_and(|p| p.enabled_on_grant);
+    let (grant, change) =
+        Grant::add_by_hand(&loaded.resource.value, &user.id, caller.id(), body.duration_minutes, on_grant, domain::now())?;
+    match api.store.start_grant(&grant, &change).await {
+        Ok(()) => Ok(json(StatusCode::CREATED, &ResourceUserView::new(grant, Some(user), Some(change)))),
+        Err(StoreError::Conflict(_)) => Err(ApiError::conflict(
+            "access_already_active",
+            format!("{} already has active access to this resource", user.email),
+        )),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Removes a user by hand, ending their active grant.
+#[utoipa::path(delete, path = "/resources/{id}/users/{user_id}", tag = "access", params(("id" = String, Path,), ("user_id" = String, Path,)),
+    responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn remove_user(api: &Api, caller: &Caller, id: &str, user: &str) -> ApiResult<Response<Body>> {
+    let loaded = load_resource(api, id).await?;
+    require_resource_admin(api, caller, &loaded).await?;
+    let user_id = parse_id("user", user, UserId::parse)?;
+    let grant = api
+        .store
+        .latest_grant(&loaded.resource.value.id, &user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("user {user_id} has no access to this resource")))?;
+    let on_revocation = loaded.propagation().is_some_and(|p| p.enabled_on_revocation);
+    let reason = RevocationReason::ManualRemoval { admin_id: caller.id().clone() };
+    let (ended, change) = grant.value.revoke(reason, on_revocation, domain::now())?;
+    api.store.end_grant(grant.version, &ended, &change).await?;
+    Ok(no_content())
+}

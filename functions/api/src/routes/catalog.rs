@@ -1,0 +1,288 @@
+//! `POST, GET /apps`, `GET, PATCH /apps/{id}`, `POST, GET /resources`,
+//! `GET, PATCH /resources/{id}`.
+
+use super::{name, nullable, parse_id, List};
+use crate::error::{ApiError, ApiResult};
+use crate::identity::Caller;
+use crate::{json, Api};
+use grantdesk::domain::{self, App, AppId, DurationMinutes, GroupId, RequestConfig, Resource, ResourceId, TicketPropagation};
+use grantdesk::store::{PageRequest, Versioned};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use serde::Deserialize;
+
+/// `POST /apps`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CreateApp {
+    /// Display name.
+    pub name: String,
+    /// The group administering the app and, by default, its resources.
+    #[serde(default)]
+    pub admin_group_id: Option<String>,
+    /// The default ticket propagation for its resources.
+    #[serde(default)]
+    pub ticket_propagation: Option<TicketPropagation>,
+}
+
+/// `PATCH /apps/{id}`: fields left out stay as they are; `null` clears.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub struct PatchApp {
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The admin group; `null` for none.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub admin_group_id: Option<Option<String>>,
+    /// The default ticket propagation; `null` for none.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<TicketPropagation>)]
+    pub ticket_propagation: Option<Option<TicketPropagation>>,
+}
+
+/// `POST /resources`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CreateResource {
+    /// The app holding the resource.
+    pub app_id: String,
+    /// Display name.
+    pub name: String,
+    /// The resource's admins; `null` means the app's.
+    #[serde(default)]
+    pub admin_group_id: Option<String>,
+    /// How requests are handled (defaults for anything left out).
+    #[serde(default)]
+    pub request_config: RequestConfig,
+    /// Ticket propagation; `null` means inherit the app's.
+    #[serde(default)]
+    pub ticket_propagation: Option<TicketPropagation>,
+}
+
+/// A partial `request_config` in `PATCH /resources/{id}`.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub struct PatchRequestConfig {
+    /// Require a linked ticket.
+    #[serde(default)]
+    pub require_ticket_link: Option<bool>,
+    /// The cap in minutes; `null` for none.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>)]
+    pub max_duration_minutes: Option<Option<DurationMinutes>>,
+    /// The reviewer group; `null` for the resource's admins.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub reviewer_group_id: Option<Option<String>>,
+    /// Approve requests at once.
+    #[serde(default)]
+    pub auto_approve: Option<bool>,
+}
+
+/// `PATCH /resources/{id}`: fields left out stay as they are; `null` clears (inherit).
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub struct PatchResource {
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The resource's admins; `null` for the app's. Org admins only.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub admin_group_id: Option<Option<String>>,
+    /// Merged into the current configuration.
+    #[serde(default)]
+    pub request_config: Option<PatchRequestConfig>,
+    /// Ticket propagation; `null` to inherit the app's.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<TicketPropagation>)]
+    pub ticket_propagation: Option<Option<TicketPropagation>>,
+}
+
+/// Parses an optional group id and checks the group exists.
+async fn existing_group(api: &Api, id: Option<&str>) -> ApiResult<Option<GroupId>> {
+    let Some(id) = id else { return Ok(None) };
+    let group = parse_id("group", id, GroupId::parse)?;
+    match api.store.group(&group).await? {
+        Some(_) => Ok(Some(group)),
+        None => Err(ApiError::not_found(format!("group {group} not found"))),
+    }
+}
+
+fn checked_propagation(propagation: Option<TicketPropagation>) -> ApiResult<Option<TicketPropagation>> {
+    match propagation {
+        Some(mut p) => {
+            p.validate().map_err(|m| ApiError::bad_request("invalid_body", format!("ticket_propagation: {m}")))?;
+            p.project = p.project.trim().to_owned();
+            Ok(Some(p))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Creates an app.
+#[utoipa::path(post, path = "/apps", tag = "catalog", request_body = CreateApp,
+    responses((status = 201, body = App), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn create_app(api: &Api, caller: &Caller, body: CreateApp) -> ApiResult<Response<Body>> {
+    Api::require_admin(caller)?;
+    let app = App {
+        id: AppId::generate(),
+        name: name("name", &body.name)?,
+        admin_group_id: existing_group(api, body.admin_group_id.as_deref()).await?,
+        ticket_propagation: checked_propagation(body.ticket_propagation)?,
+        created_at: domain::now(),
+    };
+    api.store.create_app(&app).await?;
+    Ok(json(StatusCode::CREATED, &app))
+}
+
+/// Lists apps.
+#[utoipa::path(get, path = "/apps", tag = "catalog",
+    params(("limit" = Option<i32>, Query,), ("next_token" = Option<String>, Query,)),
+    responses((status = 200, body = List<App>)))]
+pub async fn list_apps(api: &Api, caller: &Caller, page: PageRequest) -> ApiResult<Response<Body>> {
+    Api::require_admin(caller)?;
+    Ok(json(StatusCode::OK, &List::from_page(api.store.list_apps(&page).await?, |a| a)))
+}
+
+pub(crate) async fn load_app(api: &Api, id: &AppId) -> ApiResult<Versioned<App>> {
+    api.store.app(id).await?.ok_or_else(|| ApiError::not_found(format!("app {id} not found")))
+}
+
+/// One app.
+#[utoipa::path(get, path = "/apps/{id}", tag = "catalog", params(("id" = String, Path,)),
+    responses((status = 200, body = App), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_app(api: &Api, caller: &Caller, id: &str) -> ApiResult<Response<Body>> {
+    Api::require_admin(caller)?;
+    let app = load_app(api, &parse_id("app", id, AppId::parse)?).await?;
+    Ok(json(StatusCode::OK, &app.value))
+}
+
+/// Changes an app.
+#[utoipa::path(patch, path = "/apps/{id}", tag = "catalog", params(("id" = String, Path,)), request_body = PatchApp,
+    responses((status = 200, body = App), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn patch_app(api: &Api, caller: &Caller, id: &str, patch: PatchApp) -> ApiResult<Response<Body>> {
+    Api::require_admin(caller)?;
+    let Versioned { version, value: mut app } = load_app(api, &parse_id("app", id, AppId::parse)?).await?;
+    if let Some(new_name) = patch.name {
+        app.name = name("name", &new_name)?;
+    }
+    if let Some(group) = patch.admin_group_id {
+        app.admin_group_id = existing_group(api, group.as_deref()).await?;
+    }
+    if let Some(propagation) = patch.ticket_propagation {
+        app.ticket_propagation = checked_propagation(propagation)?;
+    }
+    api.store.update_app(version, &app).await?;
+    Ok(json(StatusCode::OK, &app))
+}
+
+/// Creates a resource.
+#[utoipa::path(post, path = "/resources", tag = "catalog", request_body = CreateResource,
+    responses((status = 201, body = Resource), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn create_resource(api: &Api, caller: &Caller, body: CreateResource) -> ApiResult<Response<Body>> {
+    Api::require_admin(caller)?;
+    let app = load_app(api, &parse_id("app", &body.app_id, AppId::parse)?).await?.value;
+    let mut request_config = body.request_config;
+    if let Some(reviewers) = request_config.reviewer_group_id.take() {
+        request_config.reviewer_group_id = existing_group(api, Some(reviewers.as_str())).await?;
+    }
+    let resource = Resource {
+        id: ResourceId::generate(),
+        app_id: app.id,
+        name: name("name", &body.name)?,
+        admin_group_id: existing_group(api, body.admin_group_id.as_deref()).await?,
+        request_config,
+        ticket_propagation: checked_propagation(body.ticket_propagation)?,
+        last_synced_at: None,
+        created_at: domain::now(),
+    };
+    api.store.create_resource(&resource).await?;
+    Ok(json(StatusCode::CREATED, &resource))
+}
+
+/// Lists resources.
+#[utoipa::path(get, path = "/resources", tag = "catalog",
+    params(("limit" = Option<i32>, Query,), ("next_token" = Option<String>, Query,)),
+    responses((status = 200, body = List<Resource>)))]
+pub async fn list_resources(api: &Api, caller: &Caller, page: PageRequest) -> ApiResult<Response<Body>> {
+    Api::require_admin(caller)?;
+    Ok(json(StatusCode::OK, &List::from_page(api.store.list_resources(&page).await?, |r| r)))
+}
+
+/// A resource with its app, as read for a decision about it.
+pub(crate) struct LoadedResource {
+    pub resource: Versioned<Resource>,
+    pub app: App,
+}
+
+impl LoadedResource {
+    /// The group administering the resource.
+    pub fn admin_group(&self) -> Option<&GroupId> {
+        self.resource.value.effective_admin_group(&self.app)
+    }
+
+    /// Ticket propagation in force.
+    pub fn propagation(&self) -> Option<&TicketPropagation> {
+        self.resource.value.effective_propagation(&self.app)
+    }
+}
+
+pub(crate) async fn load_resource(api: &Api, id: &str) -> ApiResult<LoadedResource> {
+    let id = parse_id("resource", id, ResourceId::parse)?;
+    let resource = api.store.resource(&id).await?.ok_or_else(|| ApiError::not_found(format!("resource {id} not found")))?;
+    let app = load_app(api, &resource.value.app_id).await?.value;
+    Ok(LoadedResource { resource, app })
+}
+
+/// Refuses anyone but an org admin or a member of the resource's admin group.
+pub(crate) async fn require_resource_admin(api: &Api, caller: &Caller, loaded: &LoadedResource) -> ApiResult<()> {
+    if api.admin_or_member(caller, loaded.admin_group()).await? {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only the resource's admins or org admins may do this"))
+    }
+}
+
+/// One resource (org admins and the resource's admins).
+#[utoipa::path(get, path = "/resources/{id}", tag = "catalog", params(("id" = String, Path,)),
+    responses((status = 200, body = Resource), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_resource(api: &Api, caller: &Caller, id: &str) -> ApiResult<Response<Body>> {
+    let loaded = load_resource(api, id).await?;
+    require_resource_admin(api, caller, &loaded).await?;
+    Ok(json(StatusCode::OK, &loaded.resource.value))
+}
+
+/// Changes a resource (org admins and the resource's admins; only org admins may change
+/// who administers it).
+#[utoipa::path(patch, path = "/resources/{id}", tag = "catalog", params(("id" = String, Path,)), request_body = PatchResource,
+    responses((status = 200, body = Resource), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn patch_resource(api: &Api, caller: &Caller, id: &str, patch: PatchResource) -> ApiResult<Response<Body>> {
+    let loaded = load_resource(api, id).await?;
+    require_resource_admin(api, caller, &loaded).await?;
+    let Versioned { version, value: mut resource } = loaded.resource;
+    if let Some(new_name) = patch.name {
+        resource.name = name("name", &new_name)?;
+    }
+    if let Some(group) = patch.admin_group_id {
+        Api::require_admin(caller).map_err(|_| ApiError::forbidden("only org admins may change a resource's admin group"))?;
+        resource.admin_group_id = existing_group(api, group.as_deref()).await?;
+    }
+    if let Some(config) = patch.request_config {
+        let current = &mut resource.request_config;
+        if let Some(v) = config.require_ticket_link {
+            current.require_ticket_link = v;
+        }
+        if let Some(v) = config.max_duration_minutes {
+            current.max_duration_minutes = v;
+        }
+        if let Some(v) = config.reviewer_group_id {
+            current.reviewer_group_id = existing_group(api, v.as_deref()).await?;
+        }
+        if let Some(v) = config.auto_approve {
+            current.auto_approve = v;
+        }
+    }
+    if let Some(propagation) = patch.ticket_propagation {
+        resource.ticket_propagation = checked_propagation(propagation)?;
+    }
+    api.store.update_resource(version, &resource).await?;
+    Ok(json(StatusCode::OK, &resource))
+}

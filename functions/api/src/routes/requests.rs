@@ -1,0 +1,311 @@
+//! `POST, GET /requests`, `GET /requests/{id}`, `POST /requests/{id}/approve|deny|cancel`.
+
+use super::catalog::{load_resource, LoadedResource};
+use super::{parse_id, List};
+use crate::error::{ApiError, ApiResult};
+use crate::identity::Caller;
+use crate::{json, Api};
+use grantdesk::domain::{
+    self, AccessRequest, AuditTicket, DurationMinutes, Grant, GrantId, GrantStatus, GroupId, LinkedTicket, NewRequest,
+    RequestId, RequestStatus, ResourceId, ReviewDecision, TicketProviderKind, UserId,
+};
+use grantdesk::store::{ApprovalWrite, PageRequest, StoreError, Versioned};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// The most a reason may say.
+const MAX_REASON_CHARS: usize = 4_000;
+
+/// A request's grant, as the request shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct GrantSummary {
+    /// The grant's id.
+    pub id: GrantId,
+    /// Whether it is in force.
+    pub status: GrantStatus,
+    /// When access started.
+    pub granted_at: chrono::DateTime<chrono::Utc>,
+    /// When access ends by itself; `null` means indefinite.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When access ended, if it has.
+    pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<Grant> for GrantSummary {
+    fn from(g: Grant) -> Self {
+        Self { id: g.id, status: g.status, granted_at: g.granted_at, expires_at: g.expires_at, ended_at: g.ended_at }
+    }
+}
+
+/// A request with its grant and tickets.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RequestView {
+    /// The request's id.
+    pub id: RequestId,
+    /// The resource wanted.
+    pub resource_id: ResourceId,
+    /// Who wants it.
+    pub requester_id: UserId,
+    /// Why.
+    pub reason: String,
+    /// For how long; `null` means indefinite.
+    #[schema(value_type = Option<u32>)]
+    pub duration_minutes: Option<DurationMinutes>,
+    /// Where it stands.
+    pub status: RequestStatus,
+    /// The group whose members review it.
+    pub reviewer_group_id: Option<GroupId>,
+    /// When it was made.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Who decided it, when and why.
+    pub decision: Option<ReviewDecision>,
+    /// The grant, once approved.
+    pub grant: Option<GrantSummary>,
+    /// The linked ticket.
+    pub linked_ticket: Option<LinkedTicket>,
+    /// The audit ticket.
+    pub audit_ticket: Option<AuditTicket>,
+}
+
+impl RequestView {
+    fn new(r: AccessRequest, grant: Option<Grant>) -> Self {
+        Self {
+            id: r.id,
+            resource_id: r.resource_id,
+            requester_id: r.requester_id,
+            reason: r.reason,
+            duration_minutes: r.duration_minutes,
+            status: r.status,
+            reviewer_group_id: r.reviewer_group_id,
+            created_at: r.created_at,
+            decision: r.decision,
+            grant: grant.map(GrantSummary::from),
+            linked_ticket: r.linked_ticket,
+            audit_ticket: r.audit_ticket,
+        }
+    }
+}
+
+/// The ticket a requester links: `{provider, key}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct LinkedTicketInput {
+    /// The provider holding the ticket.
+    pub provider: TicketProviderKind,
+    /// Its key (`OPS-12`, `ENG-7`, `INC0010001`).
+    pub key: String,
+}
+
+/// `POST /requests`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CreateRequest {
+    /// The resource wanted.
+    pub resource_id: String,
+    /// Why.
+    #[serde(default)]
+    pub reason: String,
+    /// For how long, in minutes; `null` or absent means indefinite.
+    #[serde(default)]
+    #[schema(value_type = Option<u32>)]
+    pub duration_minutes: Option<DurationMinutes>,
+    /// The ticket the access is for.
+    #[serde(default)]
+    pub linked_ticket: Option<LinkedTicketInput>,
+}
+
+/// `POST /requests/{id}/approve|deny|cancel`.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub struct Decision {
+    /// What the reviewer or requester says; required to deny.
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+impl Api {
+    /// Whether the caller may review requests for the resource: an org admin or a member of
+    /// the request's reviewer group.
+    async fn may_review(&self, caller: &Caller, request: &AccessRequest) -> ApiResult<bool> {
+        self.admin_or_member(caller, request.reviewer_group_id.as_ref()).await
+    }
+
+    async fn load_request(&self, id: &str) -> ApiResult<Versioned<AccessRequest>> {
+        let id = parse_id("request", id, RequestId::parse)?;
+        self.store.request(&id).await?.ok_or_else(|| ApiError::not_found(format!("request {id} not found")))
+    }
+
+    async fn view(&self, request: AccessRequest) -> ApiResult<RequestView> {
+        let grant = match &request.grant_id {
+            Some(id) => self.store.grant(id).await?.map(|g| g.value),
+            None => None,
+        };
+        Ok(RequestView::new(request, grant))
+    }
+
+    async fn record_approval(
+        &self,
+        request: Versioned<AccessRequest>,
+        approver: Option<&UserId>,
+        comment: Option<String>,
+        loaded: &LoadedResource,
+    ) -> ApiResult<RequestView> {
+        let on_grant = loaded.propagation().is_some_and(|p| p.enabled_on_grant);
+        let (approved, grant, change) = request.value.approve(approver, comment, on_grant, domain::now())?;
+        let write = ApprovalWrite { request: &approved, request_version: request.version, grant: &grant, change: &change };
+        match self.store.approve(write).await {
+            Ok(()) => Ok(RequestView::new(approved, Some(grant))),
+            Err(StoreError::Conflict(what)) if what.contains("already has active access") => Err(ApiError::conflict(
+                "access_already_active",
+                "the requester already has active access to this resource",
+            )),
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+/// Requests access; approved at once where the resource auto-approves.
+#[utoipa::path(post, path = "/requests", tag = "requests", request_body = CreateRequest,
+    responses((status = 201, body = RequestView), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn create(api: &Api, caller: &Caller, body: CreateRequest) -> ApiResult<Response<Body>> {
+    let loaded = load_resource(api, &body.resource_id).await?;
+    let reason = body.reason.trim().to_owned();
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ApiError::bad_request("invalid_body", format!("reason must be at most {MAX_REASON_CHARS} characters")));
+    }
+    let settings = api.store.settings().await?.value;
+    let linked_ticket: Option<LinkedTicket> = match &body.linked_ticket {
+        Some(input) if !domain::ticket::valid_ticket_key(&input.key) => {
+            return Err(ApiError::bad_request("invalid_body", format!("{:?} is not a ticket key", input.key)));
+        }
+        // A linked ticket is checked against its provider, and no provider integration exists
+        // yet, so every link is refused as not connected.
+        Some(input) => {
+            return Err(ApiError::unprocessable(
+                "integration_not_connected",
+                format!("no {} integration is connected, so ticket {} cannot be checked", input.provider, input.key),
+            ));
+        }
+        None => None,
+    };
+    let resource = &loaded.resource.value;
+    let new = NewRequest {
+        resource_id: resource.id.clone(),
+        requester_id: caller.id().clone(),
+        reason,
+        duration_minutes: body.duration_minutes,
+        linked_ticket,
+    };
+    let request = AccessRequest::open(new, resource, &loaded.app, &settings, domain::now())?;
+    if let Some(current) = api.store.latest_grant(&resource.id, caller.id()).await? {
+        if current.value.status == GrantStatus::Active {
+            return Err(ApiError::conflict("access_already_active", "you already have active access to this resource"));
+        }
+    }
+    if resource.request_config.auto_approve {
+        let view = api.record_approval(Versioned { version: 0, value: request }, None, None, &loaded).await?;
+        return Ok(json(StatusCode::CREATED, &view));
+    }
+    api.store.create_request(&request).await?;
+    Ok(json(StatusCode::CREATED, &RequestView::new(request, None)))
+}
+
+/// The caller's own requests, newest first; `?review=pending` lists those the caller may review.
+#[utoipa::path(get, path = "/requests", tag = "requests",
+    params(("review" = Option<String>, Query, description = "`pending`: requests the caller may review"),
+           ("limit" = Option<i32>, Query,), ("next_token" = Option<String>, Query,)),
+    responses((status = 200, body = List<RequestView>), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn list(api: &Api, caller: &Caller, review: Option<String>, page: PageRequest) -> ApiResult<Response<Body>> {
+    let (requests, next_token) = match review.as_deref() {
+        None => {
+            let page = api.store.requests_of(caller.id(), &page).await?;
+            (page.items, page.next_token)
+        }
+        Some("pending") if caller.is_admin => {
+            let page = api.store.all_pending_reviews(&page).await?;
+            (page.items, page.next_token)
+        }
+        Some("pending") => {
+            let groups = api.store.groups_of(caller.id()).await?;
+            (api.store.pending_reviews_for(&groups).await?, None)
+        }
+        Some(other) => return Err(ApiError::bad_request("invalid_review", format!("review must be 'pending', not {other:?}"))),
+    };
+    let requests: Vec<AccessRequest> = if review.is_some() {
+        // A requester never reviews their own request, so it is not in their review queue.
+        requests.into_iter().filter(|r| &r.requester_id != caller.id()).collect()
+    } else {
+        requests
+    };
+    let grant_ids: Vec<GrantId> = requests.iter().filter_map(|r| r.grant_id.clone()).collect();
+    let mut grants: HashMap<GrantId, Grant> =
+        api.store.grants(&grant_ids).await?.into_iter().map(|g| (g.id.clone(), g)).collect();
+    let items = requests
+        .into_iter()
+        .map(|r| {
+            let grant = r.grant_id.as_ref().and_then(|id| grants.remove(id));
+            RequestView::new(r, grant)
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &List { items, next_token }))
+}
+
+/// One request (its requester, its reviewers, org admins and the resource's admins).
+#[utoipa::path(get, path = "/requests/{id}", tag = "requests", params(("id" = String, Path,)),
+    responses((status = 200, body = RequestView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get(api: &Api, caller: &Caller, id: &str) -> ApiResult<Response<Body>> {
+    let request = api.load_request(id).await?.value;
+    let allowed = &request.requester_id == caller.id() || api.may_review(caller, &request).await? || {
+        let loaded = load_resource(api, request.resource_id.as_str()).await?;
+        api.admin_or_member(caller, loaded.admin_group()).await?
+    };
+    if !allowed {
+        return Err(ApiError::forbidden("only the requester, its reviewers and admins may see this request"));
+    }
+    Ok(json(StatusCode::OK, &api.view(request).await?))
+}
+
+/// Checks the caller may review `request`: never its requester, else a reviewer or org admin.
+async fn require_reviewer(api: &Api, caller: &Caller, request: &AccessRequest) -> ApiResult<()> {
+    if &request.requester_id == caller.id() {
+        return Err(domain::DomainError::SelfReview.into());
+    }
+    if api.may_review(caller, request).await? {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only the resource's reviewers or org admins may review this request"))
+    }
+}
+
+/// Approves a request and grants access until the requested end time.
+#[utoipa::path(post, path = "/requests/{id}/approve", tag = "requests", params(("id" = String, Path,)), request_body = Decision,
+    responses((status = 200, body = RequestView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn approve(api: &Api, caller: &Caller, id: &str, body: Decision) -> ApiResult<Response<Body>> {
+    let request = api.load_request(id).await?;
+    require_reviewer(api, caller, &request.value).await?;
+    let loaded = load_resource(api, request.value.resource_id.as_str()).await?;
+    let view = api.record_approval(request, Some(caller.id()), body.comment, &loaded).await?;
+    Ok(json(StatusCode::OK, &view))
+}
+
+/// Denies a request; a comment is required.
+#[utoipa::path(post, path = "/requests/{id}/deny", tag = "requests", params(("id" = String, Path,)), request_body = Decision,
+    responses((status = 200, body = RequestView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn deny(api: &Api, caller: &Caller, id: &str, body: Decision) -> ApiResult<Response<Body>> {
+    let request = api.load_request(id).await?;
+    require_reviewer(api, caller, &request.value).await?;
+    let denied = request.value.deny(caller.id(), body.comment, domain::now())?;
+    api.store.save_request(request.version, &denied).await?;
+    Ok(json(StatusCode::OK, &RequestView::new(denied, None)))
+}
+
+/// Withdraws a pending request (its requester only).
+#[utoipa::path(post, path = "/requests/{id}/cancel", tag = "requests", params(("id" = String, Path,)), request_body = Decision,
+    responses((status = 200, body = RequestView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn cancel(api: &Api, caller: &Caller, id: &str, body: Decision) -> ApiResult<Response<Body>> {
+    let request = api.load_request(id).await?;
+    let canceled = request.value.cancel(caller.id(), body.comment, domain::now())?;
+    api.store.save_request(request.version, &canceled).await?;
+    Ok(json(StatusCode::OK, &RequestView::new(canceled, None)))
+}

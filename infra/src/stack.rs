@@ -1,0 +1,74 @@
+//! The local stack, assembled: a table in the emulator and the API behind the local gateway.
+//! `make dev` and the end-to-end tests start it the same way.
+
+use crate::dev_token::DevTokenSecret;
+use crate::gateway::Gateway;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use grantdesk::config::ApiConfig;
+use grantdesk::store::{table, Store};
+use grantdesk_api::Api;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// How to start the stack.
+#[derive(Clone, Debug)]
+pub struct StackOptions {
+    /// The AWS emulator's endpoint.
+    pub endpoint: String,
+    /// The table to create and use.
+    pub table: String,
+    /// Loopback port for the API (0 picks a free one).
+    pub port: u16,
+    /// Org admins by e-mail (comma-separated, as `GRANTDESK_BOOTSTRAP_ADMINS`).
+    pub bootstrap_admins: String,
+    /// What dev tokens are signed with.
+    pub secret: DevTokenSecret,
+}
+
+/// A running stack. Dropping it stops the API server.
+pub struct LocalStack {
+    /// The API's base URL (`http://127.0.0.1:<port>`).
+    pub api_url: String,
+    /// The store the API uses, for seeding and for tests that look behind the API.
+    pub store: Store,
+    server: JoinHandle<()>,
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// A DynamoDB client for the emulator at `endpoint`, with throwaway credentials.
+pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "grantdesk-local"))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+impl LocalStack {
+    /// Creates the table and starts serving the API.
+    pub async fn start(options: StackOptions) -> Result<Self, String> {
+        let client = dynamodb_client(&options.endpoint);
+        table::create_table(&client, &options.table).await?;
+        let config = ApiConfig::from_lookup(|name| match name {
+            "GRANTDESK_TABLE" => Some(options.table.clone()),
+            "GRANTDESK_BOOTSTRAP_ADMINS" => Some(options.bootstrap_admins.clone()),
+            _ => None,
+        })
+        .map_err(|e| e.to_string())?;
+        let store = Store::new(client, &options.table);
+        let api = Api::new(store.clone(), config);
+        let listener = TcpListener::bind(("127.0.0.1", options.port))
+            .await
+            .map_err(|e| format!("listening on 127.0.0.1:{}: {e}", options.port))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let server = tokio::spawn(Gateway::new(api, options.secret).serve(listener));
+        Ok(Self { api_url: format!("http://127.0.0.1:{port}"), store, server })
+    }
+}
