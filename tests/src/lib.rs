@@ -1,1 +1,161 @@
+//! Harness for the end-to-end tests: one AWS emulator per test process, and per test a fresh
+//! table and the local stack on a random port, driven over HTTP only.
 
+use grantdesk_local::dev_token::DevTokenSecret;
+use grantdesk_local::emulator::Emulator;
+use grantdesk_local::{LocalStack, StackOptions};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::sync::OnceLock;
+
+/// The org admin every test stack is bootstrapped with.
+pub const ADMIN: &str = "admin@example.test";
+
+fn emulator_endpoint() -> String {
+    static EMULATOR: OnceLock<Result<Emulator, String>> = OnceLock::new();
+    match EMULATOR.get_or_init(|| Emulator::start(0)) {
+        Ok(emulator) => emulator.endpoint().to_owned(),
+        Err(message) => panic!("cannot start the AWS emulator: {message}"),
+    }
+}
+
+/// A running stack for one test.
+pub struct TestStack {
+    /// The stack (its store is there for tests that look behind the API).
+    pub stack: LocalStack,
+    secret: DevTokenSecret,
+    http: reqwest::Client,
+}
+
+/// A response: status and JSON body (`Value::Null` when empty).
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Parsed body.
+    pub body: Value,
+}
+
+impl Reply {
+    /// The error code of an error reply.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// A string field of the body.
+    pub fn str(&self, field: &str) -> String {
+        self.body[field].as_str().unwrap_or_else(|| panic!("no string {field} in {}", self.body)).to_owned()
+    }
+}
+
+impl TestStack {
+    /// Starts a stack on a fresh table.
+    pub async fn start() -> Self {
+        let endpoint = tokio::task::spawn_blocking(emulator_endpoint).await.expect("emulator start-up panicked");
+        let secret = DevTokenSecret::new("end-to-end-test-secret").unwrap();
+        let table = format!("grantdesk-test-{}", uuid_suffix());
+        let stack = LocalStack::start(StackOptions {
+            endpoint,
+            table,
+            port: 0,
+            bootstrap_admins: ADMIN.into(),
+            secret: secret.clone(),
+        })
+        .await
+        .expect("starting the local stack");
+        Self { stack, secret, http: reqwest::Client::new() }
+    }
+
+    /// A dev token for `email`.
+    pub fn token(&self, email: &str) -> String {
+        self.secret.mint(email, email.split('@').next().unwrap_or(email), 600)
+    }
+
+    /// Sends raw bytes as the body.
+    pub async fn raw(&self, method: Method, path: &str, token: Option<&str>, body: Vec<u8>) -> Reply {
+        let mut request = self.http.request(method, format!("{}{path}", self.stack.api_url)).body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("sending request");
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.expect("reading response");
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON response") };
+        Reply { status, body }
+    }
+
+    /// Calls the API as `email` with an optional JSON body.
+    pub async fn call(&self, email: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let token = self.token(email);
+        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        self.raw(method, path, Some(&token), bytes).await
+    }
+
+    /// GET as `email`.
+    pub async fn get(&self, email: &str, path: &str) -> Reply {
+        self.call(email, Method::GET, path, None).await
+    }
+
+    /// POST as `email`.
+    pub async fn post(&self, email: &str, path: &str, body: Value) -> Reply {
+        self.call(email, Method::POST, path, Some(body)).await
+    }
+
+    /// Creates a user as the admin and returns its id.
+    pub async fn user(&self, email: &str, name: &str) -> String {
+        let reply = self.post(ADMIN, "/users", json!({"email": email, "name": name})).await;
+        assert_eq!(reply.status, 201, "creating {email}: {:?}", reply.body);
+        reply.str("id")
+    }
+
+    /// The demo organisation over the API: Josh, a reviewer, a stranger, an admin group and
+    /// "My Role" (at most 480 minutes).
+    pub async fn demo(&self) -> Demo {
+        let josh = self.user("josh@example.test", "Josh").await;
+        let riley = self.user("riley@example.test", "Riley").await;
+        let stranger = self.user("sam@example.test", "Sam").await;
+        let group = self.post(ADMIN, "/groups", json!({"name": "My Role admins", "member_ids": [riley]})).await;
+        assert_eq!(group.status, 201, "{:?}", group.body);
+        let admins = group.str("id");
+        let app = self.post(ADMIN, "/apps", json!({"name": "AWS", "admin_group_id": admins})).await;
+        assert_eq!(app.status, 201, "{:?}", app.body);
+        let resource = self
+            .post(
+                ADMIN,
+                "/resources",
+                json!({"app_id": app.str("id"), "name": "My Role", "request_config": {"max_duration_minutes": 480}}),
+            )
+            .await;
+        assert_eq!(resource.status, 201, "{:?}", resource.body);
+        Demo { josh, riley, stranger, admins, app: app.str("id"), resource: resource.str("id") }
+    }
+}
+
+/// Ids of the demo organisation.
+pub struct Demo {
+    /// josh@example.test, the requester.
+    pub josh: String,
+    /// riley@example.test, in the admin group (so a reviewer).
+    pub riley: String,
+    /// sam@example.test, in no group.
+    pub stranger: String,
+    /// The admin group.
+    pub admins: String,
+    /// The app "AWS".
+    pub app: String,
+    /// The resource "My Role".
+    pub resource: String,
+}
+
+/// The e-mails of the demo users.
+pub const JOSH: &str = "josh@example.test";
+/// The reviewer.
+pub const RILEY: &str = "riley@example.test";
+/// A user with no role.
+pub const SAM: &str = "sam@example.test";
+
+fn uuid_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!("{}-{}-{}", std::process::id(), chrono::Utc::now().timestamp_micros(), NEXT.fetch_add(1, Ordering::Relaxed))
+}

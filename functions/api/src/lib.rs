@@ -123,9 +123,10 @@ fn body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
 }
 
-/// Like [`body`], but an empty body reads as `{}`.
+/// Like [`body`], but an empty body or `null` reads as `{}`.
 fn body_or_empty<T: DeserializeOwned + Default>(req: &Request) -> ApiResult<T> {
-    if body_bytes(req)?.iter().all(u8::is_ascii_whitespace) {
+    let bytes = body_bytes(req)?;
+    if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
         return Ok(T::default());
     }
     body(req)
