@@ -47,7 +47,10 @@ impl Emulator {
 /// A free loopback port, as the OS hands one out.
 pub fn free_port() -> Result<u16, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("finding a free port: {e}"))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| format!("finding a free port: {e}"))
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("finding a free port: {e}"))
 }
 
 /// Spawns moto from a thread that lives as long as the process: Linux delivers the parent-death
@@ -88,7 +91,9 @@ fn spawn_bound_to_process(binary: PathBuf, port: u16) -> Result<(), String> {
             }
         })
         .map_err(|e| format!("starting the emulator thread: {e}"))?;
-    received.recv().map_err(|_| "the emulator thread ended before starting moto".to_owned())?
+    received
+        .recv()
+        .map_err(|_| "the emulator thread ended before starting moto".to_owned())?
 }
 
 fn wait_until_listening(port: u16, limit: Duration) -> Result<(), String> {
@@ -99,5 +104,8 @@ fn wait_until_listening(port: u16, limit: Duration) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(format!("the AWS emulator did not start listening on port {port} within {}s", limit.as_secs()))
+    Err(format!(
+        "the AWS emulator did not start listening on port {port} within {}s",
+        limit.as_secs()
+    ))
 }

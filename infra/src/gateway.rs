@@ -51,7 +51,10 @@ impl Gateway {
                     let gateway = gateway.clone();
                     async move { Ok::<_, Infallible>(gateway.dispatch(req).await) }
                 });
-                if let Err(err) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                if let Err(err) = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
                     tracing::debug!(error = %err, "connection ended with an error");
                 }
             });
@@ -62,7 +65,13 @@ impl Gateway {
         let (parts, body) = req.into_parts();
         let body = match Limited::new(body, MAX_GATEWAY_BODY).collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is too large"),
+            Err(_) => {
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "the request body is too large",
+                )
+            }
         };
         let path = parts.uri.path().to_owned();
         let claims = if is_public(&parts.method, &path) {
@@ -76,7 +85,13 @@ impl Gateway {
         let event = api_gateway_event(&parts, &body, claims);
         let request = match lambda_http::request::from_str(&event.to_string()) {
             Ok(request) => request,
-            Err(err) => return error(StatusCode::BAD_REQUEST, "bad_request", &format!("unreadable request: {err}")),
+            Err(err) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    &format!("unreadable request: {err}"),
+                )
+            }
         };
         into_hyper(self.api.handle(request).await)
     }
@@ -100,7 +115,11 @@ fn is_public(method: &hyper::Method, path: &str) -> bool {
 }
 
 /// The API Gateway HTTP API (payload 2.0) event for a request.
-fn api_gateway_event(parts: &hyper::http::request::Parts, body: &Bytes, claims: Option<HashMap<String, String>>) -> Value {
+fn api_gateway_event(
+    parts: &hyper::http::request::Parts,
+    body: &Bytes,
+    claims: Option<HashMap<String, String>>,
+) -> Value {
     let mut headers = Map::new();
     for (name, value) in &parts.headers {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
@@ -174,6 +193,9 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>>
     let body = json!({"error": {"code": code, "message": message}}).to_string();
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     response
 }

@@ -22,7 +22,10 @@ environment:
   GRANTDESK_TABLE              table name (default grantdesk-local)";
 
 fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 fn secret() -> Result<DevTokenSecret, String> {
@@ -58,10 +61,19 @@ async fn dev(args: &[String]) -> Result<(), String> {
     };
     let bootstrap_admins = std::env::var("GRANTDESK_BOOTSTRAP_ADMINS").unwrap_or_else(|_| seed::ADMIN_EMAIL.into());
     let table = std::env::var("GRANTDESK_TABLE").unwrap_or_else(|_| "grantdesk-local".into());
-    let stack = LocalStack::start(StackOptions { endpoint: endpoint.clone(), table, port, bootstrap_admins, secret }).await?;
+    let stack = LocalStack::start(StackOptions {
+        endpoint: endpoint.clone(),
+        table,
+        port,
+        bootstrap_admins,
+        secret,
+    })
+    .await?;
     let demo = seed::seed(&stack.store).await?;
     print_walkthrough(&stack.api_url, &endpoint, &demo);
-    tokio::signal::ctrl_c().await.map_err(|e| format!("waiting for Ctrl-C: {e}"))?;
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| format!("waiting for Ctrl-C: {e}"))?;
     println!("stopping");
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! The demo organisation `make dev` starts with: an admin, a reviewer, Josh the requester, an
 //! admin group, the app "AWS" and its resource "My Role".
 
-use grantdesk::domain::{self, App, AppId, DurationMinutes, Email, Group, GroupId, RequestConfig, Resource, ResourceId, User, UserId};
+use grantdesk::domain::{
+    self, App, AppId, DurationMinutes, Email, Group, GroupId, RequestConfig, Resource, ResourceId, User, UserId,
+};
 use grantdesk::store::Store;
 use std::collections::BTreeSet;
 
@@ -30,7 +32,13 @@ pub struct Demo {
 }
 
 fn user(email: &str, name: &str, is_admin: bool) -> Result<User, String> {
-    Ok(User { id: UserId::generate(), email: Email::parse(email)?, name: name.into(), is_admin, created_at: domain::now() })
+    Ok(User {
+        id: UserId::generate(),
+        email: Email::parse(email)?,
+        name: name.into(),
+        is_admin,
+        created_at: domain::now(),
+    })
 }
 
 /// Loads the demo into an empty table.
@@ -39,11 +47,21 @@ pub async fn seed(store: &Store) -> Result<Demo, String> {
     let reviewer = user(REVIEWER_EMAIL, "Riley Reviewer", false)?;
     let josh = user(JOSH_EMAIL, "Josh", false)?;
     for u in [&admin, &reviewer, &josh] {
-        store.create_user(u).await.map_err(|e| format!("seeding user {}: {e}", u.email))?;
+        store
+            .create_user(u)
+            .await
+            .map_err(|e| format!("seeding user {}: {e}", u.email))?;
     }
-    let group = Group { id: GroupId::generate(), name: "My Role admins".into(), created_at: domain::now() };
+    let group = Group {
+        id: GroupId::generate(),
+        name: "My Role admins".into(),
+        created_at: domain::now(),
+    };
     let members: BTreeSet<UserId> = [admin.id.clone(), reviewer.id.clone()].into_iter().collect();
-    store.create_group(&group, &members).await.map_err(|e| format!("seeding group: {e}"))?;
+    store
+        .create_group(&group, &members)
+        .await
+        .map_err(|e| format!("seeding group: {e}"))?;
     let app = App {
         id: AppId::generate(),
         name: "AWS".into(),
@@ -65,6 +83,16 @@ pub async fn seed(store: &Store) -> Result<Demo, String> {
         last_synced_at: None,
         created_at: domain::now(),
     };
-    store.create_resource(&my_role).await.map_err(|e| format!("seeding resource: {e}"))?;
-    Ok(Demo { admin, reviewer, josh, admins: group.id, app: app.id, my_role: my_role.id })
+    store
+        .create_resource(&my_role)
+        .await
+        .map_err(|e| format!("seeding resource: {e}"))?;
+    Ok(Demo {
+        admin,
+        reviewer,
+        josh,
+        admins: group.id,
+        app: app.id,
+        my_role: my_role.id,
+    })
 }

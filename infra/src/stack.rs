@@ -69,6 +69,10 @@ impl LocalStack {
             .map_err(|e| format!("listening on 127.0.0.1:{}: {e}", options.port))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let server = tokio::spawn(Gateway::new(api, options.secret).serve(listener));
-        Ok(Self { api_url: format!("http://127.0.0.1:{port}"), store, server })
+        Ok(Self {
+            api_url: format!("http://127.0.0.1:{port}"),
+            store,
+            server,
+        })
     }
 }

@@ -41,7 +41,10 @@ impl ApiConfig {
             .filter(|v| !v.trim().is_empty())
             .ok_or(ConfigError::Missing("GRANTDESK_TABLE"))?;
         let bootstrap_admins = parse_admins(lookup("GRANTDESK_BOOTSTRAP_ADMINS").as_deref().unwrap_or(""))?;
-        Ok(Self { table_name, bootstrap_admins })
+        Ok(Self {
+            table_name,
+            bootstrap_admins,
+        })
     }
 }
 
@@ -49,7 +52,12 @@ fn parse_admins(text: &str) -> Result<Vec<Email>, ConfigError> {
     text.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| Email::parse(s).map_err(|reason| ConfigError::Invalid { name: "GRANTDESK_BOOTSTRAP_ADMINS", reason }))
+        .map(|s| {
+            Email::parse(s).map_err(|reason| ConfigError::Invalid {
+                name: "GRANTDESK_BOOTSTRAP_ADMINS",
+                reason,
+            })
+        })
         .collect()
 }
 
@@ -60,7 +68,10 @@ mod tests {
     #[test]
     fn the_table_is_required_and_admins_are_parsed() {
         let err = ApiConfig::from_lookup(|_| None).unwrap_err();
-        assert_eq!(err.to_string(), "environment variable GRANTDESK_TABLE is required but not set");
+        assert_eq!(
+            err.to_string(),
+            "environment variable GRANTDESK_TABLE is required but not set"
+        );
         let config = ApiConfig::from_lookup(|name| match name {
             "GRANTDESK_TABLE" => Some("grantdesk".into()),
             "GRANTDESK_BOOTSTRAP_ADMINS" => Some(" Alice@Example.com, ,bob@example.com".into()),

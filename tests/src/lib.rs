@@ -44,14 +44,19 @@ impl Reply {
 
     /// A string field of the body.
     pub fn str(&self, field: &str) -> String {
-        self.body[field].as_str().unwrap_or_else(|| panic!("no string {field} in {}", self.body)).to_owned()
+        self.body[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string {field} in {}", self.body))
+            .to_owned()
     }
 }
 
 impl TestStack {
     /// Starts a stack on a fresh table.
     pub async fn start() -> Self {
-        let endpoint = tokio::task::spawn_blocking(emulator_endpoint).await.expect("emulator start-up panicked");
+        let endpoint = tokio::task::spawn_blocking(emulator_endpoint)
+            .await
+            .expect("emulator start-up panicked");
         let secret = DevTokenSecret::new("end-to-end-test-secret").unwrap();
         let table = format!("grantdesk-test-{}", uuid_suffix());
         let stack = LocalStack::start(StackOptions {
@@ -63,7 +68,11 @@ impl TestStack {
         })
         .await
         .expect("starting the local stack");
-        Self { stack, secret, http: reqwest::Client::new() }
+        Self {
+            stack,
+            secret,
+            http: reqwest::Client::new(),
+        }
     }
 
     /// A dev token for `email`.
@@ -73,14 +82,21 @@ impl TestStack {
 
     /// Sends raw bytes as the body.
     pub async fn raw(&self, method: Method, path: &str, token: Option<&str>, body: Vec<u8>) -> Reply {
-        let mut request = self.http.request(method, format!("{}{path}", self.stack.api_url)).body(body);
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.stack.api_url))
+            .body(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
         let response = request.send().await.expect("sending request");
         let status = response.status().as_u16();
         let bytes = response.bytes().await.expect("reading response");
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON response") };
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("JSON response")
+        };
         Reply { status, body }
     }
 
@@ -114,10 +130,18 @@ impl TestStack {
         let josh = self.user("josh@example.test", "Josh").await;
         let riley = self.user("riley@example.test", "Riley").await;
         let stranger = self.user("sam@example.test", "Sam").await;
-        let group = self.post(ADMIN, "/groups", json!({"name": "My Role admins", "member_ids": [riley]})).await;
+        let group = self
+            .post(
+                ADMIN,
+                "/groups",
+                json!({"name": "My Role admins", "member_ids": [riley]}),
+            )
+            .await;
         assert_eq!(group.status, 201, "{:?}", group.body);
         let admins = group.str("id");
-        let app = self.post(ADMIN, "/apps", json!({"name": "AWS", "admin_group_id": admins})).await;
+        let app = self
+            .post(ADMIN, "/apps", json!({"name": "AWS", "admin_group_id": admins}))
+            .await;
         assert_eq!(app.status, 201, "{:?}", app.body);
         let resource = self
             .post(
@@ -127,7 +151,14 @@ impl TestStack {
             )
             .await;
         assert_eq!(resource.status, 201, "{:?}", resource.body);
-        Demo { josh, riley, stranger, admins, app: app.str("id"), resource: resource.str("id") }
+        Demo {
+            josh,
+            riley,
+            stranger,
+            admins,
+            app: app.str("id"),
+            resource: resource.str("id"),
+        }
     }
 }
 
@@ -157,5 +188,10 @@ pub const SAM: &str = "sam@example.test";
 fn uuid_suffix() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!("{}-{}-{}", std::process::id(), chrono::Utc::now().timestamp_micros(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }

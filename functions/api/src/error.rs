@@ -35,7 +35,11 @@ pub struct ErrorDetail {
 impl ApiError {
     /// An error with any status.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     /// 400: the body or a parameter is malformed.
@@ -70,7 +74,12 @@ impl ApiError {
 
     /// The JSON body.
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message.clone() } }
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message.clone(),
+            },
+        }
     }
 }
 
@@ -96,15 +105,22 @@ impl From<DomainError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Conflict(what) => {
-                Self::conflict("conflict", format!("the change conflicts with the current state ({what}); read it again and retry"))
-            }
+            StoreError::Conflict(what) => Self::conflict(
+                "conflict",
+                format!("the change conflicts with the current state ({what}); read it again and retry"),
+            ),
             StoreError::TooLarge(message) => Self::bad_request("too_large", message),
-            StoreError::InvalidToken => Self::bad_request("invalid_next_token", "next_token is not a token from this list"),
+            StoreError::InvalidToken => {
+                Self::bad_request("invalid_next_token", "next_token is not a token from this list")
+            }
             StoreError::Dynamo { .. } => {
                 // Details go to the log, not to the caller.
                 tracing::error!(error = %err, "store failure");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; try again")
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "an internal error occurred; try again",
+                )
             }
         }
     }

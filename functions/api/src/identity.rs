@@ -38,8 +38,13 @@ fn claims(req: &Request) -> ApiResult<(Email, Option<String>)> {
         .claims
         .get("email")
         .ok_or_else(|| ApiError::unauthorized("the token has no email claim"))?;
-    let email = Email::parse(email).map_err(|_| ApiError::unauthorized("the token's email claim is not an e-mail address"))?;
-    let name = jwt.claims.get("name").map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    let email =
+        Email::parse(email).map_err(|_| ApiError::unauthorized("the token's email claim is not an e-mail address"))?;
+    let name = jwt
+        .claims
+        .get("name")
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
     Ok((email, name))
 }
 
@@ -52,7 +57,13 @@ impl Api {
             None => {
                 let name = name.unwrap_or_else(|| email.as_str().split('@').next().unwrap_or_default().to_owned());
                 let name = domain::directory::parse_name("name", &name).unwrap_or_else(|_| email.to_string());
-                let user = User { id: UserId::generate(), email: email.clone(), name, is_admin: false, created_at: domain::now() };
+                let user = User {
+                    id: UserId::generate(),
+                    email: email.clone(),
+                    name,
+                    is_admin: false,
+                    created_at: domain::now(),
+                };
                 match self.store.create_user(&user).await {
                     Ok(()) => user,
                     // Two first calls at once: the other one created the user.

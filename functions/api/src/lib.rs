@@ -79,9 +79,13 @@ impl Api {
             (Method::POST, ["requests"]) => requests::create(self, &caller, body(req)?).await,
             (Method::GET, ["requests"]) => requests::list(self, &caller, query(req, "review"), page(req)?).await,
             (Method::GET, ["requests", id]) => requests::get(self, &caller, id).await,
-            (Method::POST, ["requests", id, "approve"]) => requests::approve(self, &caller, id, body_or_empty(req)?).await,
+            (Method::POST, ["requests", id, "approve"]) => {
+                requests::approve(self, &caller, id, body_or_empty(req)?).await
+            }
             (Method::POST, ["requests", id, "deny"]) => requests::deny(self, &caller, id, body_or_empty(req)?).await,
-            (Method::POST, ["requests", id, "cancel"]) => requests::cancel(self, &caller, id, body_or_empty(req)?).await,
+            (Method::POST, ["requests", id, "cancel"]) => {
+                requests::cancel(self, &caller, id, body_or_empty(req)?).await
+            }
             (method, _) => Err(ApiError::not_found(format!("no route for {method} {path}"))),
         }
     }
@@ -89,7 +93,8 @@ impl Api {
 
 /// A JSON response.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
-    let body = serde_json::to_vec(value).unwrap_or_else(|_| br#"{"error":{"code":"internal","message":"encoding failed"}}"#.to_vec());
+    let body = serde_json::to_vec(value)
+        .unwrap_or_else(|_| br#"{"error":{"code":"internal","message":"encoding failed"}}"#.to_vec());
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
@@ -99,7 +104,10 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
 
 /// 204 No Content.
 pub fn no_content() -> Response<Body> {
-    Response::builder().status(StatusCode::NO_CONTENT).body(Body::Empty).unwrap_or_default()
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::Empty)
+        .unwrap_or_default()
 }
 
 fn body_bytes(req: &Request) -> ApiResult<&[u8]> {
@@ -108,7 +116,10 @@ fn body_bytes(req: &Request) -> ApiResult<&[u8]> {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
-            format!("the body is {} bytes; at most {MAX_BODY_BYTES} are accepted", bytes.len()),
+            format!(
+                "the body is {} bytes; at most {MAX_BODY_BYTES} are accepted",
+                bytes.len()
+            ),
         ));
     }
     Ok(bytes)
@@ -133,7 +144,9 @@ fn body_or_empty<T: DeserializeOwned + Default>(req: &Request) -> ApiResult<T> {
 }
 
 fn query(req: &Request, name: &str) -> Option<String> {
-    req.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_owned)
+    req.query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+        .map(str::to_owned)
 }
 
 /// `?limit=&next_token=` for lists.
@@ -150,5 +163,8 @@ fn page(req: &Request) -> ApiResult<PageRequest> {
             }
         },
     };
-    Ok(PageRequest { limit, next_token: query(req, "next_token").filter(|t| !t.is_empty()) })
+    Ok(PageRequest {
+        limit,
+        next_token: query(req, "next_token").filter(|t| !t.is_empty()),
+    })
 }

@@ -10,7 +10,13 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = ApiConfig::from_env()?;
     let aws = aws_config::load_from_env().await;
-    let api = Api::new(Store::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name), config);
+    let api = Api::new(
+        Store::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name),
+        config,
+    );
     let api = &api;
-    lambda_http::run(service_fn(move |req: Request| async move { Ok::<_, std::convert::Infallible>(api.handle(req).await) })).await
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, std::convert::Infallible>(api.handle(req).await)
+    }))
+    .await
 }

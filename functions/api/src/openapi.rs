@@ -29,7 +29,12 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -48,14 +53,30 @@ mod tests {
         let doc = serde_json::to_value(document()).unwrap();
         let paths = doc["paths"].as_object().unwrap();
         for path in [
-            "/me", "/settings", "/users", "/groups", "/groups/{id}", "/groups/{id}/members", "/apps", "/apps/{id}",
-            "/resources", "/resources/{id}", "/resources/{id}/users", "/resources/{id}/users/{user_id}", "/requests",
-            "/requests/{id}", "/requests/{id}/approve", "/requests/{id}/deny", "/requests/{id}/cancel",
+            "/me",
+            "/settings",
+            "/users",
+            "/groups",
+            "/groups/{id}",
+            "/groups/{id}/members",
+            "/apps",
+            "/apps/{id}",
+            "/resources",
+            "/resources/{id}",
+            "/resources/{id}/users",
+            "/resources/{id}/users/{user_id}",
+            "/requests",
+            "/requests/{id}",
+            "/requests/{id}/approve",
+            "/requests/{id}/deny",
+            "/requests/{id}/cancel",
         ] {
             assert!(paths.contains_key(path), "missing {path}");
         }
         assert!(doc["components"]["schemas"]["RequestView"].is_object());
-        assert_eq!(doc["paths"]["/requests"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]["$ref"],
-            "#/components/schemas/RequestView");
+        assert_eq!(
+            doc["paths"]["/requests"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/RequestView"
+        );
     }
 }

@@ -199,7 +199,11 @@ mod tests {
     }
 
     fn ticket() -> TicketRef {
-        TicketRef { provider: TicketProviderKind::Jira, key: "OPS-1".into(), url: "https://x.atlassian.net/browse/OPS-1".into() }
+        TicketRef {
+            provider: TicketProviderKind::Jira,
+            key: "OPS-1".into(),
+            url: "https://x.atlassian.net/browse/OPS-1".into(),
+        }
     }
 
     #[test]
@@ -226,7 +230,10 @@ mod tests {
         let filed = change(true).record_ticket(ticket(), now).unwrap();
         let canceled = filed.record_ticket_state(TicketState::Canceled, now).unwrap();
         assert_eq!(canceled.propagation, PropagationStatus::TicketCanceled);
-        assert!(canceled.record_ticket_state(TicketState::Done, now).is_err(), "a flagged change stays flagged");
+        assert!(
+            canceled.record_ticket_state(TicketState::Done, now).is_err(),
+            "a flagged change stays flagged"
+        );
     }
 
     #[test]
@@ -237,13 +244,20 @@ mod tests {
             Err(DomainError::PropagationNotPending(PropagationStatus::NotRequired))
         );
         let filed = change(true).record_ticket(ticket(), now).unwrap();
-        assert!(filed.clone().record_ticket(ticket(), now).is_err(), "a second ticket is never recorded");
+        assert!(
+            filed.clone().record_ticket(ticket(), now).is_err(),
+            "a second ticket is never recorded"
+        );
         assert!(change(false).record_ticket_state(TicketState::Done, now).is_err());
     }
 
     #[test]
     fn statuses_read_the_same_in_messages_and_json() {
-        for status in [PropagationStatus::NotRequired, PropagationStatus::PendingManualPropagation, PropagationStatus::TicketCreationFailed] {
+        for status in [
+            PropagationStatus::NotRequired,
+            PropagationStatus::PendingManualPropagation,
+            PropagationStatus::TicketCreationFailed,
+        ] {
             assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
         }
     }

@@ -49,7 +49,9 @@ pub fn validate_project(provider: Option<TicketProviderKind>, project: &str) -> 
         return Err("project must be 1 to 100 characters".into());
     }
     if provider == Some(TicketProviderKind::Servicenow) && !matches!(project, "incident" | "sc_task") {
-        return Err(format!("ServiceNow project must be the table 'incident' or 'sc_task', not '{project}'"));
+        return Err(format!(
+            "ServiceNow project must be the table 'incident' or 'sc_task', not '{project}'"
+        ));
     }
     Ok(())
 }
@@ -183,7 +185,10 @@ mod tests {
         let res = resource(&app);
         assert_eq!(res.effective_admin_group(&app), app.admin_group_id.as_ref());
         assert_eq!(res.effective_reviewer_group(&app), app.admin_group_id.as_ref());
-        assert_eq!(res.effective_propagation(&app).unwrap().provider, TicketProviderKind::Jira);
+        assert_eq!(
+            res.effective_propagation(&app).unwrap().provider,
+            TicketProviderKind::Jira
+        );
     }
 
     #[test]
@@ -197,7 +202,10 @@ mod tests {
         res.ticket_propagation = Some(propagation(TicketProviderKind::Linear, "ENG"));
         assert_eq!(res.effective_admin_group(&app), Some(&own_admins));
         assert_eq!(res.effective_reviewer_group(&app), Some(&reviewers));
-        assert_eq!(res.effective_propagation(&app).unwrap().provider, TicketProviderKind::Linear);
+        assert_eq!(
+            res.effective_propagation(&app).unwrap().provider,
+            TicketProviderKind::Linear
+        );
     }
 
     #[test]
@@ -205,7 +213,10 @@ mod tests {
         let mut config = RequestConfig::default();
         assert!(config.check_duration(None).is_ok(), "no cap allows indefinite");
         config.max_duration_minutes = Some(DurationMinutes::new(60).unwrap());
-        assert_eq!(config.check_duration(None), Err(DomainError::IndefiniteNotAllowed { max: 60 }));
+        assert_eq!(
+            config.check_duration(None),
+            Err(DomainError::IndefiniteNotAllowed { max: 60 })
+        );
         assert_eq!(
             config.check_duration(Some(DurationMinutes::new(61).unwrap())),
             Err(DomainError::DurationAboveMaximum { requested: 61, max: 60 })
@@ -223,7 +234,9 @@ mod tests {
 
     #[test]
     fn servicenow_projects_are_tables() {
-        assert!(propagation(TicketProviderKind::Servicenow, "sc_task").validate().is_ok());
+        assert!(propagation(TicketProviderKind::Servicenow, "sc_task")
+            .validate()
+            .is_ok());
         assert!(propagation(TicketProviderKind::Servicenow, "OPS").validate().is_err());
         assert!(propagation(TicketProviderKind::Jira, " ").validate().is_err());
     }

@@ -102,12 +102,24 @@ mod tests {
 
     #[test]
     fn emails_are_normalized_for_case_insensitive_lookup() {
-        assert_eq!(Email::parse("  Josh@Example.COM ").unwrap().as_str(), "josh@example.com");
+        assert_eq!(
+            Email::parse("  Josh@Example.COM ").unwrap().as_str(),
+            "josh@example.com"
+        );
     }
 
     #[test]
     fn malformed_emails_are_rejected() {
-        for bad in ["", "josh", "@example.com", "josh@", "josh@example", "jo sh@example.com", "a@b@c.com", "josh@.com"] {
+        for bad in [
+            "",
+            "josh",
+            "@example.com",
+            "josh@",
+            "josh@example",
+            "jo sh@example.com",
+            "a@b@c.com",
+            "josh@.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad} should be rejected");
         }
     }

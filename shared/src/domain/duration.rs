@@ -63,7 +63,10 @@ mod tests {
         assert!(DurationMinutes::new(-5).is_err());
         assert!(DurationMinutes::new(i64::from(DurationMinutes::MAX) + 1).is_err());
         assert_eq!(DurationMinutes::new(60).unwrap().minutes(), 60);
-        assert_eq!(DurationMinutes::new(i64::from(DurationMinutes::MAX)).unwrap().minutes(), DurationMinutes::MAX);
+        assert_eq!(
+            DurationMinutes::new(i64::from(DurationMinutes::MAX)).unwrap().minutes(),
+            DurationMinutes::MAX
+        );
     }
 
     #[test]

@@ -76,8 +76,7 @@ pub struct Grant {
 
 impl Grant {
     fn start(
-        resource_id: &ResourceId,
-        user_id: &UserId,
+        (resource_id, user_id): (&ResourceId, &UserId),
         source: GrantSource,
         granted_by: Option<&UserId>,
         duration: Option<DurationMinutes>,
@@ -118,10 +117,12 @@ impl Grant {
         propagation_on_grant: bool,
         now: Timestamp,
     ) -> (Grant, AccessChange) {
-        let cause = ChangeCause::Request { request_id: request.id.clone(), approver_id: approver.cloned() };
+        let cause = ChangeCause::Request {
+            request_id: request.id.clone(),
+            approver_id: approver.cloned(),
+        };
         let (mut grant, change) = Self::start(
-            &request.resource_id,
-            &request.requester_id,
+            (&request.resource_id, &request.requester_id),
             GrantSource::Request,
             approver,
             request.duration_minutes,
@@ -145,12 +146,13 @@ impl Grant {
     ) -> Result<(Grant, AccessChange), DomainError> {
         resource.request_config.check_duration(duration)?;
         Ok(Self::start(
-            &resource.id,
-            user_id,
+            (&resource.id, user_id),
             GrantSource::Manual,
             Some(admin_id),
             duration,
-            ChangeCause::Manual { admin_id: admin_id.clone() },
+            ChangeCause::Manual {
+                admin_id: admin_id.clone(),
+            },
             propagation_on_grant,
             now,
         ))
@@ -189,10 +191,18 @@ impl Grant {
         now: Timestamp,
     ) -> Result<(Grant, AccessChange), DomainError> {
         let cause = match &reason {
-            RevocationReason::ManualRemoval { admin_id } => ChangeCause::Manual { admin_id: admin_id.clone() },
+            RevocationReason::ManualRemoval { admin_id } => ChangeCause::Manual {
+                admin_id: admin_id.clone(),
+            },
             RevocationReason::LinkedTicketClosed => ChangeCause::LinkedTicketClosed,
         };
-        self.end(GrantStatus::Revoked, Some(reason), cause, propagation_on_revocation, now)
+        self.end(
+            GrantStatus::Revoked,
+            Some(reason),
+            cause,
+            propagation_on_revocation,
+            now,
+        )
     }
 
     /// Ends access at its end time; refused before then, so an early or stale firing does nothing.
@@ -204,7 +214,13 @@ impl Grant {
             Some(at) if at <= now => {}
             _ => return Err(DomainError::NotYetExpired),
         }
-        self.end(GrantStatus::Expired, None, ChangeCause::Expiry, propagation_on_revocation, now)
+        self.end(
+            GrantStatus::Expired,
+            None,
+            ChangeCause::Expiry,
+            propagation_on_revocation,
+            now,
+        )
     }
 }
 
@@ -288,29 +304,40 @@ mod tests {
         let now = crate::domain::now();
         let admin = UserId::generate();
         let (grant, _) = Grant::add_by_hand(&resource(None), &UserId::generate(), &admin, None, false, now).unwrap();
-        let reason = RevocationReason::ManualRemoval { admin_id: admin.clone() };
+        let reason = RevocationReason::ManualRemoval {
+            admin_id: admin.clone(),
+        };
         let (revoked, change) = grant.revoke(reason.clone(), true, now).unwrap();
         assert_eq!(revoked.status, GrantStatus::Revoked);
         assert_eq!(revoked.ended_at, Some(now));
         assert_eq!(revoked.latest_change_id, change.id);
         assert_eq!(change.direction, ChangeDirection::Remove);
         assert_eq!(change.cause, ChangeCause::Manual { admin_id: admin });
-        assert_eq!(revoked.revoke(reason, true, now).unwrap_err(), DomainError::GrantNotActive(GrantStatus::Revoked));
+        assert_eq!(
+            revoked.revoke(reason, true, now).unwrap_err(),
+            DomainError::GrantNotActive(GrantStatus::Revoked)
+        );
     }
 
     #[test]
     fn expiry_happens_only_at_the_end_time_and_only_for_active_grants() {
         let start = crate::domain::now();
         let admin = UserId::generate();
-        let (grant, _) = Grant::add_by_hand(&resource(None), &UserId::generate(), &admin, minutes(1), false, start).unwrap();
-        assert_eq!(grant.clone().expire(false, start).unwrap_err(), DomainError::NotYetExpired);
+        let (grant, _) =
+            Grant::add_by_hand(&resource(None), &UserId::generate(), &admin, minutes(1), false, start).unwrap();
+        assert_eq!(
+            grant.clone().expire(false, start).unwrap_err(),
+            DomainError::NotYetExpired
+        );
         let later = start + chrono::Duration::minutes(1);
         let (expired, change) = grant.clone().expire(false, later).unwrap();
         assert_eq!(expired.status, GrantStatus::Expired);
         assert_eq!(change.cause, ChangeCause::Expiry);
         assert_eq!(change.propagation, PropagationStatus::NotRequired);
 
-        let (revoked, _) = grant.revoke(RevocationReason::LinkedTicketClosed, false, start).unwrap();
+        let (revoked, _) = grant
+            .revoke(RevocationReason::LinkedTicketClosed, false, start)
+            .unwrap();
         assert_eq!(
             revoked.expire(false, later).unwrap_err(),
             DomainError::GrantNotActive(GrantStatus::Revoked),
@@ -321,7 +348,18 @@ mod tests {
     #[test]
     fn an_indefinite_grant_never_expires() {
         let now = crate::domain::now();
-        let (grant, _) = Grant::add_by_hand(&resource(None), &UserId::generate(), &UserId::generate(), None, false, now).unwrap();
-        assert_eq!(grant.expire(false, now + chrono::Duration::days(3650)).unwrap_err(), DomainError::NotYetExpired);
+        let (grant, _) = Grant::add_by_hand(
+            &resource(None),
+            &UserId::generate(),
+            &UserId::generate(),
+            None,
+            false,
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            grant.expire(false, now + chrono::Duration::days(3650)).unwrap_err(),
+            DomainError::NotYetExpired
+        );
     }
 }

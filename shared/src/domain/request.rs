@@ -95,7 +95,9 @@ impl AccessRequest {
         let link_required = settings.require_ticket_link || resource.request_config.require_ticket_link;
         match &new.linked_ticket {
             None if link_required => return Err(DomainError::TicketLinkRequired),
-            Some(ticket) if ticket.state.is_closed() => return Err(DomainError::LinkedTicketClosed(ticket.key.clone())),
+            Some(ticket) if ticket.state.is_closed() => {
+                return Err(DomainError::LinkedTicketClosed(ticket.key.clone()))
+            }
             _ => {}
         }
         Ok(Self {
@@ -137,7 +139,11 @@ impl AccessRequest {
         self.expect_pending()?;
         let (grant, change) = Grant::for_request(&self, approver, propagation_on_grant, now);
         self.status = RequestStatus::Approved;
-        self.decision = Some(ReviewDecision { by: approver.cloned(), at: now, comment });
+        self.decision = Some(ReviewDecision {
+            by: approver.cloned(),
+            at: now,
+            comment,
+        });
         self.grant_id = Some(grant.id.clone());
         Ok((self, grant, change))
     }
@@ -148,9 +154,15 @@ impl AccessRequest {
             return Err(DomainError::SelfReview);
         }
         self.expect_pending()?;
-        let comment = comment.filter(|c| !c.trim().is_empty()).ok_or(DomainError::CommentRequired)?;
+        let comment = comment
+            .filter(|c| !c.trim().is_empty())
+            .ok_or(DomainError::CommentRequired)?;
         self.status = RequestStatus::Denied;
-        self.decision = Some(ReviewDecision { by: Some(reviewer.clone()), at: now, comment: Some(comment) });
+        self.decision = Some(ReviewDecision {
+            by: Some(reviewer.clone()),
+            at: now,
+            comment: Some(comment),
+        });
         Ok(self)
     }
 
@@ -161,7 +173,11 @@ impl AccessRequest {
         }
         self.expect_pending()?;
         self.status = RequestStatus::Canceled;
-        self.decision = Some(ReviewDecision { by: Some(by.clone()), at: now, comment });
+        self.decision = Some(ReviewDecision {
+            by: Some(by.clone()),
+            at: now,
+            comment,
+        });
         Ok(self)
     }
 }
@@ -223,7 +239,13 @@ mod tests {
             last_synced_at: None,
             created_at: now,
         };
-        Fixture { app, resource, settings: Settings::default(), josh: UserId::generate(), reviewer: UserId::generate() }
+        Fixture {
+            app,
+            resource,
+            settings: Settings::default(),
+            josh: UserId::generate(),
+            reviewer: UserId::generate(),
+        }
     }
 
     fn new_request(f: &Fixture, minutes: Option<i64>, linked: Option<LinkedTicket>) -> NewRequest {
@@ -237,11 +259,23 @@ mod tests {
     }
 
     fn linked(state: TicketState) -> LinkedTicket {
-        LinkedTicket { provider: TicketProviderKind::Linear, key: "ENG-7".into(), url: "https://linear.app/x/issue/ENG-7".into(), state }
+        LinkedTicket {
+            provider: TicketProviderKind::Linear,
+            key: "ENG-7".into(),
+            url: "https://linear.app/x/issue/ENG-7".into(),
+            state,
+        }
     }
 
     fn open(f: &Fixture) -> AccessRequest {
-        AccessRequest::open(new_request(f, Some(60), None), &f.resource, &f.app, &f.settings, crate::domain::now()).unwrap()
+        AccessRequest::open(
+            new_request(f, Some(60), None),
+            &f.resource,
+            &f.app,
+            &f.settings,
+            crate::domain::now(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -249,7 +283,10 @@ mod tests {
         let f = fixture();
         let request = open(&f);
         assert_eq!(request.status, RequestStatus::Pending);
-        assert_eq!(request.reviewer_group_id, f.app.admin_group_id, "no reviewer group: the admins review");
+        assert_eq!(
+            request.reviewer_group_id, f.app.admin_group_id,
+            "no reviewer group: the admins review"
+        );
     }
 
     #[test]
@@ -258,7 +295,10 @@ mod tests {
         let now = crate::domain::now();
         assert_eq!(
             AccessRequest::open(new_request(&f, Some(481), None), &f.resource, &f.app, &f.settings, now).unwrap_err(),
-            DomainError::DurationAboveMaximum { requested: 481, max: 480 }
+            DomainError::DurationAboveMaximum {
+                requested: 481,
+                max: 480
+            }
         );
         assert_eq!(
             AccessRequest::open(new_request(&f, None, None), &f.resource, &f.app, &f.settings, now).unwrap_err(),
@@ -302,7 +342,13 @@ mod tests {
         assert_eq!(grant.source, GrantSource::Request);
         assert_eq!(grant.user_id, f.josh);
         assert_eq!(grant.expires_at, Some(now + chrono::Duration::minutes(60)));
-        assert_eq!(change.cause, ChangeCause::Request { request_id: request.id.clone(), approver_id: Some(f.reviewer.clone()) });
+        assert_eq!(
+            change.cause,
+            ChangeCause::Request {
+                request_id: request.id.clone(),
+                approver_id: Some(f.reviewer.clone())
+            }
+        );
         assert_eq!(change.propagation, PropagationStatus::PendingTicketCreation);
     }
 
@@ -310,8 +356,14 @@ mod tests {
     fn a_requester_cannot_approve_or_deny_their_own_request() {
         let f = fixture();
         let now = crate::domain::now();
-        assert_eq!(open(&f).approve(Some(&f.josh), None, false, now).unwrap_err(), DomainError::SelfReview);
-        assert_eq!(open(&f).deny(&f.josh, Some("no".into()), now).unwrap_err(), DomainError::SelfReview);
+        assert_eq!(
+            open(&f).approve(Some(&f.josh), None, false, now).unwrap_err(),
+            DomainError::SelfReview
+        );
+        assert_eq!(
+            open(&f).deny(&f.josh, Some("no".into()), now).unwrap_err(),
+            DomainError::SelfReview
+        );
     }
 
     #[test]
@@ -324,7 +376,10 @@ mod tests {
             denied.clone().approve(Some(&f.reviewer), None, false, now).unwrap_err(),
             DomainError::RequestNotPending(RequestStatus::Denied)
         );
-        assert_eq!(denied.cancel(&f.josh, None, now).unwrap_err(), DomainError::RequestNotPending(RequestStatus::Denied));
+        assert_eq!(
+            denied.cancel(&f.josh, None, now).unwrap_err(),
+            DomainError::RequestNotPending(RequestStatus::Denied)
+        );
         let (approved, _, _) = open(&f).approve(Some(&f.reviewer), None, false, now).unwrap();
         assert_eq!(
             approved.approve(Some(&f.reviewer), None, false, now).unwrap_err(),
@@ -336,15 +391,24 @@ mod tests {
     fn denying_needs_a_comment() {
         let f = fixture();
         let now = crate::domain::now();
-        assert_eq!(open(&f).deny(&f.reviewer, None, now).unwrap_err(), DomainError::CommentRequired);
-        assert_eq!(open(&f).deny(&f.reviewer, Some("  ".into()), now).unwrap_err(), DomainError::CommentRequired);
+        assert_eq!(
+            open(&f).deny(&f.reviewer, None, now).unwrap_err(),
+            DomainError::CommentRequired
+        );
+        assert_eq!(
+            open(&f).deny(&f.reviewer, Some("  ".into()), now).unwrap_err(),
+            DomainError::CommentRequired
+        );
     }
 
     #[test]
     fn only_the_requester_cancels() {
         let f = fixture();
         let now = crate::domain::now();
-        assert_eq!(open(&f).cancel(&f.reviewer, None, now).unwrap_err(), DomainError::NotRequester);
+        assert_eq!(
+            open(&f).cancel(&f.reviewer, None, now).unwrap_err(),
+            DomainError::NotRequester
+        );
         let canceled = open(&f).cancel(&f.josh, None, now).unwrap();
         assert_eq!(canceled.status, RequestStatus::Canceled);
     }

@@ -59,6 +59,9 @@ mod tests {
         settings.audit_tickets.project = Some("incident".into());
         assert!(settings.validate().is_ok());
         settings.audit_tickets.project = Some("problem".into());
-        assert!(settings.validate().is_err(), "ServiceNow only takes incident or sc_task");
+        assert!(
+            settings.validate().is_err(),
+            "ServiceNow only takes incident or sc_task"
+        );
     }
 }

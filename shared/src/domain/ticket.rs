@@ -114,7 +114,10 @@ mod tests {
             assert_eq!(TicketProviderKind::parse(p.as_str()), Some(p));
         }
         assert_eq!(TicketProviderKind::parse("github"), None);
-        assert_eq!(serde_json::to_string(&TicketProviderKind::Servicenow).unwrap(), "\"servicenow\"");
+        assert_eq!(
+            serde_json::to_string(&TicketProviderKind::Servicenow).unwrap(),
+            "\"servicenow\""
+        );
     }
 
     #[test]

@@ -58,12 +58,21 @@ fn request_keys(request: &AccessRequest) -> keys::Keys {
 }
 
 fn grant_keys(grant: &Grant) -> keys::Keys {
-    let expiring = if grant.status == GrantStatus::Active { grant.expires_at.as_ref() } else { None };
+    let expiring = if grant.status == GrantStatus::Active {
+        grant.expires_at.as_ref()
+    } else {
+        None
+    };
     keys::grant(&grant.id, expiring)
 }
 
 impl Store {
-    fn entry_write(&self, grant: &Grant, condition: &str, values: HashMap<String, AttributeValue>) -> StoreResult<Write> {
+    fn entry_write(
+        &self,
+        grant: &Grant,
+        condition: &str,
+        values: HashMap<String, AttributeValue>,
+    ) -> StoreResult<Write> {
         let entry = ResourceUserEntry {
             resource_id: grant.resource_id.clone(),
             user_id: grant.user_id.clone(),
@@ -72,14 +81,22 @@ impl Store {
         };
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(super::to_item(&keys::resource_user(&grant.resource_id, &grant.user_id), RESOURCE_USER, 1, &entry)?))
+            .set_item(Some(super::to_item(
+                &keys::resource_user(&grant.resource_id, &grant.user_id),
+                RESOURCE_USER,
+                1,
+                &entry,
+            )?))
             .condition_expression(condition)
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(|e| StoreError::dynamo("building put", e))?;
         Ok(Write::raw(
             TransactWriteItem::builder().put(put).build(),
-            format!("user {} already has active access to resource {}", grant.user_id, grant.resource_id),
+            format!(
+                "user {} already has active access to resource {}",
+                grant.user_id, grant.resource_id
+            ),
         ))
     }
 
@@ -110,7 +127,14 @@ impl Store {
 
     /// Saves a denial or cancellation of a request read at `expected_version`.
     pub async fn save_request(&self, expected_version: u64, request: &AccessRequest) -> StoreResult<()> {
-        let write = Write::replace(&self.table, &request_keys(request), REQUEST, expected_version.max(1), request, "request")?;
+        let write = Write::replace(
+            &self.table,
+            &request_keys(request),
+            REQUEST,
+            expected_version.max(1),
+            request,
+            "request",
+        )?;
         self.write_one(write, "saving request").await
     }
 
@@ -131,7 +155,8 @@ impl Store {
 
     /// Records a grant made by hand with its add change.
     pub async fn start_grant(&self, grant: &Grant, change: &AccessChange) -> StoreResult<()> {
-        self.transact(self.start_grant_writes(grant, change)?, "adding user").await
+        self.transact(self.start_grant_writes(grant, change)?, "adding user")
+            .await
     }
 
     /// Records the end of a grant read at `expected_version` (revoked or expired) with its
@@ -179,17 +204,37 @@ impl Store {
     /// A requester's requests, newest first.
     pub async fn requests_of(&self, requester: &UserId, page: &PageRequest) -> StoreResult<Page<AccessRequest>> {
         let got = self
-            .query::<AccessRequest>(Some("gsi1"), &keys::requests_of(requester), None, false, page, "listing requests")
+            .query::<AccessRequest>(
+                Some("gsi1"),
+                &keys::requests_of(requester),
+                None,
+                false,
+                page,
+                "listing requests",
+            )
             .await?;
-        Ok(Page { items: got.items.into_iter().map(|v| v.value).collect(), next_token: got.next_token })
+        Ok(Page {
+            items: got.items.into_iter().map(|v| v.value).collect(),
+            next_token: got.next_token,
+        })
     }
 
     /// Every pending request, for org admins (paged).
     pub async fn all_pending_reviews(&self, page: &PageRequest) -> StoreResult<Page<AccessRequest>> {
         let got = self
-            .query::<AccessRequest>(Some("gsi2"), keys::PENDING_REVIEW, None, true, page, "listing pending reviews")
+            .query::<AccessRequest>(
+                Some("gsi2"),
+                keys::PENDING_REVIEW,
+                None,
+                true,
+                page,
+                "listing pending reviews",
+            )
             .await?;
-        Ok(Page { items: got.items.into_iter().map(|v| v.value).collect(), next_token: got.next_token })
+        Ok(Page {
+            items: got.items.into_iter().map(|v| v.value).collect(),
+            next_token: got.next_token,
+        })
     }
 
     /// The pending requests reviewed by any of `groups`, oldest first (one Query per group,
@@ -223,9 +268,20 @@ impl Store {
     pub async fn resource_users(&self, resource: &ResourceId, page: &PageRequest) -> StoreResult<Page<ResourceUser>> {
         let pk = keys::resource(resource).pk;
         let entries = self
-            .query::<ResourceUserEntry>(None, &pk, Some(keys::RESOURCE_USER_PREFIX), true, page, "listing resource users")
+            .query::<ResourceUserEntry>(
+                None,
+                &pk,
+                Some(keys::RESOURCE_USER_PREFIX),
+                true,
+                page,
+                "listing resource users",
+            )
             .await?;
-        let grant_keys: Vec<_> = entries.items.iter().map(|e| keys::grant(&e.value.grant_id, None)).collect();
+        let grant_keys: Vec<_> = entries
+            .items
+            .iter()
+            .map(|e| keys::grant(&e.value.grant_id, None))
+            .collect();
         let grants: Vec<Grant> = self.batch_get(&grant_keys, "reading grants").await?;
         let change_keys: Vec<_> = grants.iter().map(|g| keys::change(&g.latest_change_id)).collect();
         let mut changes: HashMap<ChangeId, AccessChange> = self
@@ -235,8 +291,12 @@ impl Store {
             .map(|c| (c.id.clone(), c))
             .collect();
         let user_ids: Vec<UserId> = grants.iter().map(|g| g.user_id.clone()).collect();
-        let mut users: HashMap<UserId, User> =
-            self.users(&user_ids).await?.into_iter().map(|u| (u.id.clone(), u)).collect();
+        let mut users: HashMap<UserId, User> = self
+            .users(&user_ids)
+            .await?
+            .into_iter()
+            .map(|u| (u.id.clone(), u))
+            .collect();
         let mut by_id: HashMap<GrantId, Grant> = grants.into_iter().map(|g| (g.id.clone(), g)).collect();
         let items = entries
             .items
@@ -248,6 +308,9 @@ impl Store {
                 grant,
             })
             .collect();
-        Ok(Page { items, next_token: entries.next_token })
+        Ok(Page {
+            items,
+            next_token: entries.next_token,
+        })
     }
 }

@@ -9,7 +9,11 @@ const RESOURCE: &str = "resource";
 impl Store {
     /// Adds an app.
     pub async fn create_app(&self, app: &App) -> StoreResult<()> {
-        self.write_one(Write::create(&self.table, &keys::app(&app.id), APP, app, "app")?, "creating app").await
+        self.write_one(
+            Write::create(&self.table, &keys::app(&app.id), APP, app, "app")?,
+            "creating app",
+        )
+        .await
     }
 
     /// An app and the version it was read at.
@@ -19,19 +23,37 @@ impl Store {
 
     /// Saves an app read at `expected_version`.
     pub async fn update_app(&self, expected_version: u64, app: &App) -> StoreResult<()> {
-        let write = Write::replace(&self.table, &keys::app(&app.id), APP, expected_version.max(1), app, "app")?;
+        let write = Write::replace(
+            &self.table,
+            &keys::app(&app.id),
+            APP,
+            expected_version.max(1),
+            app,
+            "app",
+        )?;
         self.write_one(write, "updating app").await
     }
 
     /// Every app, in creation order.
     pub async fn list_apps(&self, page: &PageRequest) -> StoreResult<Page<App>> {
-        let got = self.query::<App>(Some("gsi1"), "APPS", None, true, page, "listing apps").await?;
-        Ok(Page { items: got.items.into_iter().map(|v| v.value).collect(), next_token: got.next_token })
+        let got = self
+            .query::<App>(Some("gsi1"), "APPS", None, true, page, "listing apps")
+            .await?;
+        Ok(Page {
+            items: got.items.into_iter().map(|v| v.value).collect(),
+            next_token: got.next_token,
+        })
     }
 
     /// Adds a resource.
     pub async fn create_resource(&self, resource: &Resource) -> StoreResult<()> {
-        let write = Write::create(&self.table, &keys::resource(&resource.id), RESOURCE, resource, "resource")?;
+        let write = Write::create(
+            &self.table,
+            &keys::resource(&resource.id),
+            RESOURCE,
+            resource,
+            "resource",
+        )?;
         self.write_one(write, "creating resource").await
     }
 
@@ -42,14 +64,25 @@ impl Store {
 
     /// Saves a resource read at `expected_version`.
     pub async fn update_resource(&self, expected_version: u64, resource: &Resource) -> StoreResult<()> {
-        let write =
-            Write::replace(&self.table, &keys::resource(&resource.id), RESOURCE, expected_version.max(1), resource, "resource")?;
+        let write = Write::replace(
+            &self.table,
+            &keys::resource(&resource.id),
+            RESOURCE,
+            expected_version.max(1),
+            resource,
+            "resource",
+        )?;
         self.write_one(write, "updating resource").await
     }
 
     /// Every resource, in creation order.
     pub async fn list_resources(&self, page: &PageRequest) -> StoreResult<Page<Resource>> {
-        let got = self.query::<Resource>(Some("gsi1"), "RESOURCES", None, true, page, "listing resources").await?;
-        Ok(Page { items: got.items.into_iter().map(|v| v.value).collect(), next_token: got.next_token })
+        let got = self
+            .query::<Resource>(Some("gsi1"), "RESOURCES", None, true, page, "listing resources")
+            .await?;
+        Ok(Page {
+            items: got.items.into_iter().map(|v| v.value).collect(),
+            next_token: got.next_token,
+        })
     }
 }

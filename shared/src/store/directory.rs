@@ -35,7 +35,9 @@ impl Store {
                 &self.table,
                 &keys::email_claim(&user.email),
                 EMAIL,
-                &EmailClaim { user_id: user.id.clone() },
+                &EmailClaim {
+                    user_id: user.id.clone(),
+                },
                 format!("a user with e-mail {}", user.email),
             )?,
         ];
@@ -44,12 +46,18 @@ impl Store {
 
     /// A user by id.
     pub async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
-        Ok(self.get::<User>(&keys::user_key(id), "reading user").await?.map(|v| v.value))
+        Ok(self
+            .get::<User>(&keys::user_key(id), "reading user")
+            .await?
+            .map(|v| v.value))
     }
 
     /// A user by e-mail address.
     pub async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
-        let Some(claim) = self.get::<EmailClaim>(&keys::email_claim(email), "reading e-mail claim").await? else {
+        let Some(claim) = self
+            .get::<EmailClaim>(&keys::email_claim(email), "reading e-mail claim")
+            .await?
+        else {
             return Ok(None);
         };
         self.user(&claim.value.user_id).await
@@ -63,16 +71,29 @@ impl Store {
 
     /// The directory, ordered by e-mail address.
     pub async fn list_users(&self, page: &PageRequest) -> StoreResult<Page<User>> {
-        let got = self.query::<User>(Some("gsi1"), "USERS", None, true, page, "listing users").await?;
-        Ok(Page { items: got.items.into_iter().map(|v| v.value).collect(), next_token: got.next_token })
+        let got = self
+            .query::<User>(Some("gsi1"), "USERS", None, true, page, "listing users")
+            .await?;
+        Ok(Page {
+            items: got.items.into_iter().map(|v| v.value).collect(),
+            next_token: got.next_token,
+        })
     }
 
     /// Creates a group with its first members (at most [`MAX_MEMBER_CHANGES`]).
     pub async fn create_group(&self, group: &Group, members: &BTreeSet<UserId>) -> StoreResult<()> {
         if members.len() > MAX_MEMBER_CHANGES {
-            return Err(StoreError::TooLarge(format!("a group is created with at most {MAX_MEMBER_CHANGES} members")));
+            return Err(StoreError::TooLarge(format!(
+                "a group is created with at most {MAX_MEMBER_CHANGES} members"
+            )));
         }
-        let mut writes = vec![Write::create(&self.table, &keys::group(&group.id), GROUP, group, "group")?];
+        let mut writes = vec![Write::create(
+            &self.table,
+            &keys::group(&group.id),
+            GROUP,
+            group,
+            "group",
+        )?];
         for user in members {
             writes.push(self.member_write(&group.id, user)?);
         }
@@ -80,14 +101,25 @@ impl Store {
     }
 
     fn member_write(&self, group: &GroupId, user: &UserId) -> StoreResult<Write> {
-        let member = Member { group_id: group.clone(), user_id: user.clone() };
+        let member = Member {
+            group_id: group.clone(),
+            user_id: user.clone(),
+        };
         // Membership items carry no state of their own, so re-adding one is harmless.
         let put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)
-            .set_item(Some(super::to_item(&keys::group_member(group, user), MEMBER, 1, &member)?))
+            .set_item(Some(super::to_item(
+                &keys::group_member(group, user),
+                MEMBER,
+                1,
+                &member,
+            )?))
             .build()
             .map_err(|e| StoreError::dynamo("building put", e))?;
-        Ok(Write::raw(TransactWriteItem::builder().put(put).build(), format!("member {user}")))
+        Ok(Write::raw(
+            TransactWriteItem::builder().put(put).build(),
+            format!("member {user}"),
+        ))
     }
 
     /// A group and the version it was read at.
@@ -97,8 +129,13 @@ impl Store {
 
     /// Every group, in creation order.
     pub async fn list_groups(&self, page: &PageRequest) -> StoreResult<Page<Group>> {
-        let got = self.query::<Group>(Some("gsi1"), "GROUPS", None, true, page, "listing groups").await?;
-        Ok(Page { items: got.items.into_iter().map(|v| v.value).collect(), next_token: got.next_token })
+        let got = self
+            .query::<Group>(Some("gsi1"), "GROUPS", None, true, page, "listing groups")
+            .await?;
+        Ok(Page {
+            items: got.items.into_iter().map(|v| v.value).collect(),
+            next_token: got.next_token,
+        })
     }
 
     /// A group's members.
@@ -112,24 +149,29 @@ impl Store {
 
     /// Whether `user` is in `group`: one read.
     pub async fn is_member(&self, group: &GroupId, user: &UserId) -> StoreResult<bool> {
-        Ok(self.get::<Member>(&keys::group_member(group, user), "checking group membership").await?.is_some())
+        Ok(self
+            .get::<Member>(&keys::group_member(group, user), "checking group membership")
+            .await?
+            .is_some())
     }
 
     /// The groups `user` belongs to.
     pub async fn groups_of(&self, user: &UserId) -> StoreResult<Vec<GroupId>> {
         let members = self
-            .query_all::<Member>(Some("gsi1"), &keys::groups_of_user(user), None, 10_000, "listing a user's groups")
+            .query_all::<Member>(
+                Some("gsi1"),
+                &keys::groups_of_user(user),
+                None,
+                10_000,
+                "listing a user's groups",
+            )
             .await?;
         Ok(members.into_iter().map(|m| m.value.group_id).collect())
     }
 
     /// Replaces a group's members with `members`, provided the group is still at the version
     /// it was read at (so two admins editing at once cannot interleave).
-    pub async fn set_group_members(
-        &self,
-        group: &Versioned<Group>,
-        members: &BTreeSet<UserId>,
-    ) -> StoreResult<()> {
+    pub async fn set_group_members(&self, group: &Versioned<Group>, members: &BTreeSet<UserId>) -> StoreResult<()> {
         let current: BTreeSet<UserId> = self.group_members(&group.value.id).await?.into_iter().collect();
         let added: Vec<&UserId> = members.difference(&current).collect();
         let removed: Vec<&UserId> = current.difference(members).collect();
@@ -156,9 +198,11 @@ impl Store {
                 .set_key(Some(super::key_of(&keys::group_member(&group.value.id, user))))
                 .build()
                 .map_err(|e| StoreError::dynamo("building delete", e))?;
-            writes.push(Write::raw(TransactWriteItem::builder().delete(delete).build(), format!("member {user}")));
+            writes.push(Write::raw(
+                TransactWriteItem::builder().delete(delete).build(),
+                format!("member {user}"),
+            ));
         }
         self.transact(writes, "setting group members").await
     }
-
 }

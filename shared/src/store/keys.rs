@@ -41,7 +41,11 @@ pub struct Keys {
 
 impl Keys {
     fn new(pk: String, sk: &str) -> Self {
-        Self { pk, sk: sk.to_owned(), ..Self::default() }
+        Self {
+            pk,
+            sk: sk.to_owned(),
+            ..Self::default()
+        }
     }
 
     fn gsi1(mut self, pk: impl Into<String>, sk: impl Into<String>) -> Self {
@@ -90,7 +94,8 @@ pub const MEMBER_PREFIX: &str = "MEMBER#";
 
 /// One member of a group.
 pub fn group_member(group: &GroupId, user: &UserId) -> Keys {
-    Keys::new(format!("GROUP#{group}"), &format!("{MEMBER_PREFIX}{user}")).gsi1(format!("USERGROUPS#{user}"), group.as_str())
+    Keys::new(format!("GROUP#{group}"), &format!("{MEMBER_PREFIX}{user}"))
+        .gsi1(format!("USERGROUPS#{user}"), group.as_str())
 }
 
 /// The gsi1 partition listing a user's groups.

@@ -53,7 +53,10 @@ pub enum StoreError {
 
 impl StoreError {
     fn dynamo(operation: &'static str, message: impl std::fmt::Display) -> Self {
-        Self::Dynamo { operation, message: message.to_string() }
+        Self::Dynamo {
+            operation,
+            message: message.to_string(),
+        }
     }
 }
 
@@ -162,7 +165,10 @@ fn to_item<T: Serialize>(keys: &Keys, kind: &str, version: u64, data: &T) -> Sto
 
 fn from_item<T: DeserializeOwned>(item: Item) -> StoreResult<Versioned<T>> {
     let stored: Stored<T> = serde_dynamo::from_item(item).map_err(|e| StoreError::dynamo("decoding item", e))?;
-    Ok(Versioned { version: stored.version, value: stored.data })
+    Ok(Versioned {
+        version: stored.version,
+        value: stored.data,
+    })
 }
 
 fn key_of(keys: &Keys) -> Item {
@@ -180,14 +186,23 @@ struct Write {
 
 impl Write {
     /// Creates a record whose key must be free.
-    fn create<T: Serialize>(table: &str, keys: &Keys, kind: &str, data: &T, label: impl Into<String>) -> StoreResult<Self> {
+    fn create<T: Serialize>(
+        table: &str,
+        keys: &Keys,
+        kind: &str,
+        data: &T,
+        label: impl Into<String>,
+    ) -> StoreResult<Self> {
         let put = Put::builder()
             .table_name(table)
             .set_item(Some(to_item(keys, kind, 1, data)?))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| StoreError::dynamo("building put", e))?;
-        Ok(Self { label: label.into(), item: TransactWriteItem::builder().put(put).build() })
+        Ok(Self {
+            label: label.into(),
+            item: TransactWriteItem::builder().put(put).build(),
+        })
     }
 
     /// Replaces a record read at `expected` (0: it must not exist yet).
@@ -199,7 +214,9 @@ impl Write {
         data: &T,
         label: impl Into<String>,
     ) -> StoreResult<Self> {
-        let mut put = Put::builder().table_name(table).set_item(Some(to_item(keys, kind, expected + 1, data)?));
+        let mut put = Put::builder()
+            .table_name(table)
+            .set_item(Some(to_item(keys, kind, expected + 1, data)?));
         put = if expected == 0 {
             put.condition_expression("attribute_not_exists(pk)")
         } else {
@@ -207,11 +224,17 @@ impl Write {
                 .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
         };
         let put = put.build().map_err(|e| StoreError::dynamo("building put", e))?;
-        Ok(Self { label: label.into(), item: TransactWriteItem::builder().put(put).build() })
+        Ok(Self {
+            label: label.into(),
+            item: TransactWriteItem::builder().put(put).build(),
+        })
     }
 
     fn raw(item: TransactWriteItem, label: impl Into<String>) -> Self {
-        Self { label: label.into(), item }
+        Self {
+            label: label.into(),
+            item,
+        }
     }
 }
 
@@ -225,7 +248,10 @@ pub struct Store {
 impl Store {
     /// A store over `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     /// The table's name.
@@ -233,7 +259,11 @@ impl Store {
         &self.table
     }
 
-    async fn get<T: DeserializeOwned>(&self, keys: &Keys, operation: &'static str) -> StoreResult<Option<Versioned<T>>> {
+    async fn get<T: DeserializeOwned>(
+        &self,
+        keys: &Keys,
+        operation: &'static str,
+    ) -> StoreResult<Option<Versioned<T>>> {
         let out = self
             .client
             .get_item()
@@ -279,10 +309,16 @@ impl Store {
                         found.push(from_item::<T>(item)?.value);
                     }
                 }
-                pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys.is_empty());
             }
             if pending.is_some() {
-                return Err(StoreError::dynamo(operation, "DynamoDB left keys unprocessed after 8 attempts"));
+                return Err(StoreError::dynamo(
+                    operation,
+                    "DynamoDB left keys unprocessed after 8 attempts",
+                ));
             }
         }
         Ok(found)
@@ -325,8 +361,16 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::dynamo(operation, DisplayErrorContext(e)))?;
-        let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page { items, next_token: encode_token(out.last_evaluated_key.as_ref()) })
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page {
+            items,
+            next_token: encode_token(out.last_evaluated_key.as_ref()),
+        })
     }
 
     /// Reads every page of a query, up to `cap` records; more than that is an error rather
@@ -340,9 +384,14 @@ impl Store {
         operation: &'static str,
     ) -> StoreResult<Vec<Versioned<T>>> {
         let mut all = Vec::new();
-        let mut page = PageRequest { limit: Some(PageRequest::MAX_LIMIT), next_token: None };
+        let mut page = PageRequest {
+            limit: Some(PageRequest::MAX_LIMIT),
+            next_token: None,
+        };
         loop {
-            let got = self.query::<T>(index, partition, prefix, true, &page, operation).await?;
+            let got = self
+                .query::<T>(index, partition, prefix, true, &page, operation)
+                .await?;
             all.extend(got.items);
             if all.len() > cap {
                 return Err(StoreError::dynamo(operation, format!("more than {cap} records")));

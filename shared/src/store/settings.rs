@@ -11,12 +11,22 @@ impl Store {
         Ok(self
             .get(&keys::settings(), "reading settings")
             .await?
-            .unwrap_or(Versioned { version: 0, value: Settings::default() }))
+            .unwrap_or(Versioned {
+                version: 0,
+                value: Settings::default(),
+            }))
     }
 
     /// Saves the settings if they are still at the version read.
     pub async fn save_settings(&self, expected_version: u64, settings: &Settings) -> StoreResult<()> {
-        let write = Write::replace(&self.table, &keys::settings(), KIND, expected_version, settings, "settings")?;
+        let write = Write::replace(
+            &self.table,
+            &keys::settings(),
+            KIND,
+            expected_version,
+            settings,
+            "settings",
+        )?;
         self.write_one(write, "saving settings").await
     }
 }

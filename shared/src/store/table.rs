@@ -20,7 +20,11 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), String> {
             .map_err(|e| e.to_string())
     };
     let key = |name: String, kind: KeyType| {
-        KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(|e| e.to_string())
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(|e| e.to_string())
     };
     let mut request = client
         .create_table()
@@ -62,7 +66,12 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), String> {
             .send()
             .await
             .map_err(|e| format!("describing table {name}: {}", DisplayErrorContext(e)))?;
-        if out.table.and_then(|t| t.table_status).map(|s| s.as_str() == "ACTIVE").unwrap_or(false) {
+        if out
+            .table
+            .and_then(|t| t.table_status)
+            .map(|s| s.as_str() == "ACTIVE")
+            .unwrap_or(false)
+        {
             return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

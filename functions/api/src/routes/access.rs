@@ -7,8 +7,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
 use crate::{json, no_content, Api};
 use grantdesk::domain::{
-    self, AccessChange, DurationMinutes, Email, Grant, GrantId, GrantSource, GrantStatus, LinkedTicket, PropagationStatus,
-    RevocationReason, TicketRef, User, UserId,
+    self, AccessChange, DurationMinutes, Email, Grant, GrantId, GrantSource, GrantStatus, LinkedTicket,
+    PropagationStatus, RevocationReason, TicketRef, User, UserId,
 };
 use grantdesk::store::{PageRequest, ResourceUser, StoreError};
 use lambda_http::http::StatusCode;
@@ -28,7 +28,11 @@ pub struct PropagationView {
 
 impl From<AccessChange> for PropagationView {
     fn from(change: AccessChange) -> Self {
-        Self { status: change.propagation, ticket: change.ticket, failure_reason: change.failure_reason }
+        Self {
+            status: change.propagation,
+            ticket: change.ticket,
+            failure_reason: change.failure_reason,
+        }
     }
 }
 
@@ -113,12 +117,25 @@ pub async fn add_user(api: &Api, caller: &Caller, id: &str, body: AddUser) -> Ap
     let loaded = load_resource(api, id).await?;
     require_resource_admin(api, caller, &loaded).await?;
     let user_id = parse_id("user", &body.user_id, UserId::parse)?;
-    let user = api.store.user(&user_id).await?.ok_or_else(|| ApiError::not_found(format!("user {user_id} not found")))?;
+    let user = api
+        .store
+        .user(&user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("user {user_id} not found")))?;
     let on_grant = loaded.propagation().is_some_and(|p| p.enabled_on_grant);
-    let (grant, change) =
-        Grant::add_by_hand(&loaded.resource.value, &user.id, caller.id(), body.duration_minutes, on_grant, domain::now())?;
+    let (grant, change) = Grant::add_by_hand(
+        &loaded.resource.value,
+        &user.id,
+        caller.id(),
+        body.duration_minutes,
+        on_grant,
+        domain::now(),
+    )?;
     match api.store.start_grant(&grant, &change).await {
-        Ok(()) => Ok(json(StatusCode::CREATED, &ResourceUserView::new(grant, Some(user), Some(change)))),
+        Ok(()) => Ok(json(
+            StatusCode::CREATED,
+            &ResourceUserView::new(grant, Some(user), Some(change)),
+        )),
         Err(StoreError::Conflict(_)) => Err(ApiError::conflict(
             "access_already_active",
             format!("{} already has active access to this resource", user.email),
@@ -140,7 +157,9 @@ pub async fn remove_user(api: &Api, caller: &Caller, id: &str, user: &str) -> Ap
         .await?
         .ok_or_else(|| ApiError::not_found(format!("user {user_id} has no access to this resource")))?;
     let on_revocation = loaded.propagation().is_some_and(|p| p.enabled_on_revocation);
-    let reason = RevocationReason::ManualRemoval { admin_id: caller.id().clone() };
+    let reason = RevocationReason::ManualRemoval {
+        admin_id: caller.id().clone(),
+    };
     let (ended, change) = grant.value.revoke(reason, on_revocation, domain::now())?;
     api.store.end_grant(grant.version, &ended, &change).await?;
     Ok(no_content())

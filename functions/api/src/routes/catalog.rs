@@ -5,7 +5,9 @@ use super::{name, nullable, parse_id, List};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
 use crate::{json, Api};
-use grantdesk::domain::{self, App, AppId, DurationMinutes, GroupId, RequestConfig, Resource, ResourceId, TicketPropagation};
+use grantdesk::domain::{
+    self, App, AppId, DurationMinutes, GroupId, RequestConfig, Resource, ResourceId, TicketPropagation,
+};
 use grantdesk::store::{PageRequest, Versioned};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
@@ -109,7 +111,8 @@ async fn existing_group(api: &Api, id: Option<&str>) -> ApiResult<Option<GroupId
 fn checked_propagation(propagation: Option<TicketPropagation>) -> ApiResult<Option<TicketPropagation>> {
     match propagation {
         Some(mut p) => {
-            p.validate().map_err(|m| ApiError::bad_request("invalid_body", format!("ticket_propagation: {m}")))?;
+            p.validate()
+                .map_err(|m| ApiError::bad_request("invalid_body", format!("ticket_propagation: {m}")))?;
             p.project = p.project.trim().to_owned();
             Ok(Some(p))
         }
@@ -139,11 +142,17 @@ pub async fn create_app(api: &Api, caller: &Caller, body: CreateApp) -> ApiResul
     responses((status = 200, body = List<App>)))]
 pub async fn list_apps(api: &Api, caller: &Caller, page: PageRequest) -> ApiResult<Response<Body>> {
     Api::require_admin(caller)?;
-    Ok(json(StatusCode::OK, &List::from_page(api.store.list_apps(&page).await?, |a| a)))
+    Ok(json(
+        StatusCode::OK,
+        &List::from_page(api.store.list_apps(&page).await?, |a| a),
+    ))
 }
 
 pub(crate) async fn load_app(api: &Api, id: &AppId) -> ApiResult<Versioned<App>> {
-    api.store.app(id).await?.ok_or_else(|| ApiError::not_found(format!("app {id} not found")))
+    api.store
+        .app(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("app {id} not found")))
 }
 
 /// One app.
@@ -160,7 +169,10 @@ pub async fn get_app(api: &Api, caller: &Caller, id: &str) -> ApiResult<Response
     responses((status = 200, body = App), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn patch_app(api: &Api, caller: &Caller, id: &str, patch: PatchApp) -> ApiResult<Response<Body>> {
     Api::require_admin(caller)?;
-    let Versioned { version, value: mut app } = load_app(api, &parse_id("app", id, AppId::parse)?).await?;
+    let Versioned {
+        version,
+        value: mut app,
+    } = load_app(api, &parse_id("app", id, AppId::parse)?).await?;
     if let Some(new_name) = patch.name {
         app.name = name("name", &new_name)?;
     }
@@ -179,7 +191,9 @@ pub async fn patch_app(api: &Api, caller: &Caller, id: &str, patch: PatchApp) ->
     responses((status = 201, body = Resource), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn create_resource(api: &Api, caller: &Caller, body: CreateResource) -> ApiResult<Response<Body>> {
     Api::require_admin(caller)?;
-    let app = load_app(api, &parse_id("app", &body.app_id, AppId::parse)?).await?.value;
+    let app = load_app(api, &parse_id("app", &body.app_id, AppId::parse)?)
+        .await?
+        .value;
     let mut request_config = body.request_config;
     if let Some(reviewers) = request_config.reviewer_group_id.take() {
         request_config.reviewer_group_id = existing_group(api, Some(reviewers.as_str())).await?;
@@ -204,7 +218,10 @@ pub async fn create_resource(api: &Api, caller: &Caller, body: CreateResource) -
     responses((status = 200, body = List<Resource>)))]
 pub async fn list_resources(api: &Api, caller: &Caller, page: PageRequest) -> ApiResult<Response<Body>> {
     Api::require_admin(caller)?;
-    Ok(json(StatusCode::OK, &List::from_page(api.store.list_resources(&page).await?, |r| r)))
+    Ok(json(
+        StatusCode::OK,
+        &List::from_page(api.store.list_resources(&page).await?, |r| r),
+    ))
 }
 
 /// A resource with its app, as read for a decision about it.
@@ -227,7 +244,11 @@ impl LoadedResource {
 
 pub(crate) async fn load_resource(api: &Api, id: &str) -> ApiResult<LoadedResource> {
     let id = parse_id("resource", id, ResourceId::parse)?;
-    let resource = api.store.resource(&id).await?.ok_or_else(|| ApiError::not_found(format!("resource {id} not found")))?;
+    let resource = api
+        .store
+        .resource(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("resource {id} not found")))?;
     let app = load_app(api, &resource.value.app_id).await?.value;
     Ok(LoadedResource { resource, app })
 }
@@ -237,7 +258,9 @@ pub(crate) async fn require_resource_admin(api: &Api, caller: &Caller, loaded: &
     if api.admin_or_member(caller, loaded.admin_group()).await? {
         Ok(())
     } else {
-        Err(ApiError::forbidden("only the resource's admins or org admins may do this"))
+        Err(ApiError::forbidden(
+            "only the resource's admins or org admins may do this",
+        ))
     }
 }
 
@@ -257,12 +280,16 @@ pub async fn get_resource(api: &Api, caller: &Caller, id: &str) -> ApiResult<Res
 pub async fn patch_resource(api: &Api, caller: &Caller, id: &str, patch: PatchResource) -> ApiResult<Response<Body>> {
     let loaded = load_resource(api, id).await?;
     require_resource_admin(api, caller, &loaded).await?;
-    let Versioned { version, value: mut resource } = loaded.resource;
+    let Versioned {
+        version,
+        value: mut resource,
+    } = loaded.resource;
     if let Some(new_name) = patch.name {
         resource.name = name("name", &new_name)?;
     }
     if let Some(group) = patch.admin_group_id {
-        Api::require_admin(caller).map_err(|_| ApiError::forbidden("only org admins may change a resource's admin group"))?;
+        Api::require_admin(caller)
+            .map_err(|_| ApiError::forbidden("only org admins may change a resource's admin group"))?;
         resource.admin_group_id = existing_group(api, group.as_deref()).await?;
     }
     if let Some(config) = patch.request_config {

@@ -34,7 +34,13 @@ pub async fn me(api: &Api, caller: &Caller) -> ApiResult<Response<Body>> {
     let user = &caller.user;
     Ok(json(
         StatusCode::OK,
-        &Me { id: user.id.clone(), email: user.email.clone(), name: user.name.clone(), is_admin: caller.is_admin, groups },
+        &Me {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+            is_admin: caller.is_admin,
+            groups,
+        },
     ))
 }
 
@@ -56,12 +62,19 @@ pub struct CreateUser {
 pub async fn create_user(api: &Api, caller: &Caller, body: CreateUser) -> ApiResult<Response<Body>> {
     Api::require_admin(caller)?;
     let email = Email::parse(&body.email).map_err(|m| ApiError::bad_request("invalid_email", m))?;
-    let user = User { id: UserId::generate(), email, name: name("name", &body.name)?, is_admin: body.is_admin, created_at: domain::now() };
+    let user = User {
+        id: UserId::generate(),
+        email,
+        name: name("name", &body.name)?,
+        is_admin: body.is_admin,
+        created_at: domain::now(),
+    };
     match api.store.create_user(&user).await {
         Ok(()) => Ok(json(StatusCode::CREATED, &user)),
-        Err(StoreError::Conflict(_)) => {
-            Err(ApiError::conflict("email_taken", format!("a user with e-mail {} already exists", user.email)))
-        }
+        Err(StoreError::Conflict(_)) => Err(ApiError::conflict(
+            "email_taken",
+            format!("a user with e-mail {} already exists", user.email),
+        )),
         Err(err) => Err(err.into()),
     }
 }
@@ -72,7 +85,10 @@ pub async fn create_user(api: &Api, caller: &Caller, body: CreateUser) -> ApiRes
     responses((status = 200, body = List<User>)))]
 pub async fn list_users(api: &Api, caller: &Caller, page: PageRequest) -> ApiResult<Response<Body>> {
     Api::require_admin(caller)?;
-    Ok(json(StatusCode::OK, &List::from_page(api.store.list_users(&page).await?, |u| u)))
+    Ok(json(
+        StatusCode::OK,
+        &List::from_page(api.store.list_users(&page).await?, |u| u),
+    ))
 }
 
 /// A group with its members.
@@ -90,7 +106,12 @@ pub struct GroupView {
 
 impl GroupView {
     fn new(group: Group, members: impl IntoIterator<Item = UserId>) -> Self {
-        Self { id: group.id, name: group.name, member_ids: members.into_iter().collect(), created_at: group.created_at }
+        Self {
+            id: group.id,
+            name: group.name,
+            member_ids: members.into_iter().collect(),
+            created_at: group.created_at,
+        }
     }
 }
 
@@ -130,7 +151,11 @@ async fn existing_users(api: &Api, ids: &[String]) -> ApiResult<BTreeSet<UserId>
     responses((status = 201, body = GroupView), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn create_group(api: &Api, caller: &Caller, body: CreateGroup) -> ApiResult<Response<Body>> {
     Api::require_admin(caller)?;
-    let group = Group { id: GroupId::generate(), name: name("name", &body.name)?, created_at: domain::now() };
+    let group = Group {
+        id: GroupId::generate(),
+        name: name("name", &body.name)?,
+        created_at: domain::now(),
+    };
     let members = existing_users(api, &body.member_ids).await?;
     api.store.create_group(&group, &members).await?;
     Ok(json(StatusCode::CREATED, &GroupView::new(group, members)))
@@ -142,12 +167,18 @@ pub async fn create_group(api: &Api, caller: &Caller, body: CreateGroup) -> ApiR
     responses((status = 200, body = List<Group>)))]
 pub async fn list_groups(api: &Api, caller: &Caller, page: PageRequest) -> ApiResult<Response<Body>> {
     Api::require_admin(caller)?;
-    Ok(json(StatusCode::OK, &List::from_page(api.store.list_groups(&page).await?, |g| g)))
+    Ok(json(
+        StatusCode::OK,
+        &List::from_page(api.store.list_groups(&page).await?, |g| g),
+    ))
 }
 
 async fn load_group(api: &Api, id: &str) -> ApiResult<grantdesk::store::Versioned<Group>> {
     let id = parse_id("group", id, GroupId::parse)?;
-    api.store.group(&id).await?.ok_or_else(|| ApiError::not_found(format!("group {id} not found")))
+    api.store
+        .group(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("group {id} not found")))
 }
 
 /// A group with its members.

@@ -23,7 +23,10 @@ pub struct List<T> {
 impl<T> List<T> {
     /// A page of views built from a page of records.
     pub fn from_page<R>(page: Page<R>, view: impl FnMut(R) -> T) -> Self {
-        Self { items: page.items.into_iter().map(view).collect(), next_token: page.next_token }
+        Self {
+            items: page.items.into_iter().map(view).collect(),
+            next_token: page.next_token,
+        }
     }
 }
 

@@ -35,7 +35,13 @@ pub struct GrantSummary {
 
 impl From<Grant> for GrantSummary {
     fn from(g: Grant) -> Self {
-        Self { id: g.id, status: g.status, granted_at: g.granted_at, expires_at: g.expires_at, ended_at: g.ended_at }
+        Self {
+            id: g.id,
+            status: g.status,
+            granted_at: g.granted_at,
+            expires_at: g.expires_at,
+            ended_at: g.ended_at,
+        }
     }
 }
 
@@ -131,7 +137,10 @@ impl Api {
 
     async fn load_request(&self, id: &str) -> ApiResult<Versioned<AccessRequest>> {
         let id = parse_id("request", id, RequestId::parse)?;
-        self.store.request(&id).await?.ok_or_else(|| ApiError::not_found(format!("request {id} not found")))
+        self.store
+            .request(&id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("request {id} not found")))
     }
 
     async fn view(&self, request: AccessRequest) -> ApiResult<RequestView> {
@@ -151,7 +160,12 @@ impl Api {
     ) -> ApiResult<RequestView> {
         let on_grant = loaded.propagation().is_some_and(|p| p.enabled_on_grant);
         let (approved, grant, change) = request.value.approve(approver, comment, on_grant, domain::now())?;
-        let write = ApprovalWrite { request: &approved, request_version: request.version, grant: &grant, change: &change };
+        let write = ApprovalWrite {
+            request: &approved,
+            request_version: request.version,
+            grant: &grant,
+            change: &change,
+        };
         match self.store.approve(write).await {
             Ok(()) => Ok(RequestView::new(approved, Some(grant))),
             Err(StoreError::Conflict(what)) if what.contains("already has active access") => Err(ApiError::conflict(
@@ -171,19 +185,28 @@ pub async fn create(api: &Api, caller: &Caller, body: CreateRequest) -> ApiResul
     let loaded = load_resource(api, &body.resource_id).await?;
     let reason = body.reason.trim().to_owned();
     if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(ApiError::bad_request("invalid_body", format!("reason must be at most {MAX_REASON_CHARS} characters")));
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            format!("reason must be at most {MAX_REASON_CHARS} characters"),
+        ));
     }
     let settings = api.store.settings().await?.value;
     let linked_ticket: Option<LinkedTicket> = match &body.linked_ticket {
         Some(input) if !domain::ticket::valid_ticket_key(&input.key) => {
-            return Err(ApiError::bad_request("invalid_body", format!("{:?} is not a ticket key", input.key)));
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                format!("{:?} is not a ticket key", input.key),
+            ));
         }
         // A linked ticket is checked against its provider, and no provider integration exists
         // yet, so every link is refused as not connected.
         Some(input) => {
             return Err(ApiError::unprocessable(
                 "integration_not_connected",
-                format!("no {} integration is connected, so ticket {} cannot be checked", input.provider, input.key),
+                format!(
+                    "no {} integration is connected, so ticket {} cannot be checked",
+                    input.provider, input.key
+                ),
             ));
         }
         None => None,
@@ -199,11 +222,24 @@ pub async fn create(api: &Api, caller: &Caller, body: CreateRequest) -> ApiResul
     let request = AccessRequest::open(new, resource, &loaded.app, &settings, domain::now())?;
     if let Some(current) = api.store.latest_grant(&resource.id, caller.id()).await? {
         if current.value.status == GrantStatus::Active {
-            return Err(ApiError::conflict("access_already_active", "you already have active access to this resource"));
+            return Err(ApiError::conflict(
+                "access_already_active",
+                "you already have active access to this resource",
+            ));
         }
     }
     if resource.request_config.auto_approve {
-        let view = api.record_approval(Versioned { version: 0, value: request }, None, None, &loaded).await?;
+        let view = api
+            .record_approval(
+                Versioned {
+                    version: 0,
+                    value: request,
+                },
+                None,
+                None,
+                &loaded,
+            )
+            .await?;
         return Ok(json(StatusCode::CREATED, &view));
     }
     api.store.create_request(&request).await?;
@@ -229,17 +265,30 @@ pub async fn list(api: &Api, caller: &Caller, review: Option<String>, page: Page
             let groups = api.store.groups_of(caller.id()).await?;
             (api.store.pending_reviews_for(&groups).await?, None)
         }
-        Some(other) => return Err(ApiError::bad_request("invalid_review", format!("review must be 'pending', not {other:?}"))),
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_review",
+                format!("review must be 'pending', not {other:?}"),
+            ))
+        }
     };
     let requests: Vec<AccessRequest> = if review.is_some() {
         // A requester never reviews their own request, so it is not in their review queue.
-        requests.into_iter().filter(|r| &r.requester_id != caller.id()).collect()
+        requests
+            .into_iter()
+            .filter(|r| &r.requester_id != caller.id())
+            .collect()
     } else {
         requests
     };
     let grant_ids: Vec<GrantId> = requests.iter().filter_map(|r| r.grant_id.clone()).collect();
-    let mut grants: HashMap<GrantId, Grant> =
-        api.store.grants(&grant_ids).await?.into_iter().map(|g| (g.id.clone(), g)).collect();
+    let mut grants: HashMap<GrantId, Grant> = api
+        .store
+        .grants(&grant_ids)
+        .await?
+        .into_iter()
+        .map(|g| (g.id.clone(), g))
+        .collect();
     let items = requests
         .into_iter()
         .map(|r| {
@@ -260,7 +309,9 @@ pub async fn get(api: &Api, caller: &Caller, id: &str) -> ApiResult<Response<Bod
         api.admin_or_member(caller, loaded.admin_group()).await?
     };
     if !allowed {
-        return Err(ApiError::forbidden("only the requester, its reviewers and admins may see this request"));
+        return Err(ApiError::forbidden(
+            "only the requester, its reviewers and admins may see this request",
+        ));
     }
     Ok(json(StatusCode::OK, &api.view(request).await?))
 }
@@ -273,7 +324,9 @@ async fn require_reviewer(api: &Api, caller: &Caller, request: &AccessRequest) -
     if api.may_review(caller, request).await? {
         Ok(())
     } else {
-        Err(ApiError::forbidden("only the resource's reviewers or org admins may review this request"))
+        Err(ApiError::forbidden(
+            "only the resource's reviewers or org admins may review this request",
+        ))
     }
 }
 
@@ -284,7 +337,9 @@ pub async fn approve(api: &Api, caller: &Caller, id: &str, body: Decision) -> Ap
     let request = api.load_request(id).await?;
     require_reviewer(api, caller, &request.value).await?;
     let loaded = load_resource(api, request.value.resource_id.as_str()).await?;
-    let view = api.record_approval(request, Some(caller.id()), body.comment, &loaded).await?;
+    let view = api
+        .record_approval(request, Some(caller.id()), body.comment, &loaded)
+        .await?;
     Ok(json(StatusCode::OK, &view))
 }
 

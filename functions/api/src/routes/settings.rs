@@ -21,7 +21,9 @@ pub async fn get(api: &Api, caller: &Caller) -> ApiResult<Response<Body>> {
               (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn put(api: &Api, caller: &Caller, mut settings: Settings) -> ApiResult<Response<Body>> {
     Api::require_admin(caller)?;
-    settings.validate().map_err(|m| ApiError::bad_request("invalid_body", m))?;
+    settings
+        .validate()
+        .map_err(|m| ApiError::bad_request("invalid_body", m))?;
     if let Some(project) = settings.audit_tickets.project.as_mut() {
         *project = project.trim().to_owned();
     }

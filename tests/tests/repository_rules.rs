@@ -1,0 +1,55 @@
+//! Rules about the code itself that a reviewer would otherwise have to remember.
+
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn no_code_scans_the_table() {
+    let mut files = Vec::new();
+    for dir in ["shared", "functions", "infra"] {
+        rust_files(&workspace().join(dir), &mut files);
+    }
+    assert!(files.len() > 10, "found the sources");
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            !text.contains(".scan()"),
+            "{} calls Scan; every access pattern must be a Get, Query or transaction",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn the_template_declares_every_index_the_store_uses() {
+    let template = std::fs::read_to_string(workspace().join("template.yaml")).unwrap();
+    for index in grantdesk::store::keys::INDEXES {
+        assert!(
+            template.contains(&format!("IndexName: {index}")),
+            "template.yaml lacks index {index}"
+        );
+        assert!(
+            template.contains(&format!("AttributeName: {index}pk")),
+            "template.yaml lacks {index}pk"
+        );
+        assert!(
+            template.contains(&format!("AttributeName: {index}sk")),
+            "template.yaml lacks {index}sk"
+        );
+    }
+    assert!(template.contains("StreamViewType: NEW_AND_OLD_IMAGES"));
+}
