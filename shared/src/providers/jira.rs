@@ -1,0 +1,400 @@
+//! Jira Cloud REST API v3 client: Basic `email:api_token`, ADF descriptions and comments,
+//! state from the status category, idempotent create via a label carrying the change id.
+
+use super::http::{Answer, Retry};
+use super::{NewTicket, ProviderError, ProviderErrorKind, ProviderHttp, ProviderResult, RemoteTicket, StateOverrides, TicketProvider};
+use crate::domain::{TicketProviderKind, TicketState};
+use reqwest::{Client, RequestBuilder, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+const KIND: TicketProviderKind = TicketProviderKind::Jira;
+/// `POST /issue/bulkfetch` takes at most this many ids.
+pub const BULK_FETCH_MAX: usize = 100;
+/// Label prefix that ties an issue to the access change it was filed for.
+pub const LABEL_PREFIX: &str = "grantdesk-";
+
+/// A Jira Cloud site.
+#[derive(Clone, Debug)]
+pub struct JiraClient {
+    http: ProviderHttp,
+    base_url: String,
+    email: String,
+    api_token: SecretString,
+    overrides: StateOverrides,
+}
+
+#[derive(Deserialize)]
+struct Issue {
+    id: String,
+    key: String,
+    #[serde(default)]
+    fields: IssueFields,
+}
+
+#[derive(Deserialize, Default)]
+struct IssueFields {
+    #[serde(default)]
+    summary: String,
+    status: Option<Status>,
+}
+
+#[derive(Deserialize)]
+struct Status {
+    #[serde(default)]
+    name: String,
+    #[serde(rename = "statusCategory")]
+    category: Option<StatusCategory>,
+}
+
+#[derive(Deserialize)]
+struct StatusCategory {
+    key: String,
+}
+
+#[derive(Deserialize)]
+struct IssueList {
+    #[serde(default)]
+    issues: Vec<Issue>,
+}
+
+#[derive(Deserialize)]
+struct Transitions {
+    transitions: Vec<Transition>,
+}
+
+#[derive(Deserialize)]
+struct Transition {
+    id: String,
+    to: Option<Status>,
+}
+
+#[derive(Deserialize)]
+struct User {
+    #[serde(rename = "accountId")]
+    account_id: String,
+    #[serde(rename = "emailAddress")]
+    email: Option<String>,
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Plain text as an Atlassian Document Format document: one paragraph per blank-line block.
+pub fn adf(text: &str) -> Value {
+    let paragraphs: Vec<Value> = text
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| json!({"type": "paragraph", "content": [{"type": "text", "text": p}]}))
+        .collect();
+    json!({"type": "doc", "version": 1, "content": paragraphs})
+}
+
+/// Normalizes a Jira status: an override for the status name wins, else the category
+/// (`new` → open, `indeterminate` → in progress, `done` → done).
+pub fn map_state(status_name: &str, category: &str, overrides: &StateOverrides) -> TicketState {
+    if let Some(state) = overrides.get(status_name) {
+        return *state;
+    }
+    match category {
+        "done" => TicketState::Done,
+        "indeterminate" => TicketState::InProgress,
+        _ => TicketState::Open,
+    }
+}
+
+/// Whether text looks like an issue key (`OPS-12`).
+fn looks_like_key(text: &str) -> bool {
+    match text.split_once('-') {
+        Some((project, number)) => {
+            !project.is_empty()
+                && project.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && project.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !number.is_empty()
+                && number.chars().all(|c| c.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+/// Quotes a value for JQL.
+fn jql_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+impl JiraClient {
+    /// A client for the site at `base_url`.
+    pub fn new(http: ProviderHttp, base_url: String, email: String, api_token: SecretString, overrides: StateOverrides) -> Self {
+        Self { http, base_url, email, api_token, overrides }
+    }
+
+    fn request(&self, client: &Client, method: reqwest::Method, path: &str) -> RequestBuilder {
+        client
+            .request(method, format!("{}/rest/api/3{path}", self.base_url))
+            .basic_auth(&self.email, Some(self.api_token.expose_secret()))
+            .header("Accept", "application/json")
+    }
+
+    async fn call(
+        &self,
+        operation: &str,
+        retry: Retry,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> ProviderResult<Answer> {
+        self.http
+            .send(
+                KIND,
+                operation,
+                retry,
+                |client| {
+                    let request = self.request(client, method.clone(), path);
+                    match body {
+                        Some(body) => request.json(body),
+                        None => request,
+                    }
+                },
+                |status, _| status == StatusCode::TOO_MANY_REQUESTS,
+            )
+            .await
+    }
+
+    fn decode<T: DeserializeOwned>(&self, operation: &str, answer: &Answer) -> ProviderResult<T> {
+        serde_json::from_slice(&answer.body).map_err(|e| ProviderError {
+            provider: KIND,
+            operation: operation.to_owned(),
+            kind: ProviderErrorKind::BadResponse,
+            status: Some(answer.status.as_u16()),
+            message: format!("unexpected answer: {e}"),
+        })
+    }
+
+    fn ticket(&self, issue: Issue) -> RemoteTicket {
+        let (raw_state, category) = match issue.fields.status {
+            Some(status) => (status.name, status.category.map(|c| c.key).unwrap_or_default()),
+            None => (String::new(), String::new()),
+        };
+        RemoteTicket {
+            url: format!("{}/browse/{}", self.base_url, issue.key),
+            state: map_state(&raw_state, &category, &self.overrides),
+            remote_id: issue.id,
+            key: issue.key,
+            title: issue.fields.summary,
+            raw_state,
+        }
+    }
+
+    async fn search(&self, operation: &str, jql: String, limit: usize) -> ProviderResult<Vec<RemoteTicket>> {
+        let body = json!({"jql": jql, "fields": ["summary", "status"], "maxResults": limit.clamp(1, 100)});
+        let answer = self.call(operation, Retry::Safe, reqwest::Method::POST, "/search/jql", Some(&body)).await?;
+        let list: IssueList = self.decode(operation, &answer)?;
+        Ok(list.issues.into_iter().map(|i| self.ticket(i)).collect())
+    }
+
+    async fn find_by_label(&self, project: &str, label: &str) -> ProviderResult<Option<RemoteTicket>> {
+        let jql = format!("project = {} AND labels = {}", jql_string(project), jql_string(label));
+        let found = self.search(&format!("searching Jira project {project} for label {label}"), jql, 1).await?;
+        Ok(found.into_iter().next())
+    }
+}
+
+impl TicketProvider for JiraClient {
+    fn kind(&self) -> TicketProviderKind {
+        KIND
+    }
+
+    async fn check_connection(&self, project: Option<&str>) -> ProviderResult<String> {
+        let answer = self.call("checking Jira credentials", Retry::Safe, reqwest::Method::GET, "/myself", None).await?;
+        let me: Value = self.decode("checking Jira credentials", &answer)?;
+        if let Some(project) = project {
+            let operation = format!("checking Jira project {project}");
+            self.call(&operation, Retry::Safe, reqwest::Method::GET, &format!("/project/{project}"), None).await?;
+        }
+        Ok(me["displayName"].as_str().or(me["emailAddress"].as_str()).unwrap_or("Jira user").to_owned())
+    }
+
+    async fn create_ticket(&self, ticket: &NewTicket) -> ProviderResult<RemoteTicket> {
+        let label = format!("{LABEL_PREFIX}{}", ticket.idempotency_key);
+        if let Some(existing) = self.find_by_label(&ticket.project, &label).await? {
+            return Ok(existing);
+        }
+        let mut fields = json!({
+            "project": {"key": ticket.project},
+            "issuetype": {"name": "Task"},
+            "summary": ticket.title,
+            "description": adf(&ticket.description),
+            "labels": ["grantdesk", label],
+        });
+        if let Some(assignee) = &ticket.assignee {
+            fields["assignee"] = json!({"accountId": assignee});
+        }
+        let operation = format!("creating Jira issue in project {}", ticket.project);
+        let body = json!({"fields": fields});
+        match self.call(&operation, Retry::OnlyIfRefused, reqwest::Method::POST, "/issue", Some(&body)).await {
+            Ok(answer) => {
+                let created: Value = self.decode(&operation, &answer)?;
+                let (Some(id), Some(key)) = (created["id"].as_str(), created["key"].as_str()) else {
+                    return Err(ProviderError {
+                        provider: KIND,
+                        operation,
+                        kind: ProviderErrorKind::BadResponse,
+                        status: Some(answer.status.as_u16()),
+                        message: "the answer has no id or key".into(),
+                    });
+                };
+                Ok(RemoteTicket {
+                    remote_id: id.to_owned(),
+                    key: key.to_owned(),
+                    url: format!("{}/browse/{key}", self.base_url),
+                    title: ticket.title.clone(),
+                    state: TicketState::Open,
+                    raw_state: String::new(),
+                })
+            }
+            // The create may have happened with its answer lost: look again before failing, so
+            // the caller's retry finds the issue instead of filing a second one.
+            Err(err) if err.kind == ProviderErrorKind::Unavailable => match self.find_by_label(&ticket.project, &label).await {
+                Ok(Some(found)) => Ok(found),
+                _ => Err(err),
+            },
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn read_tickets(&self, remote_ids: &[String]) -> ProviderResult<Vec<RemoteTicket>> {
+        let mut found = Vec::with_capacity(remote_ids.len());
+        for chunk in remote_ids.chunks(BULK_FETCH_MAX) {
+            let body = json!({"issueIdsOrKeys": chunk, "fields": ["summary", "status"]});
+            let operation = format!("reading {} Jira issues", chunk.len());
+            let answer = self.call(&operation, Retry::Safe, reqwest::Method::POST, "/issue/bulkfetch", Some(&body)).await?;
+            let list: IssueList = self.decode(&operation, &answer)?;
+            // Missing or invisible issues are simply absent; match on id, since keys can change.
+            found.extend(list.issues.into_iter().filter(|i| chunk.contains(&i.id)).map(|i| self.ticket(i)));
+        }
+        Ok(found)
+    }
+
+    async fn find_ticket(&self, key: &str) -> ProviderResult<Option<RemoteTicket>> {
+        if !looks_like_key(key) {
+            return Ok(None);
+        }
+        let operation = format!("reading Jira issue {key}");
+        let path = format!("/issue/{key}?fields=summary,status");
+        match self.call(&operation, Retry::Safe, reqwest::Method::GET, &path, None).await {
+            Ok(answer) => Ok(Some(self.ticket(self.decode(&operation, &answer)?))),
+            Err(err) if err.kind == ProviderErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn comment(&self, ticket: &RemoteTicket, body: &str) -> ProviderResult<()> {
+        let operation = format!("commenting on Jira issue {}", ticket.key);
+        let path = format!("/issue/{}/comment", ticket.remote_id);
+        let body = json!({"body": adf(body)});
+        self.call(&operation, Retry::OnlyIfRefused, reqwest::Method::POST, &path, Some(&body)).await?;
+        Ok(())
+    }
+
+    async fn close(&self, ticket: &RemoteTicket, note: &str) -> ProviderResult<()> {
+        if let Some(current) = self.read_tickets(std::slice::from_ref(&ticket.remote_id)).await?.into_iter().next() {
+            if current.state.is_closed() {
+                return Ok(());
+            }
+        }
+        let operation = format!("closing Jira issue {}", ticket.key);
+        let path = format!("/issue/{}/transitions", ticket.remote_id);
+        let answer = self.call(&operation, Retry::Safe, reqwest::Method::GET, &path, None).await?;
+        let transitions: Transitions = self.decode(&operation, &answer)?;
+        let done = transitions
+            .transitions
+            .into_iter()
+            .find(|t| t.to.as_ref().and_then(|s| s.category.as_ref()).is_some_and(|c| c.key == "done"))
+            .ok_or_else(|| ProviderError {
+                provider: KIND,
+                operation: operation.clone(),
+                kind: ProviderErrorKind::Rejected,
+                status: None,
+                message: "the workflow offers no transition into a done status".into(),
+            })?;
+        if !note.is_empty() {
+            self.comment(ticket, note).await?;
+        }
+        let body = json!({"transition": {"id": done.id}});
+        self.call(&operation, Retry::Safe, reqwest::Method::POST, &path, Some(&body)).await?;
+        Ok(())
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> ProviderResult<Option<String>> {
+        let operation = "looking up a Jira user by e-mail";
+        let answer = self
+            .http
+            .send(
+                KIND,
+                operation,
+                Retry::Safe,
+                |client| self.request(client, reqwest::Method::GET, "/user/search").query(&[("query", email)]),
+                |status, _| status == StatusCode::TOO_MANY_REQUESTS,
+            )
+            .await?;
+        let users: Vec<User> = self.decode(operation, &answer)?;
+        // Profile visibility can hide emailAddress; a user whose address is hidden is not a match.
+        Ok(users
+            .into_iter()
+            .find(|u| u.active && u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email)))
+            .map(|u| u.account_id))
+    }
+
+    async fn search_open(&self, query: &str, limit: usize) -> ProviderResult<Vec<RemoteTicket>> {
+        let query = query.trim();
+        if looks_like_key(query) {
+            return Ok(self.find_ticket(&query.to_uppercase()).await?.into_iter().filter(|t| !t.state.is_closed()).collect());
+        }
+        let words: String = query.chars().filter(|c| c.is_alphanumeric() || c.is_whitespace()).collect();
+        if words.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let jql = format!("text ~ {} AND statusCategory != Done ORDER BY updated DESC", jql_string(words.trim()));
+        self.search("searching Jira issues", jql, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_become_adf_paragraphs() {
+        let doc = adf("Add Josh.\n\nUntil 10:00.\n\n\n");
+        assert_eq!(doc["type"], "doc");
+        assert_eq!(doc["version"], 1);
+        assert_eq!(doc["content"].as_array().unwrap().len(), 2);
+        assert_eq!(doc["content"][1]["content"][0]["text"], "Until 10:00.");
+    }
+
+    #[test]
+    fn states_map_on_category_unless_overridden() {
+        let mut overrides = StateOverrides::new();
+        assert_eq!(map_state("To Do", "new", &overrides), TicketState::Open);
+        assert_eq!(map_state("Doing", "indeterminate", &overrides), TicketState::InProgress);
+        assert_eq!(map_state("Won't Do", "done", &overrides), TicketState::Done);
+        overrides.insert("Won't Do".into(), TicketState::Canceled);
+        assert_eq!(map_state("Won't Do", "done", &overrides), TicketState::Canceled);
+    }
+
+    #[test]
+    fn keys_are_recognized_and_jql_strings_escaped() {
+        assert!(looks_like_key("OPS-12"));
+        assert!(looks_like_key("ops-12"));
+        assert!(!looks_like_key("OPS-"));
+        assert!(!looks_like_key("12-OPS"));
+        assert!(!looks_like_key("database access"));
+        assert_eq!(jql_string(r#"a "b" \c"#), r#""a \"b\" \\c""#);
+    }
+}
