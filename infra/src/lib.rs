@@ -6,6 +6,7 @@
 pub mod dev_token;
 pub mod emulator;
 pub mod gateway;
+pub mod sandbox;
 pub mod seed;
 pub mod stack;
 
