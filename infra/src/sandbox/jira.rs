@@ -71,7 +71,11 @@ pub struct JiraSandbox {
 }
 
 fn status(id: &str, name: &str, category: &str) -> JiraStatus {
-    JiraStatus { id: id.into(), name: name.into(), category: category.into() }
+    JiraStatus {
+        id: id.into(),
+        name: name.into(),
+        category: category.into(),
+    }
 }
 
 fn error(status: u16, message: &str) -> SandboxResponse {
@@ -109,16 +113,35 @@ impl JiraSandbox {
     /// Adds a user and returns its account id.
     pub fn add_user(&mut self, email: &str, name: &str, email_hidden: bool) -> String {
         let account_id = format!("5b10ac8d82e05b22cc7d{}", random_hex(4));
-        self.users.push(JiraUser { account_id: account_id.clone(), email: email.into(), name: name.into(), email_hidden });
+        self.users.push(JiraUser {
+            account_id: account_id.clone(),
+            email: email.into(),
+            name: name.into(),
+            email_hidden,
+        });
         account_id
     }
 
     /// Files an issue directly (as a person would in the UI) and returns its key.
     pub fn add_issue(&mut self, project: &str, summary: &str) -> String {
-        self.create(project, summary, json!({"type": "doc", "version": 1, "content": []}), vec![], None).key
+        self.create(
+            project,
+            summary,
+            json!({"type": "doc", "version": 1, "content": []}),
+            vec![],
+            None,
+        )
+        .key
     }
 
-    fn create(&mut self, project: &str, summary: &str, description: Value, labels: Vec<String>, assignee: Option<String>) -> JiraIssue {
+    fn create(
+        &mut self,
+        project: &str,
+        summary: &str,
+        description: Value,
+        labels: Vec<String>,
+        assignee: Option<String>,
+    ) -> JiraIssue {
         self.next_id += 1;
         let number = self.issues.iter().filter(|i| i.project == project).count() + 1;
         let issue = JiraIssue {
@@ -137,7 +160,9 @@ impl JiraSandbox {
     }
 
     fn find(&self, id_or_key: &str) -> Option<usize> {
-        self.issues.iter().position(|i| i.id == id_or_key || i.key.eq_ignore_ascii_case(id_or_key))
+        self.issues
+            .iter()
+            .position(|i| i.id == id_or_key || i.key.eq_ignore_ascii_case(id_or_key))
     }
 
     /// Moves an issue to the status whose normalized state is `state` (Won't Do for canceled)
@@ -149,7 +174,9 @@ impl JiraSandbox {
             TicketState::Done => "Done",
             TicketState::Canceled => "Won't Do",
         };
-        let Some(target) = self.statuses.iter().find(|s| s.name == name).cloned() else { return (false, vec![]) };
+        let Some(target) = self.statuses.iter().find(|s| s.name == name).cloned() else {
+            return (false, vec![]);
+        };
         match self.find(key) {
             Some(index) => (true, self.move_to(index, target, secret)),
             None => (false, vec![]),
@@ -182,7 +209,8 @@ impl JiraSandbox {
     }
 
     fn issue_json(&self, issue: &JiraIssue, fields: &[String]) -> Value {
-        let mut out = json!({"id": issue.id, "key": issue.key, "self": format!("/rest/api/3/issue/{}", issue.id), "fields": {}});
+        let mut out =
+            json!({"id": issue.id, "key": issue.key, "self": format!("/rest/api/3/issue/{}", issue.id), "fields": {}});
         for field in fields {
             let value = match field.as_str() {
                 "summary" => json!(issue.summary),
@@ -212,7 +240,9 @@ impl JiraSandbox {
     fn jql(&self, jql: &str) -> Result<Vec<&JiraIssue>, String> {
         let body = jql.split(" ORDER BY ").next().unwrap_or("").trim();
         if body.is_empty() {
-            return Err("Unbounded JQL queries are not allowed here. Please add a search restriction to your query.".into());
+            return Err(
+                "Unbounded JQL queries are not allowed here. Please add a search restriction to your query.".into(),
+            );
         }
         let mut matches: Vec<&JiraIssue> = self.issues.iter().collect();
         for clause in body.split(" AND ") {
@@ -223,7 +253,11 @@ impl JiraSandbox {
                 if field != "statusCategory" {
                     return Err(format!("Error in the JQL Query: unsupported clause '{clause}'"));
                 }
-                let category = if value.eq_ignore_ascii_case("done") { "done" } else { value.as_str() };
+                let category = if value.eq_ignore_ascii_case("done") {
+                    "done"
+                } else {
+                    value.as_str()
+                };
                 matches.retain(|i| i.status.category != category);
             } else if let Some((field, value)) = clause.split_once('~') {
                 if field.trim() != "text" {
@@ -269,24 +303,41 @@ impl JiraSandbox {
         let start: usize = token.and_then(|t| t.parse().ok()).unwrap_or(0);
         let max_results = max_results.clamp(1, 5_000);
         // The default is only the id.
-        let fields = if fields.is_empty() { vec!["id".to_owned()] } else { fields };
-        let page: Vec<Value> = found.iter().skip(start).take(max_results).map(|i| self.issue_json(i, &fields)).collect();
+        let fields = if fields.is_empty() {
+            vec!["id".to_owned()]
+        } else {
+            fields
+        };
+        let page: Vec<Value> = found
+            .iter()
+            .skip(start)
+            .take(max_results)
+            .map(|i| self.issue_json(i, &fields))
+            .collect();
         let next = start + page.len();
         let is_last = next >= found.len();
-        SandboxResponse::json(200, json!({
-            "issues": page,
-            "isLast": is_last,
-            "nextPageToken": if is_last { Value::Null } else { json!(next.to_string()) },
-        }))
+        SandboxResponse::json(
+            200,
+            json!({
+                "issues": page,
+                "isLast": is_last,
+                "nextPageToken": if is_last { Value::Null } else { json!(next.to_string()) },
+            }),
+        )
     }
 }
 
 impl Provider for JiraSandbox {
     fn handle(&mut self, request: &SandboxRequest, secret: Option<&str>) -> (SandboxResponse, Vec<OutgoingWebhook>) {
         if request.basic_auth() != Some((self.email.clone(), self.api_token.clone())) {
-            return (SandboxResponse::json(401, json!("Client must be authenticated to access this resource.")), vec![]);
+            return (
+                SandboxResponse::json(401, json!("Client must be authenticated to access this resource.")),
+                vec![],
+            );
         }
-        let Some(path) = request.path.strip_prefix("/rest/api/3") else { return (error(404, "not found"), vec![]) };
+        let Some(path) = request.path.strip_prefix("/rest/api/3") else {
+            return (error(404, "not found"), vec![]);
+        };
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let body = request.json();
         let none = Vec::new;
@@ -306,42 +357,87 @@ impl Provider for JiraSandbox {
                     return (field_error("project", "valid project is required"), none());
                 }
                 let Some(summary) = fields["summary"].as_str().filter(|s| !s.trim().is_empty()) else {
-                    return (field_error("summary", "You must specify a summary of the issue."), none());
+                    return (
+                        field_error("summary", "You must specify a summary of the issue."),
+                        none(),
+                    );
                 };
                 if fields["issuetype"]["name"].as_str().is_none() && fields["issuetype"]["id"].as_str().is_none() {
                     return (field_error("issuetype", "Specify an issue type"), none());
                 }
                 let description = fields.get("description").cloned().unwrap_or(Value::Null);
                 if !description.is_null() && !is_adf(&description) {
-                    return (field_error("description", "Operation value must be an Atlassian Document (see the Atlassian Document Format)"), none());
+                    return (
+                        field_error(
+                            "description",
+                            "Operation value must be an Atlassian Document (see the Atlassian Document Format)",
+                        ),
+                        none(),
+                    );
                 }
-                let labels: Vec<String> = fields["labels"].as_array().map(|l| l.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+                let labels: Vec<String> = fields["labels"]
+                    .as_array()
+                    .map(|l| l.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default();
                 if labels.iter().any(|l| l.contains(' ')) {
                     return (field_error("labels", "The label can't contain spaces."), none());
                 }
                 let assignee = fields["assignee"]["accountId"].as_str().map(str::to_owned);
                 if let Some(a) = &assignee {
                     if !self.users.iter().any(|u| &u.account_id == a) {
-                        return (field_error("assignee", "User does not exist or you do not have permission to see it."), none());
+                        return (
+                            field_error(
+                                "assignee",
+                                "User does not exist or you do not have permission to see it.",
+                            ),
+                            none(),
+                        );
                     }
                 }
                 let issue = self.create(project, summary, description, labels, assignee);
-                SandboxResponse::json(201, json!({"id": issue.id, "key": issue.key, "self": format!("/rest/api/3/issue/{}", issue.id)}))
+                SandboxResponse::json(
+                    201,
+                    json!({"id": issue.id, "key": issue.key, "self": format!("/rest/api/3/issue/{}", issue.id)}),
+                )
             }
             ("POST", ["issue", "bulkfetch"]) => {
-                let ids: Vec<String> = body["issueIdsOrKeys"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+                let ids: Vec<String> = body["issueIdsOrKeys"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default();
                 if ids.is_empty() || ids.len() > 100 {
-                    return (error(400, "issueIdsOrKeys must contain between 1 and 100 items"), none());
+                    return (
+                        error(400, "issueIdsOrKeys must contain between 1 and 100 items"),
+                        none(),
+                    );
                 }
                 let fields = Self::requested_fields(&body["fields"]);
-                let mut found: Vec<&JiraIssue> = ids.iter().filter_map(|id| self.find(id)).map(|i| &self.issues[i]).collect();
+                let mut found: Vec<&JiraIssue> = ids
+                    .iter()
+                    .filter_map(|id| self.find(id))
+                    .map(|i| &self.issues[i])
+                    .collect();
                 found.sort_by_key(|i| i.id.parse::<u64>().unwrap_or(0));
                 found.dedup_by_key(|i| i.id.clone());
-                SandboxResponse::json(200, json!({"issues": found.iter().map(|i| self.issue_json(i, &fields)).collect::<Vec<_>>(), "issueErrors": []}))
+                SandboxResponse::json(
+                    200,
+                    json!({"issues": found.iter().map(|i| self.issue_json(i, &fields)).collect::<Vec<_>>(), "issueErrors": []}),
+                )
             }
             ("GET", ["issue", id]) => match self.find(id) {
                 Some(i) => {
-                    let fields = request.param("fields").map(|f| Self::requested_fields(&json!(f))).unwrap_or_else(|| vec!["summary".into(), "status".into(), "labels".into(), "description".into(), "assignee".into()]);
+                    let fields = request
+                        .param("fields")
+                        .map(|f| Self::requested_fields(&json!(f)))
+                        .unwrap_or_else(|| {
+                            vec![
+                                "summary".into(),
+                                "status".into(),
+                                "labels".into(),
+                                "description".into(),
+                                "assignee".into(),
+                            ]
+                        });
                     SandboxResponse::json(200, self.issue_json(&self.issues[i], &fields))
                 }
                 None => error(404, "Issue does not exist or you do not have permission to see it."),
@@ -349,10 +445,17 @@ impl Provider for JiraSandbox {
             ("GET", ["issue", id, "transitions"]) => match self.find(id) {
                 Some(i) => {
                     let current = &self.issues[i].status;
-                    let transitions: Vec<Value> = self.statuses.iter().filter(|s| s.id != current.id).map(|s| json!({
-                        "id": format!("t{}", s.id), "name": s.name,
-                        "to": {"id": s.id, "name": s.name, "statusCategory": {"key": s.category}},
-                    })).collect();
+                    let transitions: Vec<Value> = self
+                        .statuses
+                        .iter()
+                        .filter(|s| s.id != current.id)
+                        .map(|s| {
+                            json!({
+                                "id": format!("t{}", s.id), "name": s.name,
+                                "to": {"id": s.id, "name": s.name, "statusCategory": {"key": s.category}},
+                            })
+                        })
+                        .collect();
                     SandboxResponse::json(200, json!({"transitions": transitions}))
                 }
                 None => error(404, "Issue does not exist or you do not have permission to see it."),
@@ -360,7 +463,11 @@ impl Provider for JiraSandbox {
             ("POST", ["issue", id, "transitions"]) => match self.find(id) {
                 Some(i) => {
                     let wanted = body["transition"]["id"].as_str().unwrap_or("");
-                    let target = self.statuses.iter().find(|s| format!("t{}", s.id) == wanted && s.id != self.issues[i].status.id).cloned();
+                    let target = self
+                        .statuses
+                        .iter()
+                        .find(|s| format!("t{}", s.id) == wanted && s.id != self.issues[i].status.id)
+                        .cloned();
                     match target {
                         Some(target) => return (SandboxResponse::empty(204), self.move_to(i, target, secret)),
                         None => error(400, "Transition id is not valid for this issue."),
@@ -371,7 +478,10 @@ impl Provider for JiraSandbox {
             ("POST", ["issue", id, "comment"]) => match self.find(id) {
                 Some(i) if is_adf(&body["body"]) => {
                     self.issues[i].comments.push(body["body"].clone());
-                    SandboxResponse::json(201, json!({"id": self.issues[i].comments.len().to_string(), "body": body["body"]}))
+                    SandboxResponse::json(
+                        201,
+                        json!({"id": self.issues[i].comments.len().to_string(), "body": body["body"]}),
+                    )
                 }
                 Some(_) => field_error("comment", "Comment body must be an Atlassian Document"),
                 None => error(404, "Issue does not exist or you do not have permission to see it."),
@@ -405,7 +515,10 @@ impl Provider for JiraSandbox {
             ),
             ("GET", ["search", "jql"]) => self.search(
                 request.param("jql").unwrap_or(""),
-                request.param("fields").map(|f| Self::requested_fields(&json!(f))).unwrap_or_default(),
+                request
+                    .param("fields")
+                    .map(|f| Self::requested_fields(&json!(f)))
+                    .unwrap_or_default(),
                 request.param("maxResults").and_then(|m| m.parse().ok()).unwrap_or(50),
                 request.param("nextPageToken"),
             ),

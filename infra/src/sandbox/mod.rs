@@ -97,11 +97,16 @@ impl FaultMatch {
 
     /// Requests with `method` whose path (or, for GraphQL, body) contains `text`.
     pub fn on(method: &str, text: &str) -> Self {
-        Self { method: Some(method.to_owned()), contains: Some(text.to_owned()) }
+        Self {
+            method: Some(method.to_owned()),
+            contains: Some(text.to_owned()),
+        }
     }
 
     fn matches(&self, request: &SandboxRequest) -> bool {
-        self.method.as_ref().is_none_or(|m| m.eq_ignore_ascii_case(&request.method))
+        self.method
+            .as_ref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(&request.method))
             && self
                 .contains
                 .as_ref()
@@ -168,7 +173,10 @@ impl SandboxResponse {
 
     /// An empty answer.
     pub fn empty(status: u16) -> Self {
-        Self { status, body: Value::Null }
+        Self {
+            status,
+            body: Value::Null,
+        }
     }
 }
 
@@ -193,7 +201,11 @@ pub struct WebhookTarget {
 /// What each provider's sandbox implements.
 pub trait Provider: Send + 'static {
     /// Answers one request, and returns the webhooks the change it made calls for.
-    fn handle(&mut self, request: &SandboxRequest, webhook_secret: Option<&str>) -> (SandboxResponse, Vec<OutgoingWebhook>);
+    fn handle(
+        &mut self,
+        request: &SandboxRequest,
+        webhook_secret: Option<&str>,
+    ) -> (SandboxResponse, Vec<OutgoingWebhook>);
 }
 
 struct Shared<P> {
@@ -221,9 +233,13 @@ impl<P: Provider> Drop for SandboxServer<P> {
 impl<P: Provider> SandboxServer<P> {
     /// Serves `provider` on a loopback port (0 picks a free one).
     pub async fn start(provider: P, port: u16) -> Result<Self, String> {
-        let listener =
-            TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| format!("sandbox listening on {port}: {e}"))?;
-        let url = format!("http://127.0.0.1:{}", listener.local_addr().map_err(|e| e.to_string())?.port());
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|e| format!("sandbox listening on {port}: {e}"))?;
+        let url = format!(
+            "http://127.0.0.1:{}",
+            listener.local_addr().map_err(|e| e.to_string())?.port()
+        );
         let shared = Arc::new(Mutex::new(Shared {
             provider,
             faults: VecDeque::new(),
@@ -233,7 +249,12 @@ impl<P: Provider> SandboxServer<P> {
         }));
         let http = reqwest::Client::new();
         let task = tokio::spawn(serve(listener, shared.clone(), http.clone()));
-        Ok(Self { url, shared, task, http })
+        Ok(Self {
+            url,
+            shared,
+            task,
+            http,
+        })
     }
 
     /// The base URL to configure the integration with.
@@ -291,7 +312,10 @@ async fn deliver<P: Provider>(
 ) {
     let Some(target) = target else { return };
     for hook in hooks {
-        let mut request = http.post(&target.url).header("Content-Type", "application/json").body(hook.body.clone());
+        let mut request = http
+            .post(&target.url)
+            .header("Content-Type", "application/json")
+            .body(hook.body.clone());
         for (name, value) in &hook.headers {
             request = request.header(name, value);
         }
@@ -299,13 +323,19 @@ async fn deliver<P: Provider>(
             Ok(response) => response.status().as_u16(),
             Err(_) => 0,
         };
-        shared.lock().unwrap_or_else(|p| p.into_inner()).delivered.push((status, hook.body));
+        shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .delivered
+            .push((status, hook.body));
     }
 }
 
 async fn serve<P: Provider>(listener: TcpListener, shared: Arc<Mutex<Shared<P>>>, http: reqwest::Client) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let shared = shared.clone();
         let http = http.clone();
         tokio::spawn(async move {
@@ -314,7 +344,9 @@ async fn serve<P: Provider>(listener: TcpListener, shared: Arc<Mutex<Shared<P>>>
                 let http = http.clone();
                 async move { answer(req, shared, http).await }
             });
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
@@ -337,7 +369,11 @@ async fn answer<P: Provider>(
     http: reqwest::Client,
 ) -> Result<Response<Full<Bytes>>, LostResponse> {
     let (parts, body) = req.into_parts();
-    let body = Limited::new(body, 4 * 1024 * 1024).collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+    let body = Limited::new(body, 4 * 1024 * 1024)
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
     let request = SandboxRequest {
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),
@@ -346,7 +382,11 @@ async fn answer<P: Provider>(
             .query()
             .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
             .unwrap_or_default(),
-        authorization: parts.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
+        authorization: parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         body,
     };
     let fault = {
@@ -360,14 +400,19 @@ async fn answer<P: Provider>(
         Some(Fault::Status { status, retry_after }) => {
             let mut response = json_response(*status, &serde_json::json!({"errorMessages": ["injected fault"]}));
             if let Some(seconds) = retry_after {
-                response.headers_mut().insert("retry-after", seconds.to_string().parse().expect("digits are a valid header"));
+                response.headers_mut().insert(
+                    "retry-after",
+                    seconds.to_string().parse().expect("digits are a valid header"),
+                );
             }
             return Ok(response);
         }
         Some(Fault::GraphqlRateLimited) => {
             let body = serde_json::json!({"errors": [{"message": "Rate limit exceeded", "extensions": {"code": "RATELIMITED"}}]});
             let mut response = json_response(400, &body);
-            response.headers_mut().insert("x-ratelimit-requests-remaining", "0".parse().expect("valid header"));
+            response
+                .headers_mut()
+                .insert("x-ratelimit-requests-remaining", "0".parse().expect("valid header"));
             return Ok(response);
         }
         Some(Fault::LoseResponse) | None => {}
@@ -375,7 +420,9 @@ async fn answer<P: Provider>(
     let (response, hooks, target) = {
         let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
         let target = guard.webhook.clone();
-        let (response, hooks) = guard.provider.handle(&request, target.as_ref().map(|t| t.secret.as_str()));
+        let (response, hooks) = guard
+            .provider
+            .handle(&request, target.as_ref().map(|t| t.secret.as_str()));
         (response, hooks, target)
     };
     if !hooks.is_empty() {
@@ -397,7 +444,9 @@ async fn answer<P: Provider>(
 fn json_response(status: u16, body: &Value) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert("content-type", "application/json".parse().expect("valid header"));
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().expect("valid header"));
     response
 }
 

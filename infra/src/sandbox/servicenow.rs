@@ -23,7 +23,10 @@ pub struct ServiceNowSandbox {
 }
 
 fn failure(status: u16, message: &str, detail: &str) -> SandboxResponse {
-    SandboxResponse::json(status, json!({"error": {"message": message, "detail": detail}, "status": "failure"}))
+    SandboxResponse::json(
+        status,
+        json!({"error": {"message": message, "detail": detail}, "status": "failure"}),
+    )
 }
 
 fn active(table: &str, state: &str) -> bool {
@@ -48,13 +51,18 @@ fn matches(record: &Record, query: &str) -> bool {
             _ => groups.push(vec![term]),
         }
     }
-    groups.iter().all(|group| group.iter().any(|term| term_matches(record, term).unwrap_or(true)))
+    groups
+        .iter()
+        .all(|group| group.iter().any(|term| term_matches(record, term).unwrap_or(true)))
 }
 
 /// `None` for a term the sandbox does not understand (ignored, like the real API).
 fn term_matches(record: &Record, term: &str) -> Option<bool> {
     for (operator, test) in [
-        ("STARTSWITH", (|v: &str, x: &str| v.to_lowercase().starts_with(&x.to_lowercase())) as fn(&str, &str) -> bool),
+        (
+            "STARTSWITH",
+            (|v: &str, x: &str| v.to_lowercase().starts_with(&x.to_lowercase())) as fn(&str, &str) -> bool,
+        ),
         ("LIKE", |v, x| v.to_lowercase().contains(&x.to_lowercase())),
         ("IN", |v, x| x.split(',').any(|item| item == v)),
         ("!=", |v, x| v != x),
@@ -73,17 +81,30 @@ fn term_matches(record: &Record, term: &str) -> Option<bool> {
 impl ServiceNowSandbox {
     /// An instance with empty `incident` and `sc_task` tables and no users.
     pub fn new(username: &str, password: &str) -> Self {
-        let tables = ["incident", "sc_task", "sys_user"].into_iter().map(|t| (t.to_owned(), Vec::new())).collect();
-        Self { username: username.into(), password: password.into(), tables, next_number: 10_000 }
+        let tables = ["incident", "sc_task", "sys_user"]
+            .into_iter()
+            .map(|t| (t.to_owned(), Vec::new()))
+            .collect();
+        Self {
+            username: username.into(),
+            password: password.into(),
+            tables,
+            next_number: 10_000,
+        }
     }
 
     /// Adds a user and returns its `sys_id`.
     pub fn add_user(&mut self, email: &str, name: &str) -> String {
         let sys_id = random_hex(32);
-        let user: Record = [("sys_id", sys_id.as_str()), ("email", email), ("name", name), ("active", "true")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let user: Record = [
+            ("sys_id", sys_id.as_str()),
+            ("email", email),
+            ("name", name),
+            ("active", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
         self.tables.entry("sys_user".into()).or_default().push(user);
         sys_id
     }
@@ -99,14 +120,22 @@ impl ServiceNowSandbox {
         let prefix = if table == "sc_task" { "SCTASK" } else { "INC" };
         let mut record: Record = fields
             .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()),
+                )
+            })
             .collect();
         record.insert("sys_id".into(), random_hex(32));
         record.insert("number".into(), format!("{prefix}{:07}", self.next_number));
         record.entry("state".into()).or_insert_with(|| "1".into());
         let state = record["state"].clone();
         record.insert("active".into(), active(table, &state).to_string());
-        record.insert("sys_created_on".into(), chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string());
+        record.insert(
+            "sys_created_on".into(),
+            chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string(),
+        );
         self.tables.entry(table.into()).or_default().push(record.clone());
         record
     }
@@ -114,14 +143,25 @@ impl ServiceNowSandbox {
     /// Finds a record by number in `incident` or `sc_task`: (table, index).
     pub fn find_number(&self, number: &str) -> Option<(String, usize)> {
         ["incident", "sc_task"].into_iter().find_map(|table| {
-            self.tables.get(table)?.iter().position(|r| r.get("number").is_some_and(|n| n == number)).map(|i| (table.to_owned(), i))
+            self.tables
+                .get(table)?
+                .iter()
+                .position(|r| r.get("number").is_some_and(|n| n == number))
+                .map(|i| (table.to_owned(), i))
         })
     }
 
     /// Sets a record's state to the first number that maps to `state`, as a person would, and
     /// returns the webhook.
-    pub fn set_state(&mut self, number: &str, state: TicketState, secret: Option<&str>) -> (bool, Vec<OutgoingWebhook>) {
-        let Some((table, index)) = self.find_number(number) else { return (false, vec![]) };
+    pub fn set_state(
+        &mut self,
+        number: &str,
+        state: TicketState,
+        secret: Option<&str>,
+    ) -> (bool, Vec<OutgoingWebhook>) {
+        let Some((table, index)) = self.find_number(number) else {
+            return (false, vec![]);
+        };
         let value = match (table.as_str(), state) {
             (_, TicketState::Open) => "1",
             (_, TicketState::InProgress) => "2",
@@ -134,8 +174,12 @@ impl ServiceNowSandbox {
         record.insert("state".into(), value.into());
         record.insert("active".into(), active(&table, value).to_string());
         if table == "incident" && value == "6" {
-            record.entry("close_code".into()).or_insert_with(|| "Solution provided".into());
-            record.entry("close_notes".into()).or_insert_with(|| "Resolved in the sandbox".into());
+            record
+                .entry("close_code".into())
+                .or_insert_with(|| "Solution provided".into());
+            record
+                .entry("close_notes".into())
+                .or_insert_with(|| "Resolved in the sandbox".into());
         }
         let record = record.clone();
         (true, webhook(&table, &record, secret))
@@ -160,9 +204,13 @@ fn webhook(table: &str, record: &Record, secret: Option<&str>) -> Vec<OutgoingWe
     body["sys_class_name"] = json!(table);
     let body = body.to_string();
     let timestamp = chrono::Utc::now().timestamp().to_string();
-    let signature = base64::engine::general_purpose::STANDARD.encode(hmac_sha256(secret, format!("{timestamp}.{body}").as_bytes()));
+    let signature =
+        base64::engine::general_purpose::STANDARD.encode(hmac_sha256(secret, format!("{timestamp}.{body}").as_bytes()));
     vec![OutgoingWebhook {
-        headers: vec![("X-Grantdesk-Timestamp".into(), timestamp), ("X-Grantdesk-Signature".into(), signature)],
+        headers: vec![
+            ("X-Grantdesk-Timestamp".into(), timestamp),
+            ("X-Grantdesk-Signature".into(), signature),
+        ],
         body,
     }]
 }
@@ -170,10 +218,16 @@ fn webhook(table: &str, record: &Record, secret: Option<&str>) -> Vec<OutgoingWe
 impl Provider for ServiceNowSandbox {
     fn handle(&mut self, request: &SandboxRequest, secret: Option<&str>) -> (SandboxResponse, Vec<OutgoingWebhook>) {
         if request.basic_auth() != Some((self.username.clone(), self.password.clone())) {
-            return (failure(401, "User Not Authenticated", "Required to provide Auth information"), vec![]);
+            return (
+                failure(401, "User Not Authenticated", "Required to provide Auth information"),
+                vec![],
+            );
         }
         let Some(path) = request.path.strip_prefix("/api/now/table/") else {
-            return (failure(400, "Requested URI does not represent any resource", &request.path), vec![]);
+            return (
+                failure(400, "Requested URI does not represent any resource", &request.path),
+                vec![],
+            );
         };
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let table = segments[0].to_owned();
@@ -184,8 +238,16 @@ impl Provider for ServiceNowSandbox {
         let response = match (request.method.as_str(), segments.len()) {
             ("GET", 1) => {
                 let query = request.param("sysparm_query").unwrap_or("");
-                let limit: usize = request.param("sysparm_limit").and_then(|l| l.parse().ok()).unwrap_or(10_000);
-                let result: Vec<Value> = self.tables[&table].iter().filter(|r| matches(r, query)).take(limit).map(|r| Self::select(r, fields)).collect();
+                let limit: usize = request
+                    .param("sysparm_limit")
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(10_000);
+                let result: Vec<Value> = self.tables[&table]
+                    .iter()
+                    .filter(|r| matches(r, query))
+                    .take(limit)
+                    .map(|r| Self::select(r, fields))
+                    .collect();
                 SandboxResponse::json(200, json!({"result": result}))
             }
             ("POST", 1) => match request.json() {
@@ -195,30 +257,64 @@ impl Provider for ServiceNowSandbox {
                 }
                 _ => failure(400, "Exception while reading request", "The payload is not valid JSON."),
             },
-            ("GET", 2) => match self.tables[&table].iter().find(|r| r.get("sys_id").is_some_and(|s| s == segments[1])) {
+            ("GET", 2) => match self.tables[&table]
+                .iter()
+                .find(|r| r.get("sys_id").is_some_and(|s| s == segments[1]))
+            {
                 Some(record) => SandboxResponse::json(200, json!({"result": Self::select(record, fields)})),
-                None => failure(404, "No Record found", "Record doesn't exist or ACL restricts the record retrieval"),
+                None => failure(
+                    404,
+                    "No Record found",
+                    "Record doesn't exist or ACL restricts the record retrieval",
+                ),
             },
             ("PATCH" | "PUT", 2) => {
-                let Some(index) = self.tables[&table].iter().position(|r| r.get("sys_id").is_some_and(|s| s == segments[1])) else {
-                    return (failure(404, "No Record found", "Record doesn't exist or ACL restricts the record retrieval"), vec![]);
+                let Some(index) = self.tables[&table]
+                    .iter()
+                    .position(|r| r.get("sys_id").is_some_and(|s| s == segments[1]))
+                else {
+                    return (
+                        failure(
+                            404,
+                            "No Record found",
+                            "Record doesn't exist or ACL restricts the record retrieval",
+                        ),
+                        vec![],
+                    );
                 };
                 let Value::Object(body) = request.json() else {
-                    return (failure(400, "Exception while reading request", "The payload is not valid JSON."), vec![]);
+                    return (
+                        failure(400, "Exception while reading request", "The payload is not valid JSON."),
+                        vec![],
+                    );
                 };
                 let mut updated = self.tables[&table][index].clone();
                 for (k, v) in &body {
-                    updated.insert(k.clone(), v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()));
+                    updated.insert(
+                        k.clone(),
+                        v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()),
+                    );
                 }
                 let state = updated.get("state").cloned().unwrap_or_default();
-                if table == "incident" && state == "6" && (updated.get("close_code").is_none_or(String::is_empty) || updated.get("close_notes").is_none_or(String::is_empty)) {
+                if table == "incident"
+                    && state == "6"
+                    && (updated.get("close_code").is_none_or(String::is_empty)
+                        || updated.get("close_notes").is_none_or(String::is_empty))
+                {
                     return (failure(403, "Operation Failed", "Data Policy Exception: the following fields are mandatory: Resolution code, Resolution notes"), vec![]);
                 }
                 updated.insert("active".into(), active(&table, &state).to_string());
                 let state_changed = self.tables[&table][index].get("state") != Some(&state);
                 self.tables.get_mut(&table).expect("table exists")[index] = updated.clone();
-                let hooks = if state_changed { webhook(&table, &updated, secret) } else { vec![] };
-                return (SandboxResponse::json(200, json!({"result": Self::select(&updated, fields)})), hooks);
+                let hooks = if state_changed {
+                    webhook(&table, &updated, secret)
+                } else {
+                    vec![]
+                };
+                return (
+                    SandboxResponse::json(200, json!({"result": Self::select(&updated, fields)})),
+                    hooks,
+                );
             }
             _ => failure(405, "Method not allowed", &request.method),
         };
@@ -236,12 +332,26 @@ mod tests {
 
     #[test]
     fn encoded_queries_match_like_the_table_api() {
-        let r = record(&[("sys_id", "a1"), ("number", "INC0010001"), ("short_description", "Add Josh to My Role"), ("active", "true")]);
+        let r = record(&[
+            ("sys_id", "a1"),
+            ("number", "INC0010001"),
+            ("short_description", "Add Josh to My Role"),
+            ("active", "true"),
+        ]);
         assert!(matches(&r, "sys_idINa1,b2"));
         assert!(!matches(&r, "sys_idINb2,c3"));
-        assert!(matches(&r, "active=true^numberSTARTSWITHinc001^ORshort_descriptionLIKEjosh"));
-        assert!(matches(&r, "active=true^numberSTARTSWITHzzz^ORshort_descriptionLIKEjosh"));
+        assert!(matches(
+            &r,
+            "active=true^numberSTARTSWITHinc001^ORshort_descriptionLIKEjosh"
+        ));
+        assert!(matches(
+            &r,
+            "active=true^numberSTARTSWITHzzz^ORshort_descriptionLIKEjosh"
+        ));
         assert!(!matches(&r, "active=false"));
-        assert!(matches(&r, "no_such_field=1"), "unknown terms are ignored, widening the result");
+        assert!(
+            matches(&r, "no_such_field=1"),
+            "unknown terms are ignored, widening the result"
+        );
     }
 }

@@ -69,7 +69,11 @@ impl ProviderHttp {
             .user_agent(concat!("grantdesk/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client's TLS configuration is valid");
-        Self { client, policy, calls: Arc::new(AtomicU64::new(0)) }
+        Self {
+            client,
+            policy,
+            calls: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// How many HTTP requests have been sent (every attempt counts).
@@ -78,7 +82,11 @@ impl ProviderHttp {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self.policy.base_backoff.saturating_mul(1 << attempt.min(16)).min(self.policy.max_backoff);
+        let ceiling = self
+            .policy
+            .base_backoff
+            .saturating_mul(1 << attempt.min(16))
+            .min(self.policy.max_backoff);
         // Full jitter: anywhere between zero and the ceiling, so clients do not retry in step.
         let fraction = (uuid::Uuid::new_v4().as_u128() % 1_000) as u32;
         ceiling * fraction / 1_000
@@ -129,13 +137,21 @@ impl ProviderHttp {
                         tokio::time::sleep(self.backoff(attempt)).await;
                         continue;
                     }
-                    return Err(error(ProviderErrorKind::Unavailable, Some(status), describe_transport_error(&err)));
+                    return Err(error(
+                        ProviderErrorKind::Unavailable,
+                        Some(status),
+                        describe_transport_error(&err),
+                    ));
                 }
             };
             if rate_limited(status, &body) {
                 let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
                 if last || wait > self.policy.max_retry_after {
-                    return Err(error(ProviderErrorKind::RateLimited, Some(status), status_message(status, &body)));
+                    return Err(error(
+                        ProviderErrorKind::RateLimited,
+                        Some(status),
+                        status_message(status, &body),
+                    ));
                 }
                 tokio::time::sleep(wait).await;
                 continue;
@@ -145,7 +161,11 @@ impl ProviderHttp {
                     tokio::time::sleep(self.backoff(attempt)).await;
                     continue;
                 }
-                return Err(error(ProviderErrorKind::Unavailable, Some(status), status_message(status, &body)));
+                return Err(error(
+                    ProviderErrorKind::Unavailable,
+                    Some(status),
+                    status_message(status, &body),
+                ));
             }
             if status.is_success() {
                 return Ok(Answer { status, body });

@@ -2,7 +2,10 @@
 //! state from the status category, idempotent create via a label carrying the change id.
 
 use super::http::{Answer, Retry};
-use super::{NewTicket, ProviderError, ProviderErrorKind, ProviderHttp, ProviderResult, RemoteTicket, StateOverrides, TicketProvider};
+use super::{
+    NewTicket, ProviderError, ProviderErrorKind, ProviderHttp, ProviderResult, RemoteTicket, StateOverrides,
+    TicketProvider,
+};
 use crate::domain::{TicketProviderKind, TicketState};
 use reqwest::{Client, RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -130,8 +133,20 @@ fn jql_string(text: &str) -> String {
 
 impl JiraClient {
     /// A client for the site at `base_url`.
-    pub fn new(http: ProviderHttp, base_url: String, email: String, api_token: SecretString, overrides: StateOverrides) -> Self {
-        Self { http, base_url, email, api_token, overrides }
+    pub fn new(
+        http: ProviderHttp,
+        base_url: String,
+        email: String,
+        api_token: SecretString,
+        overrides: StateOverrides,
+    ) -> Self {
+        Self {
+            http,
+            base_url,
+            email,
+            api_token,
+            overrides,
+        }
     }
 
     fn request(&self, client: &Client, method: reqwest::Method, path: &str) -> RequestBuilder {
@@ -193,14 +208,24 @@ impl JiraClient {
 
     async fn search(&self, operation: &str, jql: String, limit: usize) -> ProviderResult<Vec<RemoteTicket>> {
         let body = json!({"jql": jql, "fields": ["summary", "status"], "maxResults": limit.clamp(1, 100)});
-        let answer = self.call(operation, Retry::Safe, reqwest::Method::POST, "/search/jql", Some(&body)).await?;
+        let answer = self
+            .call(
+                operation,
+                Retry::Safe,
+                reqwest::Method::POST,
+                "/search/jql",
+                Some(&body),
+            )
+            .await?;
         let list: IssueList = self.decode(operation, &answer)?;
         Ok(list.issues.into_iter().map(|i| self.ticket(i)).collect())
     }
 
     async fn find_by_label(&self, project: &str, label: &str) -> ProviderResult<Option<RemoteTicket>> {
         let jql = format!("project = {} AND labels = {}", jql_string(project), jql_string(label));
-        let found = self.search(&format!("searching Jira project {project} for label {label}"), jql, 1).await?;
+        let found = self
+            .search(&format!("searching Jira project {project} for label {label}"), jql, 1)
+            .await?;
         Ok(found.into_iter().next())
     }
 }
@@ -211,13 +236,32 @@ impl TicketProvider for JiraClient {
     }
 
     async fn check_connection(&self, project: Option<&str>) -> ProviderResult<String> {
-        let answer = self.call("checking Jira credentials", Retry::Safe, reqwest::Method::GET, "/myself", None).await?;
+        let answer = self
+            .call(
+                "checking Jira credentials",
+                Retry::Safe,
+                reqwest::Method::GET,
+                "/myself",
+                None,
+            )
+            .await?;
         let me: Value = self.decode("checking Jira credentials", &answer)?;
         if let Some(project) = project {
             let operation = format!("checking Jira project {project}");
-            self.call(&operation, Retry::Safe, reqwest::Method::GET, &format!("/project/{project}"), None).await?;
+            self.call(
+                &operation,
+                Retry::Safe,
+                reqwest::Method::GET,
+                &format!("/project/{project}"),
+                None,
+            )
+            .await?;
         }
-        Ok(me["displayName"].as_str().or(me["emailAddress"].as_str()).unwrap_or("Jira user").to_owned())
+        Ok(me["displayName"]
+            .as_str()
+            .or(me["emailAddress"].as_str())
+            .unwrap_or("Jira user")
+            .to_owned())
     }
 
     async fn create_ticket(&self, ticket: &NewTicket) -> ProviderResult<RemoteTicket> {
@@ -237,7 +281,16 @@ impl TicketProvider for JiraClient {
         }
         let operation = format!("creating Jira issue in project {}", ticket.project);
         let body = json!({"fields": fields});
-        match self.call(&operation, Retry::OnlyIfRefused, reqwest::Method::POST, "/issue", Some(&body)).await {
+        match self
+            .call(
+                &operation,
+                Retry::OnlyIfRefused,
+                reqwest::Method::POST,
+                "/issue",
+                Some(&body),
+            )
+            .await
+        {
             Ok(answer) => {
                 let created: Value = self.decode(&operation, &answer)?;
                 let (Some(id), Some(key)) = (created["id"].as_str(), created["key"].as_str()) else {
@@ -260,10 +313,12 @@ impl TicketProvider for JiraClient {
             }
             // The create may have happened with its answer lost: look again before failing, so
             // the caller's retry finds the issue instead of filing a second one.
-            Err(err) if err.kind == ProviderErrorKind::Unavailable => match self.find_by_label(&ticket.project, &label).await {
-                Ok(Some(found)) => Ok(found),
-                _ => Err(err),
-            },
+            Err(err) if err.kind == ProviderErrorKind::Unavailable => {
+                match self.find_by_label(&ticket.project, &label).await {
+                    Ok(Some(found)) => Ok(found),
+                    _ => Err(err),
+                }
+            }
             Err(err) => Err(err),
         }
     }
@@ -273,10 +328,23 @@ impl TicketProvider for JiraClient {
         for chunk in remote_ids.chunks(BULK_FETCH_MAX) {
             let body = json!({"issueIdsOrKeys": chunk, "fields": ["summary", "status"]});
             let operation = format!("reading {} Jira issues", chunk.len());
-            let answer = self.call(&operation, Retry::Safe, reqwest::Method::POST, "/issue/bulkfetch", Some(&body)).await?;
+            let answer = self
+                .call(
+                    &operation,
+                    Retry::Safe,
+                    reqwest::Method::POST,
+                    "/issue/bulkfetch",
+                    Some(&body),
+                )
+                .await?;
             let list: IssueList = self.decode(&operation, &answer)?;
             // Missing or invisible issues are simply absent; match on id, since keys can change.
-            found.extend(list.issues.into_iter().filter(|i| chunk.contains(&i.id)).map(|i| self.ticket(i)));
+            found.extend(
+                list.issues
+                    .into_iter()
+                    .filter(|i| chunk.contains(&i.id))
+                    .map(|i| self.ticket(i)),
+            );
         }
         Ok(found)
     }
@@ -287,7 +355,10 @@ impl TicketProvider for JiraClient {
         }
         let operation = format!("reading Jira issue {key}");
         let path = format!("/issue/{key}?fields=summary,status");
-        match self.call(&operation, Retry::Safe, reqwest::Method::GET, &path, None).await {
+        match self
+            .call(&operation, Retry::Safe, reqwest::Method::GET, &path, None)
+            .await
+        {
             Ok(answer) => Ok(Some(self.ticket(self.decode(&operation, &answer)?))),
             Err(err) if err.kind == ProviderErrorKind::NotFound => Ok(None),
             Err(err) => Err(err),
@@ -298,24 +369,42 @@ impl TicketProvider for JiraClient {
         let operation = format!("commenting on Jira issue {}", ticket.key);
         let path = format!("/issue/{}/comment", ticket.remote_id);
         let body = json!({"body": adf(body)});
-        self.call(&operation, Retry::OnlyIfRefused, reqwest::Method::POST, &path, Some(&body)).await?;
+        self.call(
+            &operation,
+            Retry::OnlyIfRefused,
+            reqwest::Method::POST,
+            &path,
+            Some(&body),
+        )
+        .await?;
         Ok(())
     }
 
     async fn close(&self, ticket: &RemoteTicket, note: &str) -> ProviderResult<()> {
-        if let Some(current) = self.read_tickets(std::slice::from_ref(&ticket.remote_id)).await?.into_iter().next() {
+        if let Some(current) = self
+            .read_tickets(std::slice::from_ref(&ticket.remote_id))
+            .await?
+            .into_iter()
+            .next()
+        {
             if current.state.is_closed() {
                 return Ok(());
             }
         }
         let operation = format!("closing Jira issue {}", ticket.key);
         let path = format!("/issue/{}/transitions", ticket.remote_id);
-        let answer = self.call(&operation, Retry::Safe, reqwest::Method::GET, &path, None).await?;
+        let answer = self
+            .call(&operation, Retry::Safe, reqwest::Method::GET, &path, None)
+            .await?;
         let transitions: Transitions = self.decode(&operation, &answer)?;
         let done = transitions
             .transitions
             .into_iter()
-            .find(|t| t.to.as_ref().and_then(|s| s.category.as_ref()).is_some_and(|c| c.key == "done"))
+            .find(|t| {
+                t.to.as_ref()
+                    .and_then(|s| s.category.as_ref())
+                    .is_some_and(|c| c.key == "done")
+            })
             .ok_or_else(|| ProviderError {
                 provider: KIND,
                 operation: operation.clone(),
@@ -327,7 +416,8 @@ impl TicketProvider for JiraClient {
             self.comment(ticket, note).await?;
         }
         let body = json!({"transition": {"id": done.id}});
-        self.call(&operation, Retry::Safe, reqwest::Method::POST, &path, Some(&body)).await?;
+        self.call(&operation, Retry::Safe, reqwest::Method::POST, &path, Some(&body))
+            .await?;
         Ok(())
     }
 
@@ -339,7 +429,10 @@ impl TicketProvider for JiraClient {
                 KIND,
                 operation,
                 Retry::Safe,
-                |client| self.request(client, reqwest::Method::GET, "/user/search").query(&[("query", email)]),
+                |client| {
+                    self.request(client, reqwest::Method::GET, "/user/search")
+                        .query(&[("query", email)])
+                },
                 |status, _| status == StatusCode::TOO_MANY_REQUESTS,
             )
             .await?;
@@ -354,13 +447,24 @@ impl TicketProvider for JiraClient {
     async fn search_open(&self, query: &str, limit: usize) -> ProviderResult<Vec<RemoteTicket>> {
         let query = query.trim();
         if looks_like_key(query) {
-            return Ok(self.find_ticket(&query.to_uppercase()).await?.into_iter().filter(|t| !t.state.is_closed()).collect());
+            return Ok(self
+                .find_ticket(&query.to_uppercase())
+                .await?
+                .into_iter()
+                .filter(|t| !t.state.is_closed())
+                .collect());
         }
-        let words: String = query.chars().filter(|c| c.is_alphanumeric() || c.is_whitespace()).collect();
+        let words: String = query
+            .chars()
+            .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+            .collect();
         if words.trim().is_empty() {
             return Ok(Vec::new());
         }
-        let jql = format!("text ~ {} AND statusCategory != Done ORDER BY updated DESC", jql_string(words.trim()));
+        let jql = format!(
+            "text ~ {} AND statusCategory != Done ORDER BY updated DESC",
+            jql_string(words.trim())
+        );
         self.search("searching Jira issues", jql, limit).await
     }
 }

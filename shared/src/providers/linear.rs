@@ -3,7 +3,10 @@
 //! workflow state's `type`, idempotent create through a client-chosen issue id.
 
 use super::http::{Answer, Retry};
-use super::{NewTicket, ProviderError, ProviderErrorKind, ProviderHttp, ProviderResult, RemoteTicket, StateOverrides, TicketProvider};
+use super::{
+    NewTicket, ProviderError, ProviderErrorKind, ProviderHttp, ProviderResult, RemoteTicket, StateOverrides,
+    TicketProvider,
+};
 use crate::domain::{TicketProviderKind, TicketState};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
@@ -114,7 +117,9 @@ pub fn map_state(name: &str, kind: &str, overrides: &StateOverrides) -> TicketSt
 pub fn issue_id_for(key: &str) -> String {
     const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6772_616e_7464_6573_6b2d_6c69_6e65_6172);
     let derived = uuid::Uuid::new_v5(&NAMESPACE, key.as_bytes());
-    uuid::Builder::from_random_bytes(derived.into_bytes()).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(derived.into_bytes())
+        .into_uuid()
+        .to_string()
 }
 
 fn is_rate_limited(status: StatusCode, body: &[u8]) -> bool {
@@ -132,11 +137,22 @@ fn is_rate_limited(status: StatusCode, body: &[u8]) -> bool {
 impl LinearClient {
     /// A client for the API at `base_url` (`https://api.linear.app`).
     pub fn new(http: ProviderHttp, base_url: String, api_key: SecretString, overrides: StateOverrides) -> Self {
-        Self { http, base_url, api_key, overrides }
+        Self {
+            http,
+            base_url,
+            api_key,
+            overrides,
+        }
     }
 
     fn error(&self, operation: &str, kind: ProviderErrorKind, status: Option<u16>, message: String) -> ProviderError {
-        ProviderError { provider: KIND, operation: operation.to_owned(), kind, status, message }
+        ProviderError {
+            provider: KIND,
+            operation: operation.to_owned(),
+            kind,
+            status,
+            message,
+        }
     }
 
     /// Sends one operation; GraphQL errors become [`ProviderError`]s, `data` is returned.
@@ -176,8 +192,14 @@ impl LinearClient {
 
     fn data(&self, operation: &str, answer: &Answer) -> ProviderResult<Value> {
         let status = Some(answer.status.as_u16());
-        let body: Value = serde_json::from_slice(&answer.body)
-            .map_err(|e| self.error(operation, ProviderErrorKind::BadResponse, status, format!("unexpected answer: {e}")))?;
+        let body: Value = serde_json::from_slice(&answer.body).map_err(|e| {
+            self.error(
+                operation,
+                ProviderErrorKind::BadResponse,
+                status,
+                format!("unexpected answer: {e}"),
+            )
+        })?;
         if let Some(errors) = body["errors"].as_array().filter(|e| !e.is_empty()) {
             let first = &errors[0];
             let message = first["message"].as_str().unwrap_or("GraphQL error").to_owned();
@@ -195,8 +217,14 @@ impl LinearClient {
     }
 
     fn decode<T: DeserializeOwned>(&self, operation: &str, value: Value) -> ProviderResult<T> {
-        serde_json::from_value(value)
-            .map_err(|e| self.error(operation, ProviderErrorKind::BadResponse, None, format!("unexpected answer: {e}")))
+        serde_json::from_value(value).map_err(|e| {
+            self.error(
+                operation,
+                ProviderErrorKind::BadResponse,
+                None,
+                format!("unexpected answer: {e}"),
+            )
+        })
     }
 
     fn ticket(&self, issue: Issue) -> RemoteTicket {
@@ -213,7 +241,10 @@ impl LinearClient {
 
     async fn issue(&self, id_or_key: &str) -> ProviderResult<Option<Issue>> {
         let operation = format!("reading Linear issue {id_or_key}");
-        match self.graphql(&operation, operations::ISSUE, json!({"id": id_or_key}), Retry::Safe).await {
+        match self
+            .graphql(&operation, operations::ISSUE, json!({"id": id_or_key}), Retry::Safe)
+            .await
+        {
             Ok(data) if data["issue"].is_null() => Ok(None),
             Ok(data) => Ok(Some(self.decode(&operation, data["issue"].clone())?)),
             Err(err) if err.kind == ProviderErrorKind::NotFound => Ok(None),
@@ -226,17 +257,32 @@ impl LinearClient {
         let mut after: Option<String> = None;
         // Workspaces have few teams; a handful of pages is a generous bound.
         for _ in 0..10 {
-            let data = self.graphql(&operation, operations::TEAMS, json!({"first": 100, "after": after}), Retry::Safe).await?;
+            let data = self
+                .graphql(
+                    &operation,
+                    operations::TEAMS,
+                    json!({"first": 100, "after": after}),
+                    Retry::Safe,
+                )
+                .await?;
             let teams: Nodes<Team> = self.decode(&operation, data["teams"].clone())?;
             if let Some(team) = teams.nodes.into_iter().find(|t| t.key.eq_ignore_ascii_case(key)) {
                 return Ok(team.id);
             }
             match teams.page_info {
-                Some(PageInfo { has_next_page: true, end_cursor: Some(cursor) }) => after = Some(cursor),
+                Some(PageInfo {
+                    has_next_page: true,
+                    end_cursor: Some(cursor),
+                }) => after = Some(cursor),
                 _ => break,
             }
         }
-        Err(self.error(&operation, ProviderErrorKind::NotFound, None, format!("no team with key {key}")))
+        Err(self.error(
+            &operation,
+            ProviderErrorKind::NotFound,
+            None,
+            format!("no team with key {key}"),
+        ))
     }
 }
 
@@ -246,12 +292,23 @@ impl TicketProvider for LinearClient {
     }
 
     async fn check_connection(&self, project: Option<&str>) -> ProviderResult<String> {
-        let data = self.graphql("checking Linear credentials", operations::VIEWER, json!({}), Retry::Safe).await?;
+        let data = self
+            .graphql(
+                "checking Linear credentials",
+                operations::VIEWER,
+                json!({}),
+                Retry::Safe,
+            )
+            .await?;
         if let Some(team) = project {
             self.team_id(team).await?;
         }
         let viewer = &data["viewer"];
-        Ok(viewer["email"].as_str().or(viewer["name"].as_str()).unwrap_or("Linear user").to_owned())
+        Ok(viewer["email"]
+            .as_str()
+            .or(viewer["name"].as_str())
+            .unwrap_or("Linear user")
+            .to_owned())
     }
 
     async fn create_ticket(&self, ticket: &NewTicket) -> ProviderResult<RemoteTicket> {
@@ -265,7 +322,10 @@ impl TicketProvider for LinearClient {
             "description": ticket.description,
             "assigneeId": ticket.assignee,
         });
-        match self.graphql(&operation, operations::ISSUE_CREATE, variables, Retry::Safe).await {
+        match self
+            .graphql(&operation, operations::ISSUE_CREATE, variables, Retry::Safe)
+            .await
+        {
             Ok(data) if !data["issueCreate"]["issue"].is_null() => {
                 Ok(self.ticket(self.decode(&operation, data["issueCreate"]["issue"].clone())?))
             }
@@ -274,7 +334,12 @@ impl TicketProvider for LinearClient {
             outcome => match self.issue(&id).await? {
                 Some(existing) => Ok(self.ticket(existing)),
                 None => Err(outcome.err().unwrap_or_else(|| {
-                    self.error(&operation, ProviderErrorKind::BadResponse, None, "issueCreate returned no issue".into())
+                    self.error(
+                        &operation,
+                        ProviderErrorKind::BadResponse,
+                        None,
+                        "issueCreate returned no issue".into(),
+                    )
                 })),
             },
         }
@@ -285,7 +350,9 @@ impl TicketProvider for LinearClient {
         for chunk in remote_ids.chunks(READ_BATCH) {
             let operation = format!("reading {} Linear issues", chunk.len());
             let variables = json!({"ids": chunk, "first": READ_BATCH});
-            let data = self.graphql(&operation, operations::ISSUES_BY_IDS, variables, Retry::Safe).await?;
+            let data = self
+                .graphql(&operation, operations::ISSUES_BY_IDS, variables, Retry::Safe)
+                .await?;
             let issues: Nodes<Issue> = self.decode(&operation, data["issues"].clone())?;
             found.extend(issues.nodes.into_iter().map(|i| self.ticket(i)));
         }
@@ -301,49 +368,90 @@ impl TicketProvider for LinearClient {
         // A comment id derived from the issue and text makes a retried comment a no-op.
         let id = issue_id_for(&format!("comment:{}:{body}", ticket.remote_id));
         let variables = json!({"issueId": ticket.remote_id, "body": body, "id": id});
-        match self.graphql(&operation, operations::COMMENT_CREATE, variables, Retry::Safe).await {
+        match self
+            .graphql(&operation, operations::COMMENT_CREATE, variables, Retry::Safe)
+            .await
+        {
             Ok(_) => Ok(()),
             // Already there from an earlier attempt.
-            Err(err) if err.kind == ProviderErrorKind::Rejected && err.message.to_lowercase().contains("already exists") => Ok(()),
+            Err(err)
+                if err.kind == ProviderErrorKind::Rejected && err.message.to_lowercase().contains("already exists") =>
+            {
+                Ok(())
+            }
             Err(err) => Err(err),
         }
     }
 
     async fn close(&self, ticket: &RemoteTicket, note: &str) -> ProviderResult<()> {
         let operation = format!("closing Linear issue {}", ticket.key);
-        let issue = self
-            .issue(&ticket.remote_id)
-            .await?
-            .ok_or_else(|| self.error(&operation, ProviderErrorKind::NotFound, None, "the issue is gone".into()))?;
+        let issue = self.issue(&ticket.remote_id).await?.ok_or_else(|| {
+            self.error(
+                &operation,
+                ProviderErrorKind::NotFound,
+                None,
+                "the issue is gone".into(),
+            )
+        })?;
         if let Some(state) = &issue.state {
             if matches!(state.kind.as_str(), "completed" | "canceled" | "duplicate") {
                 return Ok(());
             }
         }
-        let team = issue
-            .team
-            .as_ref()
-            .ok_or_else(|| self.error(&operation, ProviderErrorKind::BadResponse, None, "the issue has no team".into()))?;
+        let team = issue.team.as_ref().ok_or_else(|| {
+            self.error(
+                &operation,
+                ProviderErrorKind::BadResponse,
+                None,
+                "the issue has no team".into(),
+            )
+        })?;
         let data = self
-            .graphql(&operation, operations::WORKFLOW_STATES_BY_TEAM, json!({"teamId": team.id}), Retry::Safe)
+            .graphql(
+                &operation,
+                operations::WORKFLOW_STATES_BY_TEAM,
+                json!({"teamId": team.id}),
+                Retry::Safe,
+            )
             .await?;
         let states: Nodes<State> = self.decode(&operation, data["workflowStates"].clone())?;
-        let completed = states.nodes.into_iter().find(|s| s.kind == "completed").ok_or_else(|| {
-            self.error(&operation, ProviderErrorKind::Rejected, None, format!("team {} has no completed state", team.key))
-        })?;
+        let completed = states
+            .nodes
+            .into_iter()
+            .find(|s| s.kind == "completed")
+            .ok_or_else(|| {
+                self.error(
+                    &operation,
+                    ProviderErrorKind::Rejected,
+                    None,
+                    format!("team {} has no completed state", team.key),
+                )
+            })?;
         if !note.is_empty() {
             self.comment(ticket, note).await?;
         }
         let variables = json!({"id": ticket.remote_id, "stateId": completed.id});
-        self.graphql(&operation, operations::ISSUE_UPDATE_STATE, variables, Retry::Safe).await?;
+        self.graphql(&operation, operations::ISSUE_UPDATE_STATE, variables, Retry::Safe)
+            .await?;
         Ok(())
     }
 
     async fn find_user_by_email(&self, email: &str) -> ProviderResult<Option<String>> {
         let operation = "looking up a Linear user by e-mail";
-        let data = self.graphql(operation, operations::USERS_BY_EMAIL, json!({"email": email}), Retry::Safe).await?;
+        let data = self
+            .graphql(
+                operation,
+                operations::USERS_BY_EMAIL,
+                json!({"email": email}),
+                Retry::Safe,
+            )
+            .await?;
         let users: Nodes<LinearUser> = self.decode(operation, data["users"].clone())?;
-        Ok(users.nodes.into_iter().find(|u| u.active && u.email.eq_ignore_ascii_case(email)).map(|u| u.id))
+        Ok(users
+            .nodes
+            .into_iter()
+            .find(|u| u.active && u.email.eq_ignore_ascii_case(email))
+            .map(|u| u.id))
     }
 
     /// Linear's picker takes an issue identifier (`ENG-7`): the operation set has no text search.
@@ -352,7 +460,12 @@ impl TicketProvider for LinearClient {
         if query.is_empty() || !query.contains('-') {
             return Ok(Vec::new());
         }
-        Ok(self.find_ticket(&query.to_uppercase()).await?.into_iter().filter(|t| !t.state.is_closed()).collect())
+        Ok(self
+            .find_ticket(&query.to_uppercase())
+            .await?
+            .into_iter()
+            .filter(|t| !t.state.is_closed())
+            .collect())
     }
 }
 
@@ -385,7 +498,10 @@ mod tests {
     fn ratelimited_graphql_errors_count_as_rate_limits() {
         let body = br#"{"errors":[{"message":"Rate limit exceeded","extensions":{"code":"RATELIMITED"}}]}"#;
         assert!(is_rate_limited(StatusCode::BAD_REQUEST, body));
-        assert!(!is_rate_limited(StatusCode::BAD_REQUEST, br#"{"errors":[{"message":"bad"}]}"#));
+        assert!(!is_rate_limited(
+            StatusCode::BAD_REQUEST,
+            br#"{"errors":[{"message":"bad"}]}"#
+        ));
         assert!(is_rate_limited(StatusCode::TOO_MANY_REQUESTS, b""));
     }
 

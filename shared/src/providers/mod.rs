@@ -168,10 +168,12 @@ impl AnyProvider {
             Credentials::Jira { email, api_token } => {
                 Self::Jira(jira::JiraClient::new(http, base_url, email, api_token, overrides))
             }
-            Credentials::Linear { api_key } => Self::Linear(linear::LinearClient::new(http, base_url, api_key, overrides)),
-            Credentials::Servicenow { username, password } => {
-                Self::Servicenow(servicenow::ServiceNowClient::new(http, base_url, username, password, overrides))
+            Credentials::Linear { api_key } => {
+                Self::Linear(linear::LinearClient::new(http, base_url, api_key, overrides))
             }
+            Credentials::Servicenow { username, password } => Self::Servicenow(servicenow::ServiceNowClient::new(
+                http, base_url, username, password, overrides,
+            )),
         }
     }
 }
@@ -258,7 +260,10 @@ mod tests {
 
     #[test]
     fn base_urls_must_be_https_except_on_loopback() {
-        assert_eq!(validate_base_url("https://acme.atlassian.net/").unwrap(), "https://acme.atlassian.net");
+        assert_eq!(
+            validate_base_url("https://acme.atlassian.net/").unwrap(),
+            "https://acme.atlassian.net"
+        );
         assert!(validate_base_url("http://127.0.0.1:8080").is_ok());
         assert!(validate_base_url("http://localhost:8080").is_ok());
         assert!(validate_base_url("http://[::1]:8080").is_ok());

@@ -5,7 +5,10 @@
 //! A ticket's remote id is `<table>:<sys_id>`, so reads and updates know which table to use.
 
 use super::http::{Answer, Retry};
-use super::{NewTicket, ProviderError, ProviderErrorKind, ProviderHttp, ProviderResult, RemoteTicket, StateOverrides, TicketProvider};
+use super::{
+    NewTicket, ProviderError, ProviderErrorKind, ProviderHttp, ProviderResult, RemoteTicket, StateOverrides,
+    TicketProvider,
+};
 use crate::domain::{TicketProviderKind, TicketState};
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -82,7 +85,8 @@ pub fn table_for_number(number: &str) -> Option<&'static str> {
 /// Splits a remote id into table and `sys_id`.
 pub fn split_remote_id(remote_id: &str) -> Option<(&str, &str)> {
     let (table, sys_id) = remote_id.split_once(':')?;
-    (TABLES.contains(&table) && !sys_id.is_empty() && sys_id.chars().all(|c| c.is_ascii_alphanumeric())).then_some((table, sys_id))
+    (TABLES.contains(&table) && !sys_id.is_empty() && sys_id.chars().all(|c| c.is_ascii_alphanumeric()))
+        .then_some((table, sys_id))
 }
 
 /// Removes what would change the meaning of an encoded query (`^` separates terms).
@@ -92,8 +96,20 @@ fn query_value(text: &str) -> String {
 
 impl ServiceNowClient {
     /// A client for the instance at `base_url`.
-    pub fn new(http: ProviderHttp, base_url: String, username: String, password: SecretString, overrides: StateOverrides) -> Self {
-        Self { http, base_url, username, password, overrides }
+    pub fn new(
+        http: ProviderHttp,
+        base_url: String,
+        username: String,
+        password: SecretString,
+        overrides: StateOverrides,
+    ) -> Self {
+        Self {
+            http,
+            base_url,
+            username,
+            password,
+            overrides,
+        }
     }
 
     fn request(&self, client: &Client, method: Method, path: &str) -> RequestBuilder {
@@ -142,7 +158,10 @@ impl ServiceNowClient {
     fn ticket(&self, table: &str, record: Record) -> RemoteTicket {
         RemoteTicket {
             remote_id: format!("{table}:{}", record.sys_id),
-            url: format!("{}/nav_to.do?uri={table}.do%3Fsys_id%3D{}", self.base_url, record.sys_id),
+            url: format!(
+                "{}/nav_to.do?uri={table}.do%3Fsys_id%3D{}",
+                self.base_url, record.sys_id
+            ),
             state: map_state(table, &record.state, &self.overrides),
             key: record.number,
             title: record.short_description,
@@ -150,7 +169,13 @@ impl ServiceNowClient {
         }
     }
 
-    async fn query(&self, operation: &str, table: &str, encoded: &str, limit: usize) -> ProviderResult<Vec<RemoteTicket>> {
+    async fn query(
+        &self,
+        operation: &str,
+        table: &str,
+        encoded: &str,
+        limit: usize,
+    ) -> ProviderResult<Vec<RemoteTicket>> {
         let limit = limit.to_string();
         let query = [
             ("sysparm_query", encoded),
@@ -158,7 +183,9 @@ impl ServiceNowClient {
             ("sysparm_limit", limit.as_str()),
             ("sysparm_exclude_reference_link", "true"),
         ];
-        let answer = self.call(operation, Retry::Safe, Method::GET, table, &query, None).await?;
+        let answer = self
+            .call(operation, Retry::Safe, Method::GET, table, &query, None)
+            .await?;
         let many: Many = self.decode(operation, &answer)?;
         Ok(many.result.into_iter().map(|r| self.ticket(table, r)).collect())
     }
@@ -170,7 +197,13 @@ impl ServiceNowClient {
     }
 
     fn invalid(&self, operation: &str, message: String) -> ProviderError {
-        ProviderError { provider: KIND, operation: operation.to_owned(), kind: ProviderErrorKind::Rejected, status: None, message }
+        ProviderError {
+            provider: KIND,
+            operation: operation.to_owned(),
+            kind: ProviderErrorKind::Rejected,
+            status: None,
+            message,
+        }
     }
 }
 
@@ -185,8 +218,15 @@ impl TicketProvider for ServiceNowClient {
         if !TABLES.contains(&table) {
             return Err(self.invalid(&operation, format!("table must be incident or sc_task, not {table}")));
         }
-        self.call(&operation, Retry::Safe, Method::GET, table, &[("sysparm_limit", "1"), ("sysparm_fields", "sys_id")], None)
-            .await?;
+        self.call(
+            &operation,
+            Retry::Safe,
+            Method::GET,
+            table,
+            &[("sysparm_limit", "1"), ("sysparm_fields", "sys_id")],
+            None,
+        )
+        .await?;
         Ok(self.username.clone())
     }
 
@@ -209,13 +249,25 @@ impl TicketProvider for ServiceNowClient {
             body["assigned_to"] = json!(assignee);
         }
         let query = [("sysparm_fields", FIELDS), ("sysparm_exclude_reference_link", "true")];
-        match self.call(&operation, Retry::OnlyIfRefused, Method::POST, table, &query, Some(&body)).await {
+        match self
+            .call(
+                &operation,
+                Retry::OnlyIfRefused,
+                Method::POST,
+                table,
+                &query,
+                Some(&body),
+            )
+            .await
+        {
             Ok(answer) => Ok(self.ticket(table, self.decode::<One>(&operation, &answer)?.result)),
             // The record may exist with its answer lost: look before failing.
-            Err(err) if err.kind == ProviderErrorKind::Unavailable => match self.by_correlation(table, &ticket.idempotency_key).await {
-                Ok(Some(found)) => Ok(found),
-                _ => Err(err),
-            },
+            Err(err) if err.kind == ProviderErrorKind::Unavailable => {
+                match self.by_correlation(table, &ticket.idempotency_key).await {
+                    Ok(Some(found)) => Ok(found),
+                    _ => Err(err),
+                }
+            }
             Err(err) => Err(err),
         }
     }
@@ -242,10 +294,16 @@ impl TicketProvider for ServiceNowClient {
     }
 
     async fn find_ticket(&self, key: &str) -> ProviderResult<Option<RemoteTicket>> {
-        let Some(table) = table_for_number(key) else { return Ok(None) };
+        let Some(table) = table_for_number(key) else {
+            return Ok(None);
+        };
         let operation = format!("reading ServiceNow record {key}");
         let encoded = format!("number={}", key.to_ascii_uppercase());
-        Ok(self.query(&operation, table, &encoded, 1).await?.into_iter().find(|t| t.key.eq_ignore_ascii_case(key)))
+        Ok(self
+            .query(&operation, table, &encoded, 1)
+            .await?
+            .into_iter()
+            .find(|t| t.key.eq_ignore_ascii_case(key)))
     }
 
     async fn comment(&self, ticket: &RemoteTicket, body: &str) -> ProviderResult<()> {
@@ -254,7 +312,15 @@ impl TicketProvider for ServiceNowClient {
             split_remote_id(&ticket.remote_id).ok_or_else(|| self.invalid(&operation, "malformed remote id".into()))?;
         let patch = json!({"work_notes": body});
         let path = format!("{table}/{sys_id}");
-        self.call(&operation, Retry::OnlyIfRefused, Method::PATCH, &path, &[("sysparm_fields", "sys_id")], Some(&patch)).await?;
+        self.call(
+            &operation,
+            Retry::OnlyIfRefused,
+            Method::PATCH,
+            &path,
+            &[("sysparm_fields", "sys_id")],
+            Some(&patch),
+        )
+        .await?;
         Ok(())
     }
 
@@ -262,12 +328,21 @@ impl TicketProvider for ServiceNowClient {
         let operation = format!("closing ServiceNow record {}", ticket.key);
         let (table, sys_id) =
             split_remote_id(&ticket.remote_id).ok_or_else(|| self.invalid(&operation, "malformed remote id".into()))?;
-        if let Some(current) = self.read_tickets(std::slice::from_ref(&ticket.remote_id)).await?.into_iter().next() {
+        if let Some(current) = self
+            .read_tickets(std::slice::from_ref(&ticket.remote_id))
+            .await?
+            .into_iter()
+            .next()
+        {
             if current.state.is_closed() {
                 return Ok(());
             }
         }
-        let note = if note.trim().is_empty() { "Closed by grantdesk." } else { note };
+        let note = if note.trim().is_empty() {
+            "Closed by grantdesk."
+        } else {
+            note
+        };
         let patch = if table == "incident" {
             // Resolving an incident requires a close code and close notes.
             json!({"state": "6", "close_code": "Solution provided", "close_notes": note})
@@ -275,19 +350,36 @@ impl TicketProvider for ServiceNowClient {
             json!({"state": "3", "work_notes": note})
         };
         let path = format!("{table}/{sys_id}");
-        self.call(&operation, Retry::Safe, Method::PATCH, &path, &[("sysparm_fields", FIELDS)], Some(&patch)).await?;
+        self.call(
+            &operation,
+            Retry::Safe,
+            Method::PATCH,
+            &path,
+            &[("sysparm_fields", FIELDS)],
+            Some(&patch),
+        )
+        .await?;
         Ok(())
     }
 
     async fn find_user_by_email(&self, email: &str) -> ProviderResult<Option<String>> {
         let operation = "looking up a ServiceNow user by e-mail";
         let encoded = format!("email={}^active=true", query_value(email));
-        let query = [("sysparm_query", encoded.as_str()), ("sysparm_fields", "sys_id,email"), ("sysparm_limit", "1")];
-        let answer = self.call(operation, Retry::Safe, Method::GET, "sys_user", &query, None).await?;
+        let query = [
+            ("sysparm_query", encoded.as_str()),
+            ("sysparm_fields", "sys_id,email"),
+            ("sysparm_limit", "1"),
+        ];
+        let answer = self
+            .call(operation, Retry::Safe, Method::GET, "sys_user", &query, None)
+            .await?;
         let users: Value = self.decode(operation, &answer)?;
         Ok(users["result"]
             .as_array()
-            .and_then(|r| r.iter().find(|u| u["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(email))))
+            .and_then(|r| {
+                r.iter()
+                    .find(|u| u["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(email)))
+            })
             .and_then(|u| u["sys_id"].as_str())
             .map(str::to_owned))
     }
@@ -301,7 +393,12 @@ impl TicketProvider for ServiceNowClient {
         for table in TABLES {
             let encoded = format!("active=true^numberSTARTSWITH{query}^ORshort_descriptionLIKE{query}");
             let operation = format!("searching ServiceNow {table}");
-            found.extend(self.query(&operation, table, &encoded, limit).await?.into_iter().filter(|t| !t.state.is_closed()));
+            found.extend(
+                self.query(&operation, table, &encoded, limit)
+                    .await?
+                    .into_iter()
+                    .filter(|t| !t.state.is_closed()),
+            );
         }
         found.truncate(limit);
         Ok(found)
