@@ -7,6 +7,7 @@
 
 use grantdesk_local::dev_token::DevTokenSecret;
 use grantdesk_local::emulator::Emulator;
+use grantdesk_local::sandbox::{self, Sandboxes};
 use grantdesk_local::seed::{self, Demo};
 use grantdesk_local::{LocalStack, StackOptions};
 use std::process::ExitCode;
@@ -70,7 +71,9 @@ async fn dev(args: &[String]) -> Result<(), String> {
     })
     .await?;
     let demo = seed::seed(&stack.store).await?;
-    print_walkthrough(&stack.api_url, &endpoint, &demo);
+    let sandboxes = Sandboxes::start().await?;
+    seed::seed_sandboxes(&sandboxes).await;
+    print_walkthrough(&stack.api_url, &endpoint, &demo, &sandboxes);
     tokio::signal::ctrl_c()
         .await
         .map_err(|e| format!("waiting for Ctrl-C: {e}"))?;
@@ -78,7 +81,7 @@ async fn dev(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn print_walkthrough(api: &str, endpoint: &str, demo: &Demo) {
+fn print_walkthrough(api: &str, endpoint: &str, demo: &Demo, sandboxes: &Sandboxes) {
     let admin = &demo.admin.email;
     let reviewer = &demo.reviewer.email;
     let josh = &demo.josh.email;
@@ -88,6 +91,9 @@ fn print_walkthrough(api: &str, endpoint: &str, demo: &Demo) {
 grantdesk is running.
   API               {api}   (contract: {api}/openapi.json)
   AWS emulator      {endpoint}
+  sandbox Jira      {jira}   (user {jira_email}, API token {jira_token}, project OPS)
+  sandbox Linear    {linear}   (API key {linear_key}, team ENG)
+  sandbox ServiceNow {servicenow}   (user {sn_user}, password {sn_password})
 Seeded: org admin {admin}, reviewer {reviewer} (admin of "My Role"), requester {josh},
         app "AWS" {app}, resource "My Role" {resource} (at most 480 minutes).
 
@@ -106,10 +112,26 @@ Try it (in another terminal, from the project folder):
   # ...and an admin removes him
   curl -s -X DELETE {api}/resources/{resource}/users/{josh_id} -H "Authorization: Bearer $ADMIN" -w '%{{http_code}}\n'
 
-Refused on purpose: Josh approving his own request (403), 481 minutes (422), approving twice (409).
+  # Connect the sandbox Jira, pick a ticket, and link it to a request
+  curl -s -X PUT {api}/integrations/jira -H "Authorization: Bearer $ADMIN" \
+       -d '{{"base_url":"{jira}","email":"{jira_email}","api_token":"{jira_token}","webhook_secret":"dev-jira-webhook-secret","project":"OPS"}}'
+  curl -s "{api}/tickets/search?provider=jira&q=database" -H "Authorization: Bearer $JOSH"
+  curl -s -X POST {api}/requests -H "Authorization: Bearer $JOSH" \
+       -d '{{"resource_id":"{resource}","reason":"OPS-1","duration_minutes":60,"linked_ticket":{{"provider":"jira","key":"OPS-1"}}}}'
+
+Refused on purpose: Josh approving his own request (403), 481 minutes (422), approving twice (409),
+linking OPS-2, which is done (422).
 Stop with Ctrl-C."#,
         app = demo.app,
         josh_id = demo.josh.id,
+        jira = sandboxes.jira.url(),
+        linear = sandboxes.linear.url(),
+        servicenow = sandboxes.servicenow.url(),
+        jira_email = sandbox::JIRA_EMAIL,
+        jira_token = sandbox::JIRA_API_TOKEN,
+        linear_key = sandbox::LINEAR_API_KEY,
+        sn_user = sandbox::SERVICENOW_USERNAME,
+        sn_password = sandbox::SERVICENOW_PASSWORD,
     );
 }
 

@@ -96,3 +96,37 @@ pub async fn seed(store: &Store) -> Result<Demo, String> {
         my_role: my_role.id,
     })
 }
+
+/// Gives the sandbox providers people and tickets to work with: Riley and Alice have accounts
+/// everywhere; Jira has an open OPS-1 and a done OPS-2, Linear an open ENG-1, ServiceNow an
+/// open incident.
+pub async fn seed_sandboxes(sandboxes: &crate::sandbox::Sandboxes) {
+    use grantdesk::domain::TicketState;
+    sandboxes
+        .jira
+        .with(|jira, _| {
+            jira.add_user(REVIEWER_EMAIL, "Riley Reviewer", false);
+            jira.add_user(ADMIN_EMAIL, "Alice Admin", false);
+            jira.add_issue("OPS", "Database access for Josh");
+            let done = jira.add_issue("OPS", "Rotate staging credentials");
+            jira.set_state(&done, TicketState::Done, None);
+            ((), vec![])
+        })
+        .await;
+    sandboxes
+        .linear
+        .with(|linear, _| {
+            linear.add_user(REVIEWER_EMAIL, "Riley Reviewer");
+            linear.add_issue("ENG", "Investigate login latency");
+            ((), vec![])
+        })
+        .await;
+    sandboxes
+        .servicenow
+        .with(|servicenow, _| {
+            servicenow.add_user(REVIEWER_EMAIL, "Riley Reviewer");
+            servicenow.add_ticket("incident", "Database is slow");
+            ((), vec![])
+        })
+        .await;
+}

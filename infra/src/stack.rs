@@ -5,6 +5,8 @@ use crate::dev_token::DevTokenSecret;
 use crate::gateway::Gateway;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use grantdesk::config::ApiConfig;
+use grantdesk::providers::{Connections, HttpPolicy, ProviderHttp};
+use grantdesk::secrets::SecretStore;
 use grantdesk::store::{table, Store};
 use grantdesk_api::Api;
 use tokio::net::TcpListener;
@@ -31,6 +33,10 @@ pub struct LocalStack {
     pub api_url: String,
     /// The store the API uses, for seeding and for tests that look behind the API.
     pub store: Store,
+    /// The AWS emulator's endpoint.
+    pub endpoint: String,
+    /// The table's name; also the prefix (with `/`) of the stack's secret names.
+    pub table: String,
     server: JoinHandle<()>,
 }
 
@@ -51,6 +57,17 @@ pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 
+/// A Secrets Manager client for the emulator at `endpoint`.
+pub fn secretsmanager_client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "grantdesk-local"))
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+}
+
 impl LocalStack {
     /// Creates the table and starts serving the API.
     pub async fn start(options: StackOptions) -> Result<Self, String> {
@@ -63,7 +80,10 @@ impl LocalStack {
         })
         .map_err(|e| e.to_string())?;
         let store = Store::new(client, &options.table);
-        let api = Api::new(store.clone(), config);
+        // Each stack gets its own secret names, so stacks sharing one emulator stay apart.
+        let secrets = SecretStore::new(secretsmanager_client(&options.endpoint), format!("{}/", options.table));
+        let connections = Connections::new(store.clone(), secrets, ProviderHttp::new(HttpPolicy::default()));
+        let api = Api::new(store.clone(), connections, config);
         let listener = TcpListener::bind(("127.0.0.1", options.port))
             .await
             .map_err(|e| format!("listening on 127.0.0.1:{}: {e}", options.port))?;
@@ -72,6 +92,8 @@ impl LocalStack {
         Ok(Self {
             api_url: format!("http://127.0.0.1:{port}"),
             store,
+            endpoint: options.endpoint,
+            table: options.table,
             server,
         })
     }

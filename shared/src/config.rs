@@ -27,6 +27,9 @@ pub struct ApiConfig {
     /// Users who are org admins whatever the directory says (`GRANTDESK_BOOTSTRAP_ADMINS`,
     /// comma-separated e-mails).
     pub bootstrap_admins: Vec<Email>,
+    /// Prefix of the Secrets Manager names holding integration secrets
+    /// (`GRANTDESK_SECRET_PREFIX`, default `grantdesk/`).
+    pub secret_prefix: String,
 }
 
 impl ApiConfig {
@@ -41,9 +44,13 @@ impl ApiConfig {
             .filter(|v| !v.trim().is_empty())
             .ok_or(ConfigError::Missing("GRANTDESK_TABLE"))?;
         let bootstrap_admins = parse_admins(lookup("GRANTDESK_BOOTSTRAP_ADMINS").as_deref().unwrap_or(""))?;
+        let secret_prefix = lookup("GRANTDESK_SECRET_PREFIX")
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| "grantdesk/".into());
         Ok(Self {
             table_name,
             bootstrap_admins,
+            secret_prefix,
         })
     }
 }
@@ -79,6 +86,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(config.table_name, "grantdesk");
+        assert_eq!(config.secret_prefix, "grantdesk/");
         let admins: Vec<_> = config.bootstrap_admins.iter().map(Email::as_str).collect();
         assert_eq!(admins, ["alice@example.com", "bob@example.com"]);
     }

@@ -4,4 +4,5 @@
 pub mod config;
 pub mod domain;
 pub mod providers;
+pub mod secrets;
 pub mod store;

@@ -1,6 +1,7 @@
 //! The API's error type and the one place where failures become HTTP statuses.
 
 use grantdesk::domain::DomainError;
+use grantdesk::providers::{ConnectionError, ProviderError};
 use grantdesk::store::StoreError;
 use lambda_http::http::StatusCode;
 use serde::Serialize;
@@ -121,6 +122,28 @@ impl From<StoreError> for ApiError {
                     "internal",
                     "an internal error occurred; try again",
                 )
+            }
+        }
+    }
+}
+
+impl From<ProviderError> for ApiError {
+    fn from(err: ProviderError) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, "provider_failed", err.to_string())
+    }
+}
+
+impl From<ConnectionError> for ApiError {
+    fn from(err: ConnectionError) -> Self {
+        match err {
+            ConnectionError::NotConnected(provider) => Self::unprocessable(
+                "integration_not_connected",
+                format!("no {provider} integration is connected; an org admin connects it with PUT /integrations/{provider}"),
+            ),
+            ConnectionError::Store(err) => err.into(),
+            ConnectionError::Secret(err) => {
+                tracing::error!(error = %err, "secret store failure");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; try again")
             }
         }
     }

@@ -8,6 +8,7 @@ mod routes;
 
 use error::{ApiError, ApiResult};
 use grantdesk::config::ApiConfig;
+use grantdesk::providers::Connections;
 use grantdesk::store::{PageRequest, Store};
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -21,13 +22,18 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 #[derive(Clone, Debug)]
 pub struct Api {
     store: Store,
+    connections: Connections,
     config: ApiConfig,
 }
 
 impl Api {
-    /// An API over `store`.
-    pub fn new(store: Store, config: ApiConfig) -> Self {
-        Self { store, config }
+    /// An API over `store`, reaching ticket providers through `connections`.
+    pub fn new(store: Store, connections: Connections, config: ApiConfig) -> Self {
+        Self {
+            store,
+            connections,
+            config,
+        }
     }
 
     /// Answers one request. Every failure becomes a JSON error response; this never fails.
@@ -57,6 +63,14 @@ impl Api {
         use routes::*;
         match (method, segments.as_slice()) {
             (Method::GET, ["me"]) => directory::me(self, &caller).await,
+            (Method::GET, ["integrations"]) => integrations::list(self, &caller).await,
+            (Method::PUT, ["integrations", provider]) => {
+                integrations::connect(self, &caller, provider, body(req)?).await
+            }
+            (Method::DELETE, ["integrations", provider]) => integrations::disconnect(self, &caller, provider).await,
+            (Method::GET, ["tickets", "search"]) => {
+                tickets::search(self, &caller, query(req, "provider"), query(req, "q")).await
+            }
             (Method::GET, ["settings"]) => settings::get(self, &caller).await,
             (Method::PUT, ["settings"]) => settings::put(self, &caller, body(req)?).await,
             (Method::POST, ["users"]) => directory::create_user(self, &caller, body(req)?).await,

@@ -1,6 +1,8 @@
 //! The API Lambda: read configuration, build clients once, serve requests.
 
 use grantdesk::config::ApiConfig;
+use grantdesk::providers::{Connections, HttpPolicy, ProviderHttp};
+use grantdesk::secrets::SecretStore;
 use grantdesk::store::Store;
 use grantdesk_api::Api;
 use lambda_http::{service_fn, Error, Request};
@@ -10,10 +12,10 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = ApiConfig::from_env()?;
     let aws = aws_config::load_from_env().await;
-    let api = Api::new(
-        Store::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name),
-        config,
-    );
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
+    let secrets = SecretStore::new(aws_sdk_secretsmanager::Client::new(&aws), &config.secret_prefix);
+    let connections = Connections::new(store.clone(), secrets, ProviderHttp::new(HttpPolicy::default()));
+    let api = Api::new(store, connections, config);
     let api = &api;
     lambda_http::run(service_fn(move |req: Request| async move {
         Ok::<_, std::convert::Infallible>(api.handle(req).await)

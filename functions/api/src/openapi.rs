@@ -1,6 +1,6 @@
 //! `GET /openapi.json`: the contract, generated from the route annotations and types.
 
-use crate::routes::{access, catalog, directory, requests, settings};
+use crate::routes::{access, catalog, directory, integrations, requests, settings, tickets};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -11,6 +11,7 @@ use utoipa::{Modify, OpenApi};
         directory::me, directory::create_user, directory::list_users, directory::create_group, directory::list_groups,
         directory::get_group, directory::set_members,
         settings::get, settings::put,
+        integrations::list, integrations::connect, integrations::disconnect, tickets::search,
         catalog::create_app, catalog::list_apps, catalog::get_app, catalog::patch_app,
         catalog::create_resource, catalog::list_resources, catalog::get_resource, catalog::patch_resource,
         access::users_tab, access::add_user, access::remove_user,

@@ -261,6 +261,7 @@ mod tests {
     fn linked(state: TicketState) -> LinkedTicket {
         LinkedTicket {
             provider: TicketProviderKind::Linear,
+            remote_id: "3f1c0a52-0000-4000-8000-000000000007".into(),
             key: "ENG-7".into(),
             url: "https://linear.app/x/issue/ENG-7".into(),
             state,

@@ -78,6 +78,9 @@ pub struct TicketRef {
 pub struct LinkedTicket {
     /// The provider holding the ticket.
     pub provider: TicketProviderKind,
+    /// The provider's stable id for it (status sync reads tickets by this).
+    #[serde(default)]
+    pub remote_id: String,
     /// The human-readable key.
     pub key: String,
     /// A link to the ticket in the provider's UI.

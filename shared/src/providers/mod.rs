@@ -5,11 +5,13 @@
 //! reuses one HTTP connection pool, retries what is safe to retry with jittered backoff,
 //! honours rate limits, and never puts a credential in a log line or an error.
 
+pub mod connections;
 mod http;
 pub mod jira;
 pub mod linear;
 pub mod servicenow;
 
+pub use connections::{ConnectionError, Connections};
 pub use http::{HttpPolicy, ProviderHttp};
 
 use crate::domain::{TicketProviderKind, TicketState};

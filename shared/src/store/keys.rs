@@ -14,6 +14,7 @@
 //! | request | `REQ#id` | `REQ` | `REQUESTER#uid` / id | `PENDING_REVIEW` / `group#id` while pending |
 //! | grant | `GRANT#id` | `GRANT` | | `EXPIRING` / `expires_at#id` while active with an end |
 //! | access change | `CHANGE#id` | `CHANGE` | | |
+//! | integration | `INTEGRATION#provider` | `INTEGRATION` | `INTEGRATIONS` / provider | |
 //!
 //! gsi3 is reserved for the open-tickets index (provider / last synced) used by status sync.
 
@@ -158,6 +159,11 @@ pub fn grant(id: &GrantId, expiring_at: Option<&Timestamp>) -> Keys {
         Some(at) => keys.gsi2(EXPIRING, format!("{}#{id}", sortable_time(at))),
         None => keys,
     }
+}
+
+/// A connected provider.
+pub fn integration(provider: crate::domain::TicketProviderKind) -> Keys {
+    Keys::new(format!("INTEGRATION#{provider}"), "INTEGRATION").gsi1("INTEGRATIONS", provider.as_str())
 }
 
 /// An access change.

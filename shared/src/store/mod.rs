@@ -9,6 +9,7 @@
 mod access;
 mod catalog;
 mod directory;
+mod integrations;
 pub mod keys;
 mod settings;
 pub mod table;

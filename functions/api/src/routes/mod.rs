@@ -4,8 +4,10 @@
 pub mod access;
 pub mod catalog;
 pub mod directory;
+pub mod integrations;
 pub mod requests;
 pub mod settings;
+pub mod tickets;
 
 use crate::error::{ApiError, ApiResult};
 use grantdesk::store::Page;

@@ -9,6 +9,7 @@ use grantdesk::domain::{
     self, AccessRequest, AuditTicket, DurationMinutes, Grant, GrantId, GrantStatus, GroupId, LinkedTicket, NewRequest,
     RequestId, RequestStatus, ResourceId, ReviewDecision, TicketProviderKind, UserId,
 };
+use grantdesk::providers::TicketProvider;
 use grantdesk::store::{ApprovalWrite, PageRequest, StoreError, Versioned};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
@@ -129,6 +130,24 @@ pub struct Decision {
 }
 
 impl Api {
+    /// Reads a linked ticket from its provider: it must be connected and the ticket must exist.
+    async fn read_linked_ticket(&self, input: &LinkedTicketInput) -> ApiResult<LinkedTicket> {
+        let client = self.connections.client(input.provider).await?;
+        let ticket = client.find_ticket(input.key.trim()).await?.ok_or_else(|| {
+            ApiError::unprocessable(
+                "linked_ticket_not_found",
+                format!("{} has no ticket {}", input.provider, input.key.trim()),
+            )
+        })?;
+        Ok(LinkedTicket {
+            provider: input.provider,
+            remote_id: ticket.remote_id,
+            key: ticket.key,
+            url: ticket.url,
+            state: ticket.state,
+        })
+    }
+
     /// Whether the caller may review requests for the resource: an org admin or a member of
     /// the request's reviewer group.
     async fn may_review(&self, caller: &Caller, request: &AccessRequest) -> ApiResult<bool> {
@@ -198,17 +217,7 @@ pub async fn create(api: &Api, caller: &Caller, body: CreateRequest) -> ApiResul
                 format!("{:?} is not a ticket key", input.key),
             ));
         }
-        // A linked ticket is checked against its provider, and no provider integration exists
-        // yet, so every link is refused as not connected.
-        Some(input) => {
-            return Err(ApiError::unprocessable(
-                "integration_not_connected",
-                format!(
-                    "no {} integration is connected, so ticket {} cannot be checked",
-                    input.provider, input.key
-                ),
-            ));
-        }
+        Some(input) => Some(api.read_linked_ticket(input).await?),
         None => None,
     };
     let resource = &loaded.resource.value;

@@ -1,0 +1,252 @@
+//! `GET /integrations`, `PUT, DELETE /integrations/{jira|linear|servicenow}`.
+
+use crate::error::{ApiError, ApiResult};
+use crate::identity::Caller;
+use crate::{json, no_content, Api};
+use grantdesk::domain::{self, Integration, IntegrationHealth, TicketProviderKind, TicketState};
+use grantdesk::providers::{self, AnyProvider, Credentials, ProviderErrorKind, TicketProvider};
+use grantdesk::secrets::IntegrationSecrets;
+use grantdesk::store::StoreError;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Linear's API, the default for a Linear integration.
+const LINEAR_API: &str = "https://api.linear.app";
+
+/// A connected provider as the API shows it: configuration and health, never secrets.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IntegrationView {
+    /// Which provider.
+    pub provider: TicketProviderKind,
+    /// Its base URL.
+    pub base_url: String,
+    /// When it was connected.
+    pub connected_at: chrono::DateTime<chrono::Utc>,
+    /// The last connection check.
+    pub health: IntegrationHealth,
+    /// Provider state → normalized state, ahead of the defaults.
+    pub state_overrides: BTreeMap<String, TicketState>,
+}
+
+impl From<Integration> for IntegrationView {
+    fn from(i: Integration) -> Self {
+        Self {
+            provider: i.provider,
+            base_url: i.base_url,
+            connected_at: i.connected_at,
+            health: i.health,
+            state_overrides: i.state_overrides,
+        }
+    }
+}
+
+/// `PUT /integrations/{provider}`: Jira takes `base_url, email, api_token`; Linear `api_key`
+/// (and `base_url`, default `https://api.linear.app`); ServiceNow `base_url, username, password`.
+/// All take `webhook_secret`, and optionally `project` (checked against the provider) and
+/// `state_overrides`. Deliberately not `Debug`: it carries secrets.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ConnectIntegration {
+    /// `https://` base URL (loopback addresses may use `http://`).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Jira: the account's e-mail.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Jira: the API token.
+    #[serde(default)]
+    pub api_token: Option<String>,
+    /// Linear: the personal API key.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// ServiceNow: the user name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// ServiceNow: the password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The secret the provider signs webhooks with.
+    pub webhook_secret: String,
+    /// A Jira project key, Linear team key or ServiceNow table to check access to.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// Provider state (Jira status name, Linear state name, ServiceNow state number) →
+    /// normalized state.
+    #[serde(default)]
+    pub state_overrides: BTreeMap<String, TicketState>,
+}
+
+fn provider(text: &str) -> ApiResult<TicketProviderKind> {
+    TicketProviderKind::parse(text).ok_or_else(|| ApiError::not_found(format!("no provider named {text:?}")))
+}
+
+fn required(value: Option<String>, field: &str) -> ApiResult<String> {
+    value
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::bad_request("invalid_body", format!("{field} is required")))
+}
+
+/// The connected providers.
+#[utoipa::path(get, path = "/integrations", tag = "integrations",
+    responses((status = 200, body = super::List<IntegrationView>), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn list(api: &Api, caller: &Caller) -> ApiResult<Response<Body>> {
+    Api::require_admin(caller)?;
+    let items: Vec<IntegrationView> = api
+        .store
+        .integrations()
+        .await?
+        .into_iter()
+        .map(IntegrationView::from)
+        .collect();
+    Ok(json(StatusCode::OK, &serde_json::json!({"items": items})))
+}
+
+/// Connects (or reconnects) a provider after checking the credentials against it; nothing
+/// is saved if the check fails.
+#[utoipa::path(put, path = "/integrations/{provider}", tag = "integrations", params(("provider" = String, Path, description = "jira, linear or servicenow")),
+    request_body = ConnectIntegration,
+    responses((status = 200, body = IntegrationView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody), (status = 502, body = crate::error::ErrorBody)))]
+pub async fn connect(
+    api: &Api,
+    caller: &Caller,
+    provider_name: &str,
+    body: ConnectIntegration,
+) -> ApiResult<Response<Body>> {
+    Api::require_admin(caller)?;
+    let kind = provider(provider_name)?;
+    let base_url = match (kind, body.base_url) {
+        (TicketProviderKind::Linear, None) => LINEAR_API.to_owned(),
+        (_, url) => required(url, "base_url")?,
+    };
+    let base_url = providers::validate_base_url(&base_url).map_err(|m| ApiError::bad_request("invalid_base_url", m))?;
+    let (account, credentials) = match kind {
+        TicketProviderKind::Jira => {
+            let email = required(body.email, "email")?;
+            let token = SecretString::from(required(body.api_token, "api_token")?);
+            (
+                email.clone(),
+                Credentials::Jira {
+                    email,
+                    api_token: token,
+                },
+            )
+        }
+        TicketProviderKind::Linear => (
+            String::new(),
+            Credentials::Linear {
+                api_key: SecretString::from(required(body.api_key, "api_key")?),
+            },
+        ),
+        TicketProviderKind::Servicenow => {
+            let username = required(body.username, "username")?;
+            let password = SecretString::from(required(body.password, "password")?);
+            (username.clone(), Credentials::Servicenow { username, password })
+        }
+    };
+    if body.webhook_secret.trim().is_empty() {
+        return Err(ApiError::bad_request("invalid_body", "webhook_secret is required"));
+    }
+    let project = body.project.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty());
+    if let Some(project) = &project {
+        domain::catalog::validate_project(Some(kind), project).map_err(|m| ApiError::bad_request("invalid_body", m))?;
+    }
+    let secret = match &credentials {
+        Credentials::Jira { api_token, .. } => api_token.clone(),
+        Credentials::Linear { api_key } => api_key.clone(),
+        Credentials::Servicenow { password, .. } => password.clone(),
+    };
+    let client = AnyProvider::new(
+        api.connections.http().clone(),
+        &base_url,
+        credentials,
+        body.state_overrides.clone(),
+    );
+    let identity = match client.check_connection(project.as_deref()).await {
+        Ok(identity) => identity,
+        Err(err) => {
+            return Err(match err.kind {
+                ProviderErrorKind::Unauthorized => ApiError::unprocessable(
+                    "invalid_credentials",
+                    format!("{kind} refused the credentials ({}); nothing was saved", err.message),
+                ),
+                ProviderErrorKind::NotFound if project.is_some() => ApiError::unprocessable(
+                    "project_not_found",
+                    format!(
+                        "{kind} has no project {:?} visible to these credentials; nothing was saved",
+                        project.unwrap_or_default()
+                    ),
+                ),
+                ProviderErrorKind::NotFound | ProviderErrorKind::Rejected => ApiError::unprocessable(
+                    "provider_not_found",
+                    format!(
+                        "{base_url} did not answer like a {kind} API ({}); nothing was saved",
+                        err.message
+                    ),
+                ),
+                _ => err.into(),
+            });
+        }
+    };
+    let now = domain::now();
+    let integration = Integration {
+        provider: kind,
+        base_url,
+        account,
+        connected_at: now,
+        health: IntegrationHealth {
+            ok: true,
+            checked_at: now,
+            message: format!("connected as {identity}"),
+        },
+        state_overrides: body.state_overrides,
+    };
+    let secrets = IntegrationSecrets {
+        credential: secret,
+        webhook_secret: SecretString::from(body.webhook_secret),
+    };
+    api.connections
+        .secrets()
+        .put_integration(kind.as_str(), &secrets)
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "saving integration secrets");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the credentials could not be stored; try again",
+            )
+        })?;
+    let version = api.store.integration(kind).await?.map_or(0, |current| current.version);
+    api.store.save_integration(version, &integration).await?;
+    Ok(json(StatusCode::OK, &IntegrationView::from(integration)))
+}
+
+/// Disconnects a provider and deletes its secrets.
+#[utoipa::path(delete, path = "/integrations/{provider}", tag = "integrations", params(("provider" = String, Path,)),
+    responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn disconnect(api: &Api, caller: &Caller, provider_name: &str) -> ApiResult<Response<Body>> {
+    Api::require_admin(caller)?;
+    let kind = provider(provider_name)?;
+    match api.store.delete_integration(kind).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Err(ApiError::not_found(format!("{kind} is not connected"))),
+        Err(err) => return Err(err.into()),
+    }
+    api.connections
+        .secrets()
+        .delete_integration(kind.as_str())
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "deleting integration secrets");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the integration was disconnected but its secrets could not be deleted",
+            )
+        })?;
+    Ok(no_content())
+}

@@ -1,0 +1,34 @@
+//! A connected ticket provider, as grantdesk records it (its secrets live elsewhere).
+
+use super::ticket::{TicketProviderKind, TicketState};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The last connection check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IntegrationHealth {
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// When it ran.
+    pub checked_at: chrono::DateTime<chrono::Utc>,
+    /// What it found (`connected as ...`, or the failure).
+    pub message: String,
+}
+
+/// A connected provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Integration {
+    /// Which provider.
+    pub provider: TicketProviderKind,
+    /// Its base URL.
+    pub base_url: String,
+    /// The account the credentials belong to: Jira e-mail, ServiceNow user name (empty for Linear).
+    pub account: String,
+    /// When it was connected.
+    pub connected_at: chrono::DateTime<chrono::Utc>,
+    /// The last check.
+    pub health: IntegrationHealth,
+    /// Provider state → normalized state, ahead of the defaults.
+    #[serde(default)]
+    pub state_overrides: BTreeMap<String, TicketState>,
+}
