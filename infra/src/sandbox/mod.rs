@@ -471,3 +471,70 @@ pub fn random_hex(len: usize) -> String {
     out.truncate(len);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use grantdesk::domain::TicketState;
+
+    fn header<'a>(hook: &'a OutgoingWebhook, name: &str) -> &'a str {
+        hook.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn jira_webhooks_carry_an_x_hub_signature_over_the_raw_body_and_a_status_changelog() {
+        let mut jira = jira::JiraSandbox::new("a@b.c", "t");
+        let key = jira.add_issue("OPS", "x");
+        let (moved, hooks) = jira.set_state(&key, TicketState::Done, Some("s3cret"));
+        assert!(moved);
+        let hook = &hooks[0];
+        assert_eq!(
+            header(hook, "X-Hub-Signature"),
+            format!("sha256={}", hex(&hmac_sha256("s3cret", hook.body.as_bytes())))
+        );
+        assert!(!header(hook, "X-Atlassian-Webhook-Identifier").is_empty());
+        let body: Value = serde_json::from_str(&hook.body).unwrap();
+        assert_eq!(body["changelog"]["items"][0]["field"], "status");
+        assert_eq!(body["changelog"]["items"][0]["toString"], "Done");
+        assert!(
+            jira.set_state(&key, TicketState::Open, None).1.is_empty(),
+            "no secret, no webhook"
+        );
+    }
+
+    #[test]
+    fn linear_webhooks_carry_a_hex_signature_and_a_millisecond_timestamp() {
+        let mut linear = linear::LinearSandbox::new("k");
+        let key = linear.add_issue("ENG", "x");
+        let (_, hooks) = linear.set_state(&key, TicketState::Canceled, Some("lin_wh"));
+        let hook = &hooks[0];
+        assert_eq!(
+            header(hook, "Linear-Signature"),
+            hex(&hmac_sha256("lin_wh", hook.body.as_bytes()))
+        );
+        let body: Value = serde_json::from_str(&hook.body).unwrap();
+        assert_eq!(body["data"]["state"]["type"], "canceled");
+        let sent = body["webhookTimestamp"].as_i64().unwrap();
+        assert!((chrono::Utc::now().timestamp_millis() - sent).abs() < 60_000);
+    }
+
+    #[test]
+    fn servicenow_webhooks_sign_timestamp_dot_body_in_base64() {
+        let mut servicenow = servicenow::ServiceNowSandbox::new("u", "p");
+        let number = servicenow.add_ticket("incident", "x");
+        let (_, hooks) = servicenow.set_state(&number, TicketState::Done, Some("sn"));
+        let hook = &hooks[0];
+        let timestamp = header(hook, "X-Grantdesk-Timestamp");
+        let expected = base64::engine::general_purpose::STANDARD
+            .encode(hmac_sha256("sn", format!("{timestamp}.{}", hook.body).as_bytes()));
+        assert_eq!(header(hook, "X-Grantdesk-Signature"), expected);
+        let body: Value = serde_json::from_str(&hook.body).unwrap();
+        assert_eq!(body["state"], "6");
+        assert_eq!(body["number"], number.as_str());
+    }
+}
