@@ -1,9 +1,10 @@
 //! Access changes: a user added to or removed from a resource, and the progress of the
 //! ticket that asks a person to make that change on the end system.
 
+use super::catalog::{AssigneePolicy, TicketPropagation};
 use super::error::DomainError;
 use super::ids::{ChangeId, GrantId, RequestId, ResourceId, UserId};
-use super::ticket::{TicketRef, TicketState};
+use super::ticket::{TicketProviderKind, TicketRef, TicketState};
 use super::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,33 @@ pub enum ChangeCause {
     Expiry,
     /// The ticket linked to the request closed.
     LinkedTicketClosed,
+}
+
+/// Where a change's propagation ticket is filed and who it goes to, fixed when the change is
+/// recorded so that later configuration edits do not change what is filed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TicketTarget {
+    /// The provider.
+    pub provider: TicketProviderKind,
+    /// Jira project key, Linear team key, or ServiceNow table.
+    pub project: String,
+    /// Who the ticket is assigned to.
+    pub assignee_policy: AssigneePolicy,
+}
+
+impl TicketPropagation {
+    /// Where a change in `direction` is filed, if propagation is on for that direction.
+    pub fn target_for(&self, direction: ChangeDirection) -> Option<TicketTarget> {
+        let enabled = match direction {
+            ChangeDirection::Add => self.enabled_on_grant,
+            ChangeDirection::Remove => self.enabled_on_revocation,
+        };
+        enabled.then(|| TicketTarget {
+            provider: self.provider,
+            project: self.project.clone(),
+            assignee_policy: self.assignee_policy,
+        })
+    }
 }
 
 /// Where a change stands in being made on the end system.
@@ -74,8 +102,17 @@ pub struct AccessChange {
     pub cause: ChangeCause,
     /// Where propagation stands.
     pub propagation: PropagationStatus,
+    /// Where the propagation ticket goes; `null` when none is filed.
+    #[serde(default)]
+    pub target: Option<TicketTarget>,
     /// The propagation ticket, once filed.
     pub ticket: Option<TicketRef>,
+    /// The provider's id for the ticket, once filed.
+    #[serde(default)]
+    pub ticket_remote_id: Option<String>,
+    /// Filing attempts that failed for a reason worth retrying.
+    #[serde(default)]
+    pub filing_attempts: u32,
     /// Why filing failed, when it did.
     pub failure_reason: Option<String>,
     /// When the change was recorded.
@@ -90,10 +127,11 @@ impl AccessChange {
         grant: (&ResourceId, &UserId, &GrantId),
         direction: ChangeDirection,
         cause: ChangeCause,
-        propagation_enabled: bool,
+        propagation: Option<&TicketPropagation>,
         now: Timestamp,
     ) -> Self {
         let (resource_id, user_id, grant_id) = grant;
+        let target = propagation.and_then(|p| p.target_for(direction));
         Self {
             id: ChangeId::generate(),
             resource_id: resource_id.clone(),
@@ -101,12 +139,15 @@ impl AccessChange {
             grant_id: grant_id.clone(),
             direction,
             cause,
-            propagation: if propagation_enabled {
+            propagation: if target.is_some() {
                 PropagationStatus::PendingTicketCreation
             } else {
                 PropagationStatus::NotRequired
             },
+            target,
             ticket: None,
+            ticket_remote_id: None,
+            filing_attempts: 0,
             failure_reason: None,
             created_at: now,
             updated_at: now,
@@ -122,10 +163,11 @@ impl AccessChange {
     }
 
     /// The ticket was filed: a person now has to make the change.
-    pub fn record_ticket(mut self, ticket: TicketRef, now: Timestamp) -> Result<Self, DomainError> {
+    pub fn record_ticket(mut self, ticket: TicketRef, remote_id: String, now: Timestamp) -> Result<Self, DomainError> {
         self.expect(PropagationStatus::PendingTicketCreation)?;
         self.propagation = PropagationStatus::PendingManualPropagation;
         self.ticket = Some(ticket);
+        self.ticket_remote_id = Some(remote_id);
         self.failure_reason = None;
         self.updated_at = now;
         Ok(self)
@@ -154,10 +196,29 @@ impl AccessChange {
         Ok(self)
     }
 
+    /// Filing failed for a reason worth retrying (provider unavailable, rate limited); after
+    /// `max_attempts` such failures the change is marked failed for good.
+    pub fn record_attempt_failure(
+        mut self,
+        reason: String,
+        max_attempts: u32,
+        now: Timestamp,
+    ) -> Result<Self, DomainError> {
+        self.expect(PropagationStatus::PendingTicketCreation)?;
+        self.filing_attempts += 1;
+        self.failure_reason = Some(reason.clone());
+        self.updated_at = now;
+        if self.filing_attempts >= max_attempts {
+            return self.record_failure(reason, now);
+        }
+        Ok(self)
+    }
+
     /// An admin asks to file the ticket again after a failure.
     pub fn retry_filing(mut self, now: Timestamp) -> Result<Self, DomainError> {
         self.expect(PropagationStatus::TicketCreationFailed)?;
         self.propagation = PropagationStatus::PendingTicketCreation;
+        self.filing_attempts = 0;
         self.updated_at = now;
         Ok(self)
     }
@@ -188,12 +249,22 @@ mod tests {
     use super::*;
     use crate::domain::ticket::TicketProviderKind;
 
+    fn propagation(on_grant: bool, on_revocation: bool) -> TicketPropagation {
+        TicketPropagation {
+            enabled_on_grant: on_grant,
+            enabled_on_revocation: on_revocation,
+            provider: TicketProviderKind::Jira,
+            project: "OPS".into(),
+            assignee_policy: AssigneePolicy::AdminRules,
+        }
+    }
+
     fn change(enabled: bool) -> AccessChange {
         AccessChange::record(
             (&ResourceId::generate(), &UserId::generate(), &GrantId::generate()),
             ChangeDirection::Add,
             ChangeCause::Expiry,
-            enabled,
+            Some(&propagation(enabled, false)),
             crate::domain::now(),
         )
     }
@@ -209,13 +280,48 @@ mod tests {
     #[test]
     fn a_change_without_propagation_is_not_required() {
         assert_eq!(change(false).propagation, PropagationStatus::NotRequired);
-        assert_eq!(change(true).propagation, PropagationStatus::PendingTicketCreation);
+        assert_eq!(change(false).target, None);
+        let pending = change(true);
+        assert_eq!(pending.propagation, PropagationStatus::PendingTicketCreation);
+        assert_eq!(pending.target.unwrap().project, "OPS");
+    }
+
+    #[test]
+    fn each_direction_is_enabled_on_its_own() {
+        let only_revocation = propagation(false, true);
+        assert!(only_revocation.target_for(ChangeDirection::Add).is_none());
+        assert!(only_revocation.target_for(ChangeDirection::Remove).is_some());
+        let none = AccessChange::record(
+            (&ResourceId::generate(), &UserId::generate(), &GrantId::generate()),
+            ChangeDirection::Remove,
+            ChangeCause::Expiry,
+            None,
+            crate::domain::now(),
+        );
+        assert_eq!(
+            none.propagation,
+            PropagationStatus::NotRequired,
+            "no configuration, no ticket"
+        );
+    }
+
+    #[test]
+    fn transient_failures_are_retried_a_bounded_number_of_times() {
+        let now = crate::domain::now();
+        let once = change(true).record_attempt_failure("503".into(), 3, now).unwrap();
+        assert_eq!(once.propagation, PropagationStatus::PendingTicketCreation);
+        assert_eq!(once.filing_attempts, 1);
+        let twice = once.record_attempt_failure("503".into(), 3, now).unwrap();
+        let third = twice.record_attempt_failure("503 again".into(), 3, now).unwrap();
+        assert_eq!(third.propagation, PropagationStatus::TicketCreationFailed);
+        assert_eq!(third.failure_reason.as_deref(), Some("503 again"));
+        assert_eq!(third.retry_filing(now).unwrap().filing_attempts, 0);
     }
 
     #[test]
     fn a_filed_ticket_that_is_done_completes_the_change() {
         let now = crate::domain::now();
-        let filed = change(true).record_ticket(ticket(), now).unwrap();
+        let filed = change(true).record_ticket(ticket(), "10001".into(), now).unwrap();
         assert_eq!(filed.propagation, PropagationStatus::PendingManualPropagation);
         assert_eq!(filed.ticket.as_ref().unwrap().key, "OPS-1");
         let still_open = filed.clone().record_ticket_state(TicketState::InProgress, now).unwrap();
@@ -227,7 +333,7 @@ mod tests {
     #[test]
     fn a_canceled_ticket_flags_the_change_instead_of_completing_it() {
         let now = crate::domain::now();
-        let filed = change(true).record_ticket(ticket(), now).unwrap();
+        let filed = change(true).record_ticket(ticket(), "10001".into(), now).unwrap();
         let canceled = filed.record_ticket_state(TicketState::Canceled, now).unwrap();
         assert_eq!(canceled.propagation, PropagationStatus::TicketCanceled);
         assert!(
@@ -240,12 +346,12 @@ mod tests {
     fn tickets_are_recorded_only_while_pending() {
         let now = crate::domain::now();
         assert_eq!(
-            change(false).record_ticket(ticket(), now),
+            change(false).record_ticket(ticket(), "10001".into(), now),
             Err(DomainError::PropagationNotPending(PropagationStatus::NotRequired))
         );
-        let filed = change(true).record_ticket(ticket(), now).unwrap();
+        let filed = change(true).record_ticket(ticket(), "10001".into(), now).unwrap();
         assert!(
-            filed.clone().record_ticket(ticket(), now).is_err(),
+            filed.clone().record_ticket(ticket(), "10001".into(), now).is_err(),
             "a second ticket is never recorded"
         );
         assert!(change(false).record_ticket_state(TicketState::Done, now).is_err());

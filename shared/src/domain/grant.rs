@@ -1,6 +1,7 @@
 //! Grants: one period of a user's access to a resource.
 
 use super::access_change::{AccessChange, ChangeCause, ChangeDirection};
+use super::catalog::TicketPropagation;
 use super::duration::DurationMinutes;
 use super::error::DomainError;
 use super::ids::{GrantId, RequestId, ResourceId, UserId};
@@ -70,6 +71,9 @@ pub struct Grant {
     pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Why it was revoked, for revoked grants.
     pub revocation: Option<RevocationReason>,
+    /// The request's audit ticket target, for closing it when access ends.
+    #[serde(default)]
+    pub audit: Option<super::audit::AuditTarget>,
     /// The latest access change for this grant (the add, then the remove).
     pub latest_change_id: super::ids::ChangeId,
 }
@@ -81,7 +85,7 @@ impl Grant {
         granted_by: Option<&UserId>,
         duration: Option<DurationMinutes>,
         cause: ChangeCause,
-        propagation_on_grant: bool,
+        propagation: Option<&TicketPropagation>,
         now: Timestamp,
     ) -> (Grant, AccessChange) {
         let id = GrantId::generate();
@@ -89,7 +93,7 @@ impl Grant {
             (resource_id, user_id, &id),
             ChangeDirection::Add,
             cause,
-            propagation_on_grant,
+            propagation,
             now,
         );
         let grant = Grant {
@@ -105,6 +109,7 @@ impl Grant {
             linked_ticket: None,
             ended_at: None,
             revocation: None,
+            audit: None,
             latest_change_id: change.id.clone(),
         };
         (grant, change)
@@ -114,7 +119,7 @@ impl Grant {
     pub(crate) fn for_request(
         request: &super::AccessRequest,
         approver: Option<&UserId>,
-        propagation_on_grant: bool,
+        propagation: Option<&TicketPropagation>,
         now: Timestamp,
     ) -> (Grant, AccessChange) {
         let cause = ChangeCause::Request {
@@ -127,10 +132,11 @@ impl Grant {
             approver,
             request.duration_minutes,
             cause,
-            propagation_on_grant,
+            propagation,
             now,
         );
         grant.request_id = Some(request.id.clone());
+        grant.audit = request.audit.clone();
         grant.linked_ticket = request.linked_ticket.clone();
         (grant, change)
     }
@@ -141,7 +147,7 @@ impl Grant {
         user_id: &UserId,
         admin_id: &UserId,
         duration: Option<DurationMinutes>,
-        propagation_on_grant: bool,
+        propagation: Option<&TicketPropagation>,
         now: Timestamp,
     ) -> Result<(Grant, AccessChange), DomainError> {
         resource.request_config.check_duration(duration)?;
@@ -153,7 +159,7 @@ impl Grant {
             ChangeCause::Manual {
                 admin_id: admin_id.clone(),
             },
-            propagation_on_grant,
+            propagation,
             now,
         ))
     }
@@ -163,7 +169,7 @@ impl Grant {
         status: GrantStatus,
         revocation: Option<RevocationReason>,
         cause: ChangeCause,
-        propagation_on_revocation: bool,
+        propagation: Option<&TicketPropagation>,
         now: Timestamp,
     ) -> Result<(Grant, AccessChange), DomainError> {
         if self.status != GrantStatus::Active {
@@ -173,7 +179,7 @@ impl Grant {
             (&self.resource_id, &self.user_id, &self.id),
             ChangeDirection::Remove,
             cause,
-            propagation_on_revocation,
+            propagation,
             now,
         );
         self.status = status;
@@ -187,7 +193,7 @@ impl Grant {
     pub fn revoke(
         self,
         reason: RevocationReason,
-        propagation_on_revocation: bool,
+        propagation: Option<&TicketPropagation>,
         now: Timestamp,
     ) -> Result<(Grant, AccessChange), DomainError> {
         let cause = match &reason {
@@ -196,17 +202,15 @@ impl Grant {
             },
             RevocationReason::LinkedTicketClosed => ChangeCause::LinkedTicketClosed,
         };
-        self.end(
-            GrantStatus::Revoked,
-            Some(reason),
-            cause,
-            propagation_on_revocation,
-            now,
-        )
+        self.end(GrantStatus::Revoked, Some(reason), cause, propagation, now)
     }
 
     /// Ends access at its end time; refused before then, so an early or stale firing does nothing.
-    pub fn expire(self, propagation_on_revocation: bool, now: Timestamp) -> Result<(Grant, AccessChange), DomainError> {
+    pub fn expire(
+        self,
+        propagation: Option<&TicketPropagation>,
+        now: Timestamp,
+    ) -> Result<(Grant, AccessChange), DomainError> {
         if self.status != GrantStatus::Active {
             return Err(DomainError::GrantNotActive(self.status));
         }
@@ -214,13 +218,7 @@ impl Grant {
             Some(at) if at <= now => {}
             _ => return Err(DomainError::NotYetExpired),
         }
-        self.end(
-            GrantStatus::Expired,
-            None,
-            ChangeCause::Expiry,
-            propagation_on_revocation,
-            now,
-        )
+        self.end(GrantStatus::Expired, None, ChangeCause::Expiry, propagation, now)
     }
 }
 
@@ -244,6 +242,16 @@ impl std::fmt::Display for GrantStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn both() -> crate::domain::catalog::TicketPropagation {
+        crate::domain::catalog::TicketPropagation {
+            enabled_on_grant: true,
+            enabled_on_revocation: true,
+            provider: crate::domain::TicketProviderKind::Jira,
+            project: "OPS".into(),
+            assignee_policy: crate::domain::AssigneePolicy::AdminRules,
+        }
+    }
     use crate::domain::access_change::PropagationStatus;
     use crate::domain::catalog::{RequestConfig, Resource};
     use crate::domain::ids::AppId;
@@ -272,7 +280,8 @@ mod tests {
     fn adding_by_hand_starts_an_active_grant_with_an_add_change() {
         let now = crate::domain::now();
         let (admin, user) = (UserId::generate(), UserId::generate());
-        let (grant, change) = Grant::add_by_hand(&resource(None), &user, &admin, minutes(90), true, now).unwrap();
+        let (grant, change) =
+            Grant::add_by_hand(&resource(None), &user, &admin, minutes(90), Some(&both()), now).unwrap();
         assert_eq!(grant.status, GrantStatus::Active);
         assert_eq!(grant.source, GrantSource::Manual);
         assert_eq!(grant.expires_at, Some(now + chrono::Duration::minutes(90)));
@@ -288,14 +297,14 @@ mod tests {
         let res = resource(Some(60));
         let (admin, user) = (UserId::generate(), UserId::generate());
         assert_eq!(
-            Grant::add_by_hand(&res, &user, &admin, None, false, now).unwrap_err(),
+            Grant::add_by_hand(&res, &user, &admin, None, None, now).unwrap_err(),
             DomainError::IndefiniteNotAllowed { max: 60 }
         );
         assert!(matches!(
-            Grant::add_by_hand(&res, &user, &admin, minutes(61), false, now),
+            Grant::add_by_hand(&res, &user, &admin, minutes(61), None, now),
             Err(DomainError::DurationAboveMaximum { .. })
         ));
-        let (grant, _) = Grant::add_by_hand(&resource(None), &user, &admin, None, false, now).unwrap();
+        let (grant, _) = Grant::add_by_hand(&resource(None), &user, &admin, None, None, now).unwrap();
         assert_eq!(grant.expires_at, None, "no cap: indefinite is allowed");
     }
 
@@ -303,18 +312,18 @@ mod tests {
     fn revoking_ends_the_grant_once() {
         let now = crate::domain::now();
         let admin = UserId::generate();
-        let (grant, _) = Grant::add_by_hand(&resource(None), &UserId::generate(), &admin, None, false, now).unwrap();
+        let (grant, _) = Grant::add_by_hand(&resource(None), &UserId::generate(), &admin, None, None, now).unwrap();
         let reason = RevocationReason::ManualRemoval {
             admin_id: admin.clone(),
         };
-        let (revoked, change) = grant.revoke(reason.clone(), true, now).unwrap();
+        let (revoked, change) = grant.revoke(reason.clone(), Some(&both()), now).unwrap();
         assert_eq!(revoked.status, GrantStatus::Revoked);
         assert_eq!(revoked.ended_at, Some(now));
         assert_eq!(revoked.latest_change_id, change.id);
         assert_eq!(change.direction, ChangeDirection::Remove);
         assert_eq!(change.cause, ChangeCause::Manual { admin_id: admin });
         assert_eq!(
-            revoked.revoke(reason, true, now).unwrap_err(),
+            revoked.revoke(reason, Some(&both()), now).unwrap_err(),
             DomainError::GrantNotActive(GrantStatus::Revoked)
         );
     }
@@ -324,22 +333,20 @@ mod tests {
         let start = crate::domain::now();
         let admin = UserId::generate();
         let (grant, _) =
-            Grant::add_by_hand(&resource(None), &UserId::generate(), &admin, minutes(1), false, start).unwrap();
+            Grant::add_by_hand(&resource(None), &UserId::generate(), &admin, minutes(1), None, start).unwrap();
         assert_eq!(
-            grant.clone().expire(false, start).unwrap_err(),
+            grant.clone().expire(None, start).unwrap_err(),
             DomainError::NotYetExpired
         );
         let later = start + chrono::Duration::minutes(1);
-        let (expired, change) = grant.clone().expire(false, later).unwrap();
+        let (expired, change) = grant.clone().expire(None, later).unwrap();
         assert_eq!(expired.status, GrantStatus::Expired);
         assert_eq!(change.cause, ChangeCause::Expiry);
         assert_eq!(change.propagation, PropagationStatus::NotRequired);
 
-        let (revoked, _) = grant
-            .revoke(RevocationReason::LinkedTicketClosed, false, start)
-            .unwrap();
+        let (revoked, _) = grant.revoke(RevocationReason::LinkedTicketClosed, None, start).unwrap();
         assert_eq!(
-            revoked.expire(false, later).unwrap_err(),
+            revoked.expire(None, later).unwrap_err(),
             DomainError::GrantNotActive(GrantStatus::Revoked),
             "a firing after a revocation changes nothing"
         );
@@ -353,12 +360,12 @@ mod tests {
             &UserId::generate(),
             &UserId::generate(),
             None,
-            false,
+            None,
             now,
         )
         .unwrap();
         assert_eq!(
-            grant.expire(false, now + chrono::Duration::days(3650)).unwrap_err(),
+            grant.expire(None, now + chrono::Duration::days(3650)).unwrap_err(),
             DomainError::NotYetExpired
         );
     }

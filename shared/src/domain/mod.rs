@@ -5,6 +5,7 @@
 //! saying why the change is not allowed. Persisting the result atomically is the store's job.
 
 pub mod access_change;
+pub mod audit;
 pub mod catalog;
 pub mod directory;
 pub mod duration;
@@ -15,8 +16,10 @@ pub mod integration;
 pub mod request;
 pub mod settings;
 pub mod ticket;
+pub mod ticket_text;
 
-pub use access_change::{AccessChange, ChangeCause, ChangeDirection, PropagationStatus};
+pub use access_change::{AccessChange, ChangeCause, ChangeDirection, PropagationStatus, TicketTarget};
+pub use audit::{AuditEvent, AuditEventKind, AuditTarget};
 pub use catalog::{App, AssigneePolicy, RequestConfig, Resource, TicketPropagation};
 pub use directory::{Email, Group, User};
 pub use duration::DurationMinutes;
@@ -26,7 +29,7 @@ pub use ids::{AppId, ChangeId, GrantId, GroupId, RequestId, ResourceId, UserId};
 pub use integration::{Integration, IntegrationHealth};
 pub use request::{AccessRequest, NewRequest, RequestStatus, ReviewDecision};
 pub use settings::{AuditTicketSettings, Settings};
-pub use ticket::{AuditTicket, LinkedTicket, TicketProviderKind, TicketRef, TicketState};
+pub use ticket::{AuditTicket, LinkedTicket, TicketProviderKind, TicketPurpose, TicketRef, TicketState, TrackedTicket};
 
 /// A point in time, always UTC.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -1,13 +1,14 @@
 //! Access requests and their review.
 
 use super::access_change::AccessChange;
+use super::audit::AuditTarget;
 use super::catalog::{App, Resource};
 use super::duration::DurationMinutes;
 use super::error::DomainError;
 use super::grant::Grant;
 use super::ids::{GrantId, GroupId, RequestId, ResourceId, UserId};
 use super::settings::Settings;
-use super::ticket::{AuditTicket, LinkedTicket};
+use super::ticket::LinkedTicket;
 use super::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -77,8 +78,9 @@ pub struct AccessRequest {
     pub decision: Option<ReviewDecision>,
     /// The grant made on approval.
     pub grant_id: Option<GrantId>,
-    /// The audit ticket, when the org files them.
-    pub audit_ticket: Option<AuditTicket>,
+    /// Where its audit ticket is filed, when the org files them (fixed when it is made).
+    #[serde(default)]
+    pub audit: Option<AuditTarget>,
 }
 
 impl AccessRequest {
@@ -112,7 +114,7 @@ impl AccessRequest {
             created_at: now,
             decision: None,
             grant_id: None,
-            audit_ticket: None,
+            audit: AuditTarget::from_settings(settings),
         })
     }
 
@@ -130,14 +132,14 @@ impl AccessRequest {
         mut self,
         approver: Option<&UserId>,
         comment: Option<String>,
-        propagation_on_grant: bool,
+        propagation: Option<&super::catalog::TicketPropagation>,
         now: Timestamp,
     ) -> Result<(AccessRequest, Grant, AccessChange), DomainError> {
         if approver == Some(&self.requester_id) {
             return Err(DomainError::SelfReview);
         }
         self.expect_pending()?;
-        let (grant, change) = Grant::for_request(&self, approver, propagation_on_grant, now);
+        let (grant, change) = Grant::for_request(&self, approver, propagation, now);
         self.status = RequestStatus::Approved;
         self.decision = Some(ReviewDecision {
             by: approver.cloned(),
@@ -203,6 +205,16 @@ impl std::fmt::Display for RequestStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn both() -> crate::domain::catalog::TicketPropagation {
+        crate::domain::catalog::TicketPropagation {
+            enabled_on_grant: true,
+            enabled_on_revocation: true,
+            provider: crate::domain::TicketProviderKind::Jira,
+            project: "OPS".into(),
+            assignee_policy: crate::domain::AssigneePolicy::AdminRules,
+        }
+    }
     use crate::domain::access_change::{ChangeCause, PropagationStatus};
     use crate::domain::catalog::RequestConfig;
     use crate::domain::grant::{GrantSource, GrantStatus};
@@ -335,7 +347,7 @@ mod tests {
     fn approving_starts_a_grant_until_the_requested_end_time() {
         let f = fixture();
         let now = crate::domain::now();
-        let (request, grant, change) = open(&f).approve(Some(&f.reviewer), None, true, now).unwrap();
+        let (request, grant, change) = open(&f).approve(Some(&f.reviewer), None, Some(&both()), now).unwrap();
         assert_eq!(request.status, RequestStatus::Approved);
         assert_eq!(request.grant_id.as_ref(), Some(&grant.id));
         assert_eq!(request.decision.as_ref().unwrap().by.as_ref(), Some(&f.reviewer));
@@ -358,7 +370,7 @@ mod tests {
         let f = fixture();
         let now = crate::domain::now();
         assert_eq!(
-            open(&f).approve(Some(&f.josh), None, false, now).unwrap_err(),
+            open(&f).approve(Some(&f.josh), None, None, now).unwrap_err(),
             DomainError::SelfReview
         );
         assert_eq!(
@@ -374,16 +386,16 @@ mod tests {
         let denied = open(&f).deny(&f.reviewer, Some("not needed".into()), now).unwrap();
         assert_eq!(denied.status, RequestStatus::Denied);
         assert_eq!(
-            denied.clone().approve(Some(&f.reviewer), None, false, now).unwrap_err(),
+            denied.clone().approve(Some(&f.reviewer), None, None, now).unwrap_err(),
             DomainError::RequestNotPending(RequestStatus::Denied)
         );
         assert_eq!(
             denied.cancel(&f.josh, None, now).unwrap_err(),
             DomainError::RequestNotPending(RequestStatus::Denied)
         );
-        let (approved, _, _) = open(&f).approve(Some(&f.reviewer), None, false, now).unwrap();
+        let (approved, _, _) = open(&f).approve(Some(&f.reviewer), None, None, now).unwrap();
         assert_eq!(
-            approved.approve(Some(&f.reviewer), None, false, now).unwrap_err(),
+            approved.approve(Some(&f.reviewer), None, None, now).unwrap_err(),
             DomainError::RequestNotPending(RequestStatus::Approved)
         );
     }
@@ -417,7 +429,7 @@ mod tests {
     #[test]
     fn auto_approval_has_no_approver() {
         let f = fixture();
-        let (request, grant, _) = open(&f).approve(None, None, false, crate::domain::now()).unwrap();
+        let (request, grant, _) = open(&f).approve(None, None, None, crate::domain::now()).unwrap();
         assert_eq!(request.status, RequestStatus::Approved);
         assert_eq!(grant.granted_by, None);
     }

@@ -94,12 +94,60 @@ pub struct LinkedTicket {
 pub struct AuditTicket {
     /// The provider holding the ticket.
     pub provider: TicketProviderKind,
+    /// The provider's id for it.
+    #[serde(default)]
+    pub remote_id: String,
     /// The human-readable key.
     pub key: String,
     /// A link to the ticket in the provider's UI.
     pub url: String,
     /// Whether grantdesk has closed it (closing it by hand changes nothing in grantdesk).
     pub closed: bool,
+}
+
+/// What a tracked ticket is for, which decides what its closing does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TicketPurpose {
+    /// A propagation ticket: done completes the change, canceled flags it.
+    Propagation {
+        /// The access change.
+        change_id: super::ids::ChangeId,
+    },
+    /// A ticket linked to a request: closing it ends the grant.
+    Linked {
+        /// The grant.
+        grant_id: super::ids::GrantId,
+    },
+    /// An audit ticket: closing it by hand changes nothing.
+    Audit {
+        /// The request.
+        request_id: super::ids::RequestId,
+    },
+}
+
+/// A ticket grantdesk watches, found by provider and remote id (webhooks) or, while open, in
+/// the open-tickets index (status sync).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackedTicket {
+    /// The provider.
+    pub provider: TicketProviderKind,
+    /// The provider's id.
+    pub remote_id: String,
+    /// The human key.
+    pub key: String,
+    /// A link.
+    pub url: String,
+    /// What it is for.
+    pub purpose: TicketPurpose,
+    /// The resource it concerns, for a per-resource sync.
+    pub resource_id: Option<super::ids::ResourceId>,
+    /// Its state when last read.
+    pub state: TicketState,
+    /// Whether grantdesk still waits on it (it leaves the open-tickets index when not).
+    pub watching: bool,
+    /// When it was last read from the provider.
+    pub last_synced_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Checks a ticket key as typed by a person: non-empty, short, printable, no spaces.

@@ -6,8 +6,8 @@
 
 use super::{keys, Page, PageRequest, Store, StoreError, StoreResult, Versioned, Write};
 use crate::domain::{
-    AccessChange, AccessRequest, ChangeId, Grant, GrantId, GrantStatus, GroupId, RequestId, RequestStatus, ResourceId,
-    User, UserId,
+    AccessChange, AccessRequest, AuditEvent, ChangeId, Grant, GrantId, GrantStatus, GroupId, RequestId, RequestStatus,
+    ResourceId, User, UserId,
 };
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 const REQUEST: &str = "request";
 const GRANT: &str = "grant";
-const CHANGE: &str = "access_change";
+const CHANGE: &str = super::tickets::ACCESS_CHANGE;
 const RESOURCE_USER: &str = "resource_user";
 
 /// Most pending requests read for one reviewer across their groups.
@@ -50,6 +50,8 @@ pub struct ApprovalWrite<'a> {
     pub grant: &'a Grant,
     /// The add change.
     pub change: &'a AccessChange,
+    /// Audit events to record with it (the request's opening, for auto-approval, and its approval).
+    pub events: &'a [AuditEvent],
 }
 
 fn request_keys(request: &AccessRequest) -> keys::Keys {
@@ -114,10 +116,17 @@ impl Store {
         ])
     }
 
-    /// Records a new pending request.
-    pub async fn create_request(&self, request: &AccessRequest) -> StoreResult<()> {
-        let write = Write::create(&self.table, &request_keys(request), REQUEST, request, "request")?;
-        self.write_one(write, "creating request").await
+    /// Records a new pending request with its audit events.
+    pub async fn create_request(&self, request: &AccessRequest, events: &[AuditEvent]) -> StoreResult<()> {
+        let mut writes = vec![Write::create(
+            &self.table,
+            &request_keys(request),
+            REQUEST,
+            request,
+            "request",
+        )?];
+        writes.extend(self.audit_event_writes(events)?);
+        self.transact(writes, "creating request").await
     }
 
     /// A request and the version it was read at.
@@ -125,17 +134,24 @@ impl Store {
         self.get(&keys::request_key(id), "reading request").await
     }
 
-    /// Saves a denial or cancellation of a request read at `expected_version`.
-    pub async fn save_request(&self, expected_version: u64, request: &AccessRequest) -> StoreResult<()> {
-        let write = Write::replace(
+    /// Saves a denial or cancellation of a request read at `expected_version`, with its audit
+    /// events.
+    pub async fn save_request(
+        &self,
+        expected_version: u64,
+        request: &AccessRequest,
+        events: &[AuditEvent],
+    ) -> StoreResult<()> {
+        let mut writes = vec![Write::replace(
             &self.table,
             &request_keys(request),
             REQUEST,
             expected_version.max(1),
             request,
             "request",
-        )?;
-        self.write_one(write, "saving request").await
+        )?];
+        writes.extend(self.audit_event_writes(events)?);
+        self.transact(writes, "saving request").await
     }
 
     /// Records an approval in one transaction: the request, its grant, the user's entry and
@@ -150,6 +166,7 @@ impl Store {
             "request",
         )?];
         writes.extend(self.start_grant_writes(approval.grant, approval.change)?);
+        writes.extend(self.audit_event_writes(approval.events)?);
         self.transact(writes, "approving request").await
     }
 
@@ -160,9 +177,15 @@ impl Store {
     }
 
     /// Records the end of a grant read at `expected_version` (revoked or expired) with its
-    /// remove change, in one transaction.
-    pub async fn end_grant(&self, expected_version: u64, grant: &Grant, change: &AccessChange) -> StoreResult<()> {
-        let writes = vec![
+    /// remove change and audit events, in one transaction.
+    pub async fn end_grant(
+        &self,
+        expected_version: u64,
+        grant: &Grant,
+        change: &AccessChange,
+        events: &[AuditEvent],
+    ) -> StoreResult<()> {
+        let mut writes = vec![
             Write::replace(&self.table, &grant_keys(grant), GRANT, expected_version, grant, "grant")?,
             self.entry_write(
                 grant,
@@ -171,6 +194,7 @@ impl Store {
             )?,
             Write::create(&self.table, &keys::change(&change.id), CHANGE, change, "access change")?,
         ];
+        writes.extend(self.audit_event_writes(events)?);
         self.transact(writes, "ending grant").await
     }
 

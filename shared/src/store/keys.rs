@@ -15,8 +15,13 @@
 //! | grant | `GRANT#id` | `GRANT` | | `EXPIRING` / `expires_at#id` while active with an end |
 //! | access change | `CHANGE#id` | `CHANGE` | | |
 //! | integration | `INTEGRATION#provider` | `INTEGRATION` | `INTEGRATIONS` / provider | |
+//! | audit ticket | `REQ#id` | `AUDIT` | | |
+//! | audit event | `REQ#id` | `AUDIT#event id` | | |
+//! | tracked ticket | `TICKET#provider#remote id` | `TICKET` | | gsi3: `OPEN_TICKETS#provider` / `last synced#remote id` while watched |
+//! | provider account cache | `PROVIDERUSER#provider#email` | `USER` | | |
 //!
-//! gsi3 is reserved for the open-tickets index (provider / last synced) used by status sync.
+//! gsi3 is the open-tickets index: per provider, oldest-synced first, only tickets grantdesk
+//! still waits on (a sparse index).
 
 use crate::domain::{AppId, ChangeId, Email, GrantId, GroupId, RequestId, ResourceId, Timestamp, UserId};
 
@@ -38,6 +43,8 @@ pub struct Keys {
     pub gsi1: Option<(String, String)>,
     /// gsi2 partition and sort keys.
     pub gsi2: Option<(String, String)>,
+    /// gsi3 partition and sort keys.
+    pub gsi3: Option<(String, String)>,
 }
 
 impl Keys {
@@ -159,6 +166,42 @@ pub fn grant(id: &GrantId, expiring_at: Option<&Timestamp>) -> Keys {
         Some(at) => keys.gsi2(EXPIRING, format!("{}#{id}", sortable_time(at))),
         None => keys,
     }
+}
+
+/// A request's audit ticket, in the request's partition.
+pub fn audit_ticket(request: &RequestId) -> Keys {
+    Keys::new(format!("REQ#{request}"), "AUDIT")
+}
+
+/// The sort-key prefix of a request's audit events.
+pub const AUDIT_EVENT_PREFIX: &str = "AUDIT#";
+
+/// One audit event of a request.
+pub fn audit_event(request: &RequestId, event_id: &str) -> Keys {
+    Keys::new(format!("REQ#{request}"), &format!("{AUDIT_EVENT_PREFIX}{event_id}"))
+}
+
+/// The gsi3 partition of tickets grantdesk still waits on, per provider.
+pub fn open_tickets(provider: crate::domain::TicketProviderKind) -> String {
+    format!("OPEN_TICKETS#{provider}")
+}
+
+/// A tracked ticket; in the open-tickets index (oldest-synced first) while watched.
+pub fn tracked_ticket(
+    provider: crate::domain::TicketProviderKind,
+    remote_id: &str,
+    watching_since_sync: Option<&Timestamp>,
+) -> Keys {
+    let mut keys = Keys::new(format!("TICKET#{provider}#{remote_id}"), "TICKET");
+    if let Some(synced) = watching_since_sync {
+        keys.gsi3 = Some((open_tickets(provider), format!("{}#{remote_id}", sortable_time(synced))));
+    }
+    keys
+}
+
+/// A cached look-up of a provider account by e-mail.
+pub fn provider_user(provider: crate::domain::TicketProviderKind, email: &Email) -> Keys {
+    Keys::new(format!("PROVIDERUSER#{provider}#{email}"), "USER")
 }
 
 /// A connected provider.

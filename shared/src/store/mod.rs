@@ -13,6 +13,7 @@ mod integrations;
 pub mod keys;
 mod settings;
 pub mod table;
+mod tickets;
 
 pub use access::{ApprovalWrite, ResourceUser};
 pub use directory::MAX_MEMBER_CHANGES;
@@ -135,6 +136,10 @@ struct Envelope<'a, T> {
     gsi2pk: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     gsi2sk: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gsi3pk: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gsi3sk: Option<&'a str>,
     kind: &'a str,
     version: u64,
     #[serde(flatten)]
@@ -157,6 +162,8 @@ fn to_item<T: Serialize>(keys: &Keys, kind: &str, version: u64, data: &T) -> Sto
         gsi1sk: keys.gsi1.as_ref().map(|(_, sk)| sk.as_str()),
         gsi2pk: keys.gsi2.as_ref().map(|(pk, _)| pk.as_str()),
         gsi2sk: keys.gsi2.as_ref().map(|(_, sk)| sk.as_str()),
+        gsi3pk: keys.gsi3.as_ref().map(|(pk, _)| pk.as_str()),
+        gsi3sk: keys.gsi3.as_ref().map(|(_, sk)| sk.as_str()),
         kind,
         version,
         data,

@@ -7,8 +7,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
 use crate::{json, no_content, Api};
 use grantdesk::domain::{
-    self, AccessChange, DurationMinutes, Email, Grant, GrantId, GrantSource, GrantStatus, LinkedTicket,
-    PropagationStatus, RevocationReason, TicketRef, User, UserId,
+    self, AccessChange, AuditEvent, AuditEventKind, DurationMinutes, Email, Grant, GrantId, GrantSource, GrantStatus,
+    LinkedTicket, PropagationStatus, RevocationReason, TicketRef, User, UserId,
 };
 use grantdesk::store::{PageRequest, ResourceUser, StoreError};
 use lambda_http::http::StatusCode;
@@ -122,13 +122,12 @@ pub async fn add_user(api: &Api, caller: &Caller, id: &str, body: AddUser) -> Ap
         .user(&user_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("user {user_id} not found")))?;
-    let on_grant = loaded.propagation().is_some_and(|p| p.enabled_on_grant);
     let (grant, change) = Grant::add_by_hand(
         &loaded.resource.value,
         &user.id,
         caller.id(),
         body.duration_minutes,
-        on_grant,
+        loaded.propagation(),
         domain::now(),
     )?;
     match api.store.start_grant(&grant, &change).await {
@@ -156,11 +155,27 @@ pub async fn remove_user(api: &Api, caller: &Caller, id: &str, user: &str) -> Ap
         .latest_grant(&loaded.resource.value.id, &user_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("user {user_id} has no access to this resource")))?;
-    let on_revocation = loaded.propagation().is_some_and(|p| p.enabled_on_revocation);
     let reason = RevocationReason::ManualRemoval {
         admin_id: caller.id().clone(),
     };
-    let (ended, change) = grant.value.revoke(reason, on_revocation, domain::now())?;
-    api.store.end_grant(grant.version, &ended, &change).await?;
+    let now = domain::now();
+    let (ended, change) = grant.value.revoke(reason, loaded.propagation(), now)?;
+    let events: Vec<AuditEvent> = ended
+        .request_id
+        .as_ref()
+        .and_then(|request| {
+            let detail = Some("removed by hand".to_owned());
+            AuditEvent::new(
+                request,
+                ended.audit.as_ref(),
+                AuditEventKind::Revoked,
+                Some(caller.id()),
+                detail,
+                now,
+            )
+        })
+        .into_iter()
+        .collect();
+    api.store.end_grant(grant.version, &ended, &change, &events).await?;
     Ok(no_content())
 }

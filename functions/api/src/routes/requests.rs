@@ -6,8 +6,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
 use crate::{json, Api};
 use grantdesk::domain::{
-    self, AccessRequest, AuditTicket, DurationMinutes, Grant, GrantId, GrantStatus, GroupId, LinkedTicket, NewRequest,
-    RequestId, RequestStatus, ResourceId, ReviewDecision, TicketProviderKind, UserId,
+    self, AccessRequest, AuditEvent, AuditEventKind, AuditTicket, DurationMinutes, Grant, GrantId, GrantStatus,
+    GroupId, LinkedTicket, NewRequest, RequestId, RequestStatus, ResourceId, ReviewDecision, TicketProviderKind,
+    UserId,
 };
 use grantdesk::providers::TicketProvider;
 use grantdesk::store::{ApprovalWrite, PageRequest, StoreError, Versioned};
@@ -77,7 +78,7 @@ pub struct RequestView {
 }
 
 impl RequestView {
-    fn new(r: AccessRequest, grant: Option<Grant>) -> Self {
+    fn new(r: AccessRequest, grant: Option<Grant>, audit_ticket: Option<AuditTicket>) -> Self {
         Self {
             id: r.id,
             resource_id: r.resource_id,
@@ -90,7 +91,7 @@ impl RequestView {
             decision: r.decision,
             grant: grant.map(GrantSummary::from),
             linked_ticket: r.linked_ticket,
-            audit_ticket: r.audit_ticket,
+            audit_ticket,
         }
     }
 }
@@ -167,7 +168,11 @@ impl Api {
             Some(id) => self.store.grant(id).await?.map(|g| g.value),
             None => None,
         };
-        Ok(RequestView::new(request, grant))
+        let audit = match &request.audit {
+            Some(_) => self.store.audit_ticket(&request.id).await?.map(|t| t.value),
+            None => None,
+        };
+        Ok(RequestView::new(request, grant, audit))
     }
 
     async fn record_approval(
@@ -177,16 +182,40 @@ impl Api {
         comment: Option<String>,
         loaded: &LoadedResource,
     ) -> ApiResult<RequestView> {
-        let on_grant = loaded.propagation().is_some_and(|p| p.enabled_on_grant);
-        let (approved, grant, change) = request.value.approve(approver, comment, on_grant, domain::now())?;
+        let now = domain::now();
+        let opening = request.version == 0;
+        let (approved, grant, change) = request
+            .value
+            .approve(approver, comment.clone(), loaded.propagation(), now)?;
+        let audit = approved.audit.as_ref();
+        let mut events = Vec::new();
+        if opening {
+            events.extend(AuditEvent::new(
+                &approved.id,
+                audit,
+                AuditEventKind::Opened,
+                Some(&approved.requester_id),
+                None,
+                now,
+            ));
+        }
+        events.extend(AuditEvent::new(
+            &approved.id,
+            audit,
+            AuditEventKind::Approved,
+            approver,
+            comment,
+            now,
+        ));
         let write = ApprovalWrite {
             request: &approved,
             request_version: request.version,
             grant: &grant,
             change: &change,
+            events: &events,
         };
         match self.store.approve(write).await {
-            Ok(()) => Ok(RequestView::new(approved, Some(grant))),
+            Ok(()) => Ok(RequestView::new(approved, Some(grant), None)),
             Err(StoreError::Conflict(what)) if what.contains("already has active access") => Err(ApiError::conflict(
                 "access_already_active",
                 "the requester already has active access to this resource",
@@ -251,8 +280,18 @@ pub async fn create(api: &Api, caller: &Caller, body: CreateRequest) -> ApiResul
             .await?;
         return Ok(json(StatusCode::CREATED, &view));
     }
-    api.store.create_request(&request).await?;
-    Ok(json(StatusCode::CREATED, &RequestView::new(request, None)))
+    let events: Vec<AuditEvent> = AuditEvent::new(
+        &request.id,
+        request.audit.as_ref(),
+        AuditEventKind::Opened,
+        Some(&request.requester_id),
+        None,
+        request.created_at,
+    )
+    .into_iter()
+    .collect();
+    api.store.create_request(&request, &events).await?;
+    Ok(json(StatusCode::CREATED, &RequestView::new(request, None, None)))
 }
 
 /// The caller's own requests, newest first; `?review=pending` lists those the caller may review.
@@ -298,11 +337,19 @@ pub async fn list(api: &Api, caller: &Caller, review: Option<String>, page: Page
         .into_iter()
         .map(|g| (g.id.clone(), g))
         .collect();
+    let audited: Vec<RequestId> = requests
+        .iter()
+        .filter(|r| r.audit.is_some())
+        .map(|r| r.id.clone())
+        .collect();
+    let mut audit_tickets: HashMap<RequestId, AuditTicket> =
+        api.store.audit_tickets(&audited).await?.into_iter().collect();
     let items = requests
         .into_iter()
         .map(|r| {
             let grant = r.grant_id.as_ref().and_then(|id| grants.remove(id));
-            RequestView::new(r, grant)
+            let audit = audit_tickets.remove(&r.id);
+            RequestView::new(r, grant, audit)
         })
         .collect();
     Ok(json(StatusCode::OK, &List { items, next_token }))
@@ -359,9 +406,21 @@ pub async fn approve(api: &Api, caller: &Caller, id: &str, body: Decision) -> Ap
 pub async fn deny(api: &Api, caller: &Caller, id: &str, body: Decision) -> ApiResult<Response<Body>> {
     let request = api.load_request(id).await?;
     require_reviewer(api, caller, &request.value).await?;
-    let denied = request.value.deny(caller.id(), body.comment, domain::now())?;
-    api.store.save_request(request.version, &denied).await?;
-    Ok(json(StatusCode::OK, &RequestView::new(denied, None)))
+    let now = domain::now();
+    let denied = request.value.deny(caller.id(), body.comment, now)?;
+    let comment = denied.decision.as_ref().and_then(|d| d.comment.clone());
+    let events: Vec<AuditEvent> = AuditEvent::new(
+        &denied.id,
+        denied.audit.as_ref(),
+        AuditEventKind::Denied,
+        Some(caller.id()),
+        comment,
+        now,
+    )
+    .into_iter()
+    .collect();
+    api.store.save_request(request.version, &denied, &events).await?;
+    Ok(json(StatusCode::OK, &api.view(denied).await?))
 }
 
 /// Withdraws a pending request (its requester only).
@@ -369,7 +428,18 @@ pub async fn deny(api: &Api, caller: &Caller, id: &str, body: Decision) -> ApiRe
     responses((status = 200, body = RequestView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn cancel(api: &Api, caller: &Caller, id: &str, body: Decision) -> ApiResult<Response<Body>> {
     let request = api.load_request(id).await?;
-    let canceled = request.value.cancel(caller.id(), body.comment, domain::now())?;
-    api.store.save_request(request.version, &canceled).await?;
-    Ok(json(StatusCode::OK, &RequestView::new(canceled, None)))
+    let now = domain::now();
+    let canceled = request.value.cancel(caller.id(), body.comment.clone(), now)?;
+    let events: Vec<AuditEvent> = AuditEvent::new(
+        &canceled.id,
+        canceled.audit.as_ref(),
+        AuditEventKind::Canceled,
+        Some(caller.id()),
+        body.comment,
+        now,
+    )
+    .into_iter()
+    .collect();
+    api.store.save_request(request.version, &canceled, &events).await?;
+    Ok(json(StatusCode::OK, &api.view(canceled).await?))
 }
