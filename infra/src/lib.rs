@@ -9,5 +9,6 @@ pub mod gateway;
 pub mod sandbox;
 pub mod seed;
 pub mod stack;
+pub mod stream;
 
 pub use stack::{LocalStack, StackOptions};

@@ -68,6 +68,7 @@ async fn dev(args: &[String]) -> Result<(), String> {
         port,
         bootstrap_admins,
         secret,
+        poll_stream: true,
     })
     .await?;
     let demo = seed::seed(&stack.store).await?;

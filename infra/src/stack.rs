@@ -3,12 +3,14 @@
 
 use crate::dev_token::DevTokenSecret;
 use crate::gateway::Gateway;
+use crate::stream;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use grantdesk::config::ApiConfig;
+use grantdesk::config::{ApiConfig, FilerConfig};
 use grantdesk::providers::{Connections, HttpPolicy, ProviderHttp};
 use grantdesk::secrets::SecretStore;
 use grantdesk::store::{table, Store};
 use grantdesk_api::Api;
+use grantdesk_ticket_filer::TicketFiler;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -25,6 +27,9 @@ pub struct StackOptions {
     pub bootstrap_admins: String,
     /// What dev tokens are signed with.
     pub secret: DevTokenSecret,
+    /// Feed the table's stream to the ticket filer (off only for tests that drive the filer
+    /// by hand).
+    pub poll_stream: bool,
 }
 
 /// A running stack. Dropping it stops the API server.
@@ -37,12 +42,16 @@ pub struct LocalStack {
     pub endpoint: String,
     /// The table's name; also the prefix (with `/`) of the stack's secret names.
     pub table: String,
-    server: JoinHandle<()>,
+    /// The ticket filer the stream feeds, for tests that call it directly.
+    pub filer: TicketFiler,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Drop for LocalStack {
     fn drop(&mut self) {
-        self.server.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }
 
@@ -55,6 +64,17 @@ pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
         .credentials_provider(Credentials::new("local", "local", None, None, "grantdesk-local"))
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// A DynamoDB Streams client for the emulator at `endpoint`.
+pub fn dynamodbstreams_client(endpoint: &str) -> aws_sdk_dynamodbstreams::Client {
+    let config = aws_sdk_dynamodbstreams::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "grantdesk-local"))
+        .build();
+    aws_sdk_dynamodbstreams::Client::from_conf(config)
 }
 
 /// A Secrets Manager client for the emulator at `endpoint`.
@@ -81,20 +101,41 @@ impl LocalStack {
         .map_err(|e| e.to_string())?;
         let store = Store::new(client, &options.table);
         // Each stack gets its own secret names, so stacks sharing one emulator stay apart.
-        let secrets = SecretStore::new(secretsmanager_client(&options.endpoint), format!("{}/", options.table));
+        let secret_prefix = format!("{}/", options.table);
+        let secrets = SecretStore::new(secretsmanager_client(&options.endpoint), &secret_prefix);
         let connections = Connections::new(store.clone(), secrets, ProviderHttp::new(HttpPolicy::default()));
-        let api = Api::new(store.clone(), connections, config);
+        let api = Api::new(store.clone(), connections.clone(), config);
         let listener = TcpListener::bind(("127.0.0.1", options.port))
             .await
             .map_err(|e| format!("listening on 127.0.0.1:{}: {e}", options.port))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let api_url = format!("http://127.0.0.1:{port}");
         let server = tokio::spawn(Gateway::new(api, options.secret).serve(listener));
+        let filer = TicketFiler::new(
+            store.clone(),
+            connections,
+            FilerConfig {
+                table_name: options.table.clone(),
+                secret_prefix,
+                app_url: api_url.clone(),
+            },
+        );
+        let mut tasks = vec![server];
+        if options.poll_stream {
+            tasks.push(tokio::spawn(stream::run(
+                dynamodbstreams_client(&options.endpoint),
+                dynamodb_client(&options.endpoint),
+                options.table.clone(),
+                filer.clone(),
+            )));
+        }
         Ok(Self {
-            api_url: format!("http://127.0.0.1:{port}"),
+            api_url,
             store,
             endpoint: options.endpoint,
             table: options.table,
-            server,
+            filer,
+            tasks,
         })
     }
 }

@@ -55,6 +55,47 @@ impl ApiConfig {
     }
 }
 
+/// What the ticket filer needs to know.
+#[derive(Clone, Debug)]
+pub struct FilerConfig {
+    /// The DynamoDB table (`GRANTDESK_TABLE`).
+    pub table_name: String,
+    /// Prefix of the integration secrets (`GRANTDESK_SECRET_PREFIX`, default `grantdesk/`).
+    pub secret_prefix: String,
+    /// Where people use grantdesk, for links in tickets (`GRANTDESK_APP_URL`).
+    pub app_url: String,
+}
+
+impl FilerConfig {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(ConfigError::Missing(name))
+        };
+        let app_url = required("GRANTDESK_APP_URL")?.trim_end_matches('/').to_owned();
+        if !(app_url.starts_with("https://") || app_url.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                name: "GRANTDESK_APP_URL",
+                reason: "must be an http(s) URL".into(),
+            });
+        }
+        Ok(Self {
+            table_name: required("GRANTDESK_TABLE")?,
+            secret_prefix: lookup("GRANTDESK_SECRET_PREFIX")
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| "grantdesk/".into()),
+            app_url,
+        })
+    }
+}
+
 fn parse_admins(text: &str) -> Result<Vec<Email>, ConfigError> {
     text.split(',')
         .map(str::trim)
@@ -89,6 +130,22 @@ mod tests {
         assert_eq!(config.secret_prefix, "grantdesk/");
         let admins: Vec<_> = config.bootstrap_admins.iter().map(Email::as_str).collect();
         assert_eq!(admins, ["alice@example.com", "bob@example.com"]);
+    }
+
+    #[test]
+    fn the_filer_needs_a_link_target() {
+        let missing = FilerConfig::from_lookup(|name| (name == "GRANTDESK_TABLE").then(|| "t".to_owned())).unwrap_err();
+        assert_eq!(
+            missing.to_string(),
+            "environment variable GRANTDESK_APP_URL is required but not set"
+        );
+        let config = FilerConfig::from_lookup(|name| match name {
+            "GRANTDESK_TABLE" => Some("t".into()),
+            "GRANTDESK_APP_URL" => Some("https://grantdesk.example.com/".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(config.app_url, "https://grantdesk.example.com");
     }
 
     #[test]

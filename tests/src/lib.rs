@@ -52,8 +52,17 @@ impl Reply {
 }
 
 impl TestStack {
-    /// Starts a stack on a fresh table.
+    /// Starts a stack on a fresh table, its stream feeding the ticket filer.
     pub async fn start() -> Self {
+        Self::start_with(true).await
+    }
+
+    /// Starts a stack whose ticket filer is called only by the test itself.
+    pub async fn start_without_stream() -> Self {
+        Self::start_with(false).await
+    }
+
+    async fn start_with(poll_stream: bool) -> Self {
         let endpoint = tokio::task::spawn_blocking(emulator_endpoint)
             .await
             .expect("emulator start-up panicked");
@@ -65,6 +74,7 @@ impl TestStack {
             port: 0,
             bootstrap_admins: ADMIN.into(),
             secret: secret.clone(),
+            poll_stream,
         })
         .await
         .expect("starting the local stack");
@@ -160,6 +170,21 @@ impl TestStack {
             resource: resource.str("id"),
         }
     }
+}
+
+/// Waits (up to 20 s, polling) until `check` returns `Some`, and returns it.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..200 {
+        if let Some(value) = check().await {
+            return value;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
 }
 
 /// Ids of the demo organisation.

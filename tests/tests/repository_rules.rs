@@ -53,3 +53,18 @@ fn the_template_declares_every_index_the_store_uses() {
     }
     assert!(template.contains("StreamViewType: NEW_AND_OLD_IMAGES"));
 }
+
+#[test]
+fn the_template_filters_the_stream_exactly_as_the_local_runner_does() {
+    let template = std::fs::read_to_string(workspace().join("template.yaml")).unwrap();
+    for pattern in grantdesk_ticket_filer::FILTER_PATTERNS {
+        assert!(
+            template.contains(&format!("- Pattern: '{pattern}'")),
+            "template.yaml lacks filter {pattern}"
+        );
+    }
+    assert_eq!(
+        template.matches("- Pattern: '").count(),
+        grantdesk_ticket_filer::FILTER_PATTERNS.len()
+    );
+}

@@ -90,6 +90,9 @@ impl Api {
             (Method::GET, ["resources", id, "users"]) => access::users_tab(self, &caller, id, page(req)?).await,
             (Method::POST, ["resources", id, "users"]) => access::add_user(self, &caller, id, body(req)?).await,
             (Method::DELETE, ["resources", id, "users", user]) => access::remove_user(self, &caller, id, user).await,
+            (Method::POST, ["resources", id, "users", user, "propagation", "retry"]) => {
+                access::retry_propagation(self, &caller, id, user).await
+            }
             (Method::POST, ["requests"]) => requests::create(self, &caller, body(req)?).await,
             (Method::GET, ["requests"]) => requests::list(self, &caller, query(req, "review"), page(req)?).await,
             (Method::GET, ["requests", id]) => requests::get(self, &caller, id).await,

@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
         integrations::list, integrations::connect, integrations::disconnect, tickets::search,
         catalog::create_app, catalog::list_apps, catalog::get_app, catalog::patch_app,
         catalog::create_resource, catalog::list_resources, catalog::get_resource, catalog::patch_resource,
-        access::users_tab, access::add_user, access::remove_user,
+        access::users_tab, access::add_user, access::remove_user, access::retry_propagation,
         requests::create, requests::list, requests::get, requests::approve, requests::deny, requests::cancel,
     ),
     components(schemas(crate::error::ErrorBody)),

@@ -65,17 +65,20 @@ pub struct AuditEvent {
     pub request_id: RequestId,
     /// Where its ticket is.
     pub target: AuditTarget,
-    /// What happened.
-    pub kind: AuditEventKind,
+    /// What happened. (Not named `kind`: that attribute names the record type in the table.)
+    pub step: AuditEventKind,
     /// Who did it (`None` for automatic steps).
     pub actor: Option<UserId>,
     /// What they said, or why.
     pub detail: Option<String>,
     /// When.
     pub at: Timestamp,
-    /// When the event was reflected on the ticket.
+    /// When the event was handled.
     #[serde(default)]
     pub processed_at: Option<Timestamp>,
+    /// Why it could not be reflected on the ticket, if it could not.
+    #[serde(default)]
+    pub failure: Option<String>,
 }
 
 impl AuditEvent {
@@ -83,7 +86,7 @@ impl AuditEvent {
     pub fn new(
         request_id: &RequestId,
         target: Option<&AuditTarget>,
-        kind: AuditEventKind,
+        step: AuditEventKind,
         actor: Option<&UserId>,
         detail: Option<String>,
         at: Timestamp,
@@ -92,11 +95,12 @@ impl AuditEvent {
             id: uuid::Uuid::now_v7().simple().to_string(),
             request_id: request_id.clone(),
             target: target?.clone(),
-            kind,
+            step,
             actor: actor.cloned(),
             detail,
             at,
             processed_at: None,
+            failure: None,
         })
     }
 }

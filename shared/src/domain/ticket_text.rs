@@ -150,7 +150,7 @@ pub fn audit_ticket(
 pub fn audit_comment(event: &AuditEvent, actor: Option<&User>, grant: Option<&Grant>) -> String {
     let by = actor.map(person).unwrap_or_else(|| "grantdesk".into());
     let detail = event.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
-    match event.kind {
+    match event.step {
         AuditEventKind::Opened => format!("Request made by {by}."),
         AuditEventKind::Approved => {
             let until = match grant.and_then(|g| g.expires_at) {

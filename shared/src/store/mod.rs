@@ -17,6 +17,7 @@ mod tickets;
 
 pub use access::{ApprovalWrite, ResourceUser};
 pub use directory::MAX_MEMBER_CHANGES;
+pub use tickets::ProviderAccount;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
@@ -168,7 +169,15 @@ fn to_item<T: Serialize>(keys: &Keys, kind: &str, version: u64, data: &T) -> Sto
         version,
         data,
     };
-    serde_dynamo::to_item(&envelope).map_err(|e| StoreError::dynamo("encoding item", e))
+    let item: Item = serde_dynamo::to_item(&envelope).map_err(|e| StoreError::dynamo("encoding item", e))?;
+    // A record with a field named like an envelope attribute would silently overwrite it.
+    match item.get("kind") {
+        Some(AttributeValue::S(written)) if written == kind => Ok(item),
+        _ => Err(StoreError::dynamo(
+            "encoding item",
+            format!("a {kind} record overwrites the envelope's attributes"),
+        )),
+    }
 }
 
 fn from_item<T: DeserializeOwned>(item: Item) -> StoreResult<Versioned<T>> {

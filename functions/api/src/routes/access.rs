@@ -179,3 +179,32 @@ pub async fn remove_user(api: &Api, caller: &Caller, id: &str, user: &str) -> Ap
     api.store.end_grant(grant.version, &ended, &change, &events).await?;
     Ok(no_content())
 }
+
+/// Files a propagation ticket again after filing failed for good (for example once the
+/// provider is connected); the ticket filer picks it up from the stream.
+#[utoipa::path(post, path = "/resources/{id}/users/{user_id}/propagation/retry", tag = "access",
+    params(("id" = String, Path,), ("user_id" = String, Path,)),
+    responses((status = 202, body = ResourceUserView), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn retry_propagation(api: &Api, caller: &Caller, id: &str, user: &str) -> ApiResult<Response<Body>> {
+    let loaded = load_resource(api, id).await?;
+    require_resource_admin(api, caller, &loaded).await?;
+    let user_id = parse_id("user", user, UserId::parse)?;
+    let grant = api
+        .store
+        .latest_grant(&loaded.resource.value.id, &user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("user {user_id} has no access to this resource")))?;
+    let change = api
+        .store
+        .change(&grant.value.latest_change_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("the access change is missing"))?;
+    let retried = change.value.retry_filing(domain::now())?;
+    api.store.save_change(change.version, &retried).await?;
+    let person = api.store.user(&user_id).await?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &ResourceUserView::new(grant.value, person, Some(retried)),
+    ))
+}

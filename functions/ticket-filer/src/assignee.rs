@@ -1,0 +1,101 @@
+//! Who a propagation ticket is assigned to.
+//!
+//! `admin_rules`: an admin who changed access by hand gets the ticket; a change caused by a
+//! request, expiry or a closed linked ticket goes to a random member of the resource's admin
+//! group who has an account on the provider (looked up by e-mail, cached for a day); if nobody
+//! has one, or the admin has none, the ticket is unassigned. `unassigned`: never assigned.
+
+use grantdesk::domain::{self, AccessChange, App, AssigneePolicy, ChangeCause, Email, Resource, TicketTarget};
+use grantdesk::providers::{ProviderResult, TicketProvider};
+use grantdesk::store::{ProviderAccount, Store};
+
+/// How long a look-up is trusted.
+const CACHE_HOURS: i64 = 24;
+/// Most admins tried for one ticket.
+const MAX_CANDIDATES: usize = 25;
+
+/// The provider account to assign, if any.
+pub async fn choose(
+    store: &Store,
+    client: &impl TicketProvider,
+    target: &TicketTarget,
+    change: &AccessChange,
+    resource: &Resource,
+    app: &App,
+) -> ProviderResult<Option<String>> {
+    if target.assignee_policy == AssigneePolicy::Unassigned {
+        return Ok(None);
+    }
+    if let ChangeCause::Manual { admin_id } = &change.cause {
+        let admin = store.user(admin_id).await.ok().flatten();
+        return match admin {
+            Some(admin) => account(store, client, target, &admin.email).await,
+            None => Ok(None),
+        };
+    }
+    let Some(group) = resource.effective_admin_group(app) else {
+        return Ok(None);
+    };
+    let mut members = store.group_members(group).await.unwrap_or_default();
+    shuffle(&mut members);
+    for member in members.into_iter().take(MAX_CANDIDATES) {
+        let Some(user) = store.user(&member).await.ok().flatten() else {
+            continue;
+        };
+        if let Some(id) = account(store, client, target, &user.email).await? {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+async fn account(
+    store: &Store,
+    client: &impl TicketProvider,
+    target: &TicketTarget,
+    email: &Email,
+) -> ProviderResult<Option<String>> {
+    let now = domain::now();
+    if let Ok(Some(cached)) = store.provider_account(target.provider, email).await {
+        if cached.cached_at > now - chrono::Duration::hours(CACHE_HOURS) {
+            return Ok(cached.account_id);
+        }
+    }
+    let found = client.find_user_by_email(email.as_str()).await?;
+    let entry = ProviderAccount {
+        account_id: found.clone(),
+        cached_at: now,
+        ttl: (now + chrono::Duration::hours(CACHE_HOURS)).timestamp(),
+    };
+    if let Err(err) = store.cache_provider_account(target.provider, email, &entry).await {
+        tracing::warn!(error = %err, "caching a provider account failed");
+    }
+    Ok(found)
+}
+
+/// Fisher-Yates with randomness from UUID v4 (already a dependency; no need for a RNG crate).
+fn shuffle<T>(items: &mut [T]) {
+    for i in (1..items.len()).rev() {
+        let j = (uuid::Uuid::new_v4().as_u128() % (i as u128 + 1)) as usize;
+        items.swap(i, j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shuffle;
+
+    #[test]
+    fn shuffling_keeps_every_item_and_varies_the_order() {
+        let mut orders = std::collections::BTreeSet::new();
+        for _ in 0..50 {
+            let mut items: Vec<u32> = (0..5).collect();
+            shuffle(&mut items);
+            let mut sorted = items.clone();
+            sorted.sort();
+            assert_eq!(sorted, (0..5).collect::<Vec<_>>());
+            orders.insert(items);
+        }
+        assert!(orders.len() > 5, "the first admin is not always the same");
+    }
+}

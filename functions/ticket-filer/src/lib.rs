@@ -1,0 +1,457 @@
+//! The ticket filer: fed by the table's DynamoDB stream (the outbox), it files propagation
+//! tickets for access changes and files, comments on and closes audit tickets. The API and
+//! every other writer only record intent in the table; only this function talks to providers
+//! on their behalf, so a slow or failing provider never blocks a request.
+//!
+//! Every step is safe to repeat: creates are idempotent per change or request, and results are
+//! recorded with conditional writes, so a record delivered twice, a crash between "created" and
+//! "recorded", or a lost create answer never yields a second ticket.
+
+mod assignee;
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use grantdesk::config::FilerConfig;
+use grantdesk::domain::ticket_text::{self, PropagationFacts};
+use grantdesk::domain::{
+    self, AccessChange, AuditEvent, AuditTicket, ChangeCause, ChangeId, PropagationStatus, RequestId, TicketPurpose,
+    TicketRef, TrackedTicket, UserId,
+};
+use grantdesk::providers::{
+    ConnectionError, Connections, NewTicket, ProviderError, ProviderErrorKind, RemoteTicket, TicketProvider,
+};
+use grantdesk::store::{Store, StoreError};
+use serde::Deserialize;
+use thiserror::Error;
+
+/// The stream records this function acts on, as Lambda event filter patterns. `template.yaml`
+/// declares exactly these, and the local runner applies them the same way:
+/// a change created waiting for its ticket, a change put back to waiting by an admin's retry
+/// (not the filer's own attempt bookkeeping), and a new audit event.
+pub const FILTER_PATTERNS: [&str; 3] = [
+    r#"{"eventName":["INSERT"],"dynamodb":{"NewImage":{"kind":{"S":["access_change"]},"propagation":{"S":["pending_ticket_creation"]}}}}"#,
+    r#"{"eventName":["MODIFY"],"dynamodb":{"NewImage":{"kind":{"S":["access_change"]},"propagation":{"S":["pending_ticket_creation"]}},"OldImage":{"propagation":{"S":[{"anything-but":["pending_ticket_creation"]}]}}}}"#,
+    r#"{"eventName":["INSERT"],"dynamodb":{"NewImage":{"kind":{"S":["audit_event"]}}}}"#,
+];
+
+/// Transient filing failures tolerated per change before it is marked failed for good.
+pub const MAX_FILING_ATTEMPTS: u32 = 5;
+
+/// Why a record could not be processed now; the record is reported as a batch item failure
+/// and delivered again.
+#[derive(Debug, Error)]
+pub enum FilerError {
+    /// The table failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A provider failed in a way worth retrying.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// Reading an integration failed.
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+    /// The record refers to something that is not there.
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+/// Whether a provider failure is worth retrying (rate limits, outages) rather than final
+/// (refused credentials, unknown project, a rejected ticket).
+fn transient(err: &ProviderError) -> bool {
+    matches!(
+        err.kind,
+        ProviderErrorKind::Unavailable | ProviderErrorKind::RateLimited
+    )
+}
+
+#[derive(Deserialize)]
+struct RecordIds {
+    kind: Option<String>,
+    id: Option<String>,
+    request_id: Option<String>,
+}
+
+/// The handler, built once per process.
+#[derive(Clone, Debug)]
+pub struct TicketFiler {
+    store: Store,
+    connections: Connections,
+    config: FilerConfig,
+}
+
+impl TicketFiler {
+    /// A filer writing to `store` and reaching providers through `connections`.
+    pub fn new(store: Store, connections: Connections, config: FilerConfig) -> Self {
+        Self {
+            store,
+            connections,
+            config,
+        }
+    }
+
+    /// Processes a batch; records that fail are reported so only they are retried.
+    #[tracing::instrument(skip_all, fields(records = event.records.len()))]
+    pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
+        let mut response = DynamoDbEventResponse::default();
+        for record in &event.records {
+            if let Err(err) = self.process(record).await {
+                tracing::error!(error = %err, event_id = %record.event_id, "record failed; it will be retried");
+                let mut failure = DynamoDbBatchItemFailure::default();
+                failure.item_identifier = record.change.sequence_number.clone();
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+
+    async fn process(&self, record: &EventRecord) -> Result<(), FilerError> {
+        let ids: RecordIds = serde_dynamo::from_item(record.change.new_image.clone())
+            .map_err(|e| FilerError::Inconsistent(format!("unreadable stream image: {e}")))?;
+        match (ids.kind.as_deref(), ids.id, ids.request_id) {
+            (Some("access_change"), Some(id), _) => {
+                let id = ChangeId::parse(&id).ok_or_else(|| FilerError::Inconsistent(format!("bad change id {id}")))?;
+                self.file_propagation_ticket(&id).await
+            }
+            (Some("audit_event"), Some(id), Some(request)) => {
+                let request = RequestId::parse(&request)
+                    .ok_or_else(|| FilerError::Inconsistent(format!("bad request id {request}")))?;
+                self.apply_audit_event(&request, &id).await
+            }
+            // Not ours (the filter should have kept it out): nothing to do.
+            _ => Ok(()),
+        }
+    }
+
+    fn link(&self, resource: &domain::ResourceId) -> String {
+        format!("{}/resources/{resource}/users", self.config.app_url)
+    }
+
+    /// Files the propagation ticket of a change that waits for one, and records it.
+    pub async fn file_propagation_ticket(&self, id: &ChangeId) -> Result<(), FilerError> {
+        let Some(current) = self.store.change(id).await? else {
+            return Ok(());
+        };
+        let (version, change) = (current.version, current.value);
+        // Delivered again after it was handled: nothing to do.
+        if change.propagation != PropagationStatus::PendingTicketCreation {
+            return Ok(());
+        }
+        let Some(target) = change.target.clone() else {
+            return self
+                .fail_for_good(version, change, "the change has no ticket target".into())
+                .await;
+        };
+        let client = match self.connections.client(target.provider).await {
+            Ok(client) => client,
+            Err(ConnectionError::NotConnected(provider)) => {
+                return self
+                    .fail_for_good(version, change, format!("no {provider} integration is connected"))
+                    .await;
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let missing = |what: &str| FilerError::Inconsistent(format!("{what} of access change {id} is missing"));
+        let grant = self
+            .store
+            .grant(&change.grant_id)
+            .await?
+            .ok_or_else(|| missing("the grant"))?
+            .value;
+        let resource = self
+            .store
+            .resource(&change.resource_id)
+            .await?
+            .ok_or_else(|| missing("the resource"))?
+            .value;
+        let app = self
+            .store
+            .app(&resource.app_id)
+            .await?
+            .ok_or_else(|| missing("the app"))?
+            .value;
+        let user = self
+            .store
+            .user(&change.user_id)
+            .await?
+            .ok_or_else(|| missing("the user"))?;
+        let (request, actor_id): (_, Option<UserId>) = match &change.cause {
+            ChangeCause::Request {
+                request_id,
+                approver_id,
+            } => (
+                self.store.request(request_id).await?.map(|r| r.value),
+                approver_id.clone(),
+            ),
+            ChangeCause::Manual { admin_id } => (None, Some(admin_id.clone())),
+            ChangeCause::Expiry | ChangeCause::LinkedTicketClosed => (None, None),
+        };
+        let actor = match &actor_id {
+            Some(id) => self.store.user(id).await?,
+            None => None,
+        };
+        let assignee = match assignee::choose(&self.store, &client, &target, &change, &resource, &app).await {
+            Ok(assignee) => assignee,
+            Err(err) if transient(&err) => return self.retry_later(version, change, err).await,
+            Err(err) => {
+                tracing::warn!(error = %err, "assignee look-up failed; filing unassigned");
+                None
+            }
+        };
+        let facts = PropagationFacts {
+            change: &change,
+            grant: &grant,
+            user: &user,
+            resource: &resource,
+            app: &app,
+            request: request.as_ref(),
+            actor: actor.as_ref(),
+            link: self.link(&resource.id),
+        };
+        let (title, description) = ticket_text::propagation_ticket(&facts);
+        let new = NewTicket {
+            idempotency_key: change.id.to_string(),
+            project: target.project.clone(),
+            title,
+            description,
+            assignee,
+        };
+        let remote = match client.create_ticket(&new).await {
+            Ok(remote) => remote,
+            Err(err) if transient(&err) => return self.retry_later(version, change, err).await,
+            Err(err) => return self.fail_for_good(version, change, err.to_string()).await,
+        };
+        let now = domain::now();
+        let tracked = TrackedTicket {
+            provider: target.provider,
+            remote_id: remote.remote_id.clone(),
+            key: remote.key.clone(),
+            url: remote.url.clone(),
+            purpose: TicketPurpose::Propagation {
+                change_id: change.id.clone(),
+            },
+            resource_id: Some(change.resource_id.clone()),
+            state: remote.state,
+            watching: true,
+            last_synced_at: now,
+        };
+        let ticket = TicketRef {
+            provider: target.provider,
+            key: remote.key,
+            url: remote.url,
+        };
+        let filed = change
+            .record_ticket(ticket, remote.remote_id, now)
+            .map_err(|e| FilerError::Inconsistent(e.to_string()))?;
+        match self.store.record_change_ticket(version, &filed, &tracked).await {
+            Ok(()) => {
+                tracing::info!(change = %filed.id, ticket = %tracked.key, "propagation ticket filed");
+                Ok(())
+            }
+            // Someone else recorded it first (a duplicate delivery racing this one): the ticket is
+            // the same one, created idempotently, so there is nothing left to do. Anything else is
+            // retried.
+            Err(StoreError::Conflict(_)) => match self.store.change(id).await? {
+                Some(now) if now.value.propagation != PropagationStatus::PendingTicketCreation => Ok(()),
+                _ => Err(FilerError::Inconsistent(format!(
+                    "access change {id} changed while its ticket was filed"
+                ))),
+            },
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn fail_for_good(&self, version: u64, change: AccessChange, reason: String) -> Result<(), FilerError> {
+        tracing::warn!(change = %change.id, %reason, "propagation ticket cannot be filed");
+        let failed = change
+            .record_failure(reason, domain::now())
+            .map_err(|e| FilerError::Inconsistent(e.to_string()))?;
+        self.save_change(version, &failed).await
+    }
+
+    async fn retry_later(&self, version: u64, change: AccessChange, err: ProviderError) -> Result<(), FilerError> {
+        let counted = change
+            .record_attempt_failure(err.to_string(), MAX_FILING_ATTEMPTS, domain::now())
+            .map_err(|e| FilerError::Inconsistent(e.to_string()))?;
+        let gave_up = counted.propagation == PropagationStatus::TicketCreationFailed;
+        self.save_change(version, &counted).await?;
+        if gave_up {
+            Ok(())
+        } else {
+            Err(err.into())
+        }
+    }
+
+    async fn save_change(&self, version: u64, change: &AccessChange) -> Result<(), FilerError> {
+        match self.store.save_change(version, change).await {
+            // Changed meanwhile (another delivery recorded the ticket): its outcome stands.
+            Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Reflects one audit event on the request's audit ticket, filing the ticket first if this
+    /// is the first event to get here.
+    pub async fn apply_audit_event(&self, request_id: &RequestId, event_id: &str) -> Result<(), FilerError> {
+        let Some(stored) = self.store.audit_event(request_id, event_id).await? else {
+            return Ok(());
+        };
+        let (event_version, mut event) = (stored.version, stored.value);
+        if event.processed_at.is_some() {
+            return Ok(());
+        }
+        let client = match self.connections.client(event.target.provider).await {
+            Ok(client) => client,
+            Err(ConnectionError::NotConnected(provider)) => {
+                return self
+                    .finish_event(
+                        event_version,
+                        event,
+                        Some(format!("no {provider} integration is connected")),
+                    )
+                    .await;
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let (ticket_version, ticket) = match self.ensure_audit_ticket(&client, &event).await {
+            Ok(found) => found,
+            Err(FilerError::Provider(err)) if !transient(&err) => {
+                return self.finish_event(event_version, event, Some(err.to_string())).await;
+            }
+            Err(err) => return Err(err),
+        };
+        let remote = RemoteTicket {
+            remote_id: ticket.remote_id.clone(),
+            key: ticket.key.clone(),
+            url: ticket.url.clone(),
+            title: String::new(),
+            state: domain::TicketState::Open,
+            raw_state: String::new(),
+        };
+        let outcome = async {
+            if event.step != domain::AuditEventKind::Opened {
+                let actor = match &event.actor {
+                    Some(id) => self.store.user(id).await?,
+                    None => None,
+                };
+                let request = self.store.request(request_id).await?.map(|r| r.value);
+                let grant = match request.as_ref().and_then(|r| r.grant_id.clone()) {
+                    Some(id) => self.store.grant(&id).await?.map(|g| g.value),
+                    None => None,
+                };
+                client
+                    .comment(
+                        &remote,
+                        &ticket_text::audit_comment(&event, actor.as_ref(), grant.as_ref()),
+                    )
+                    .await?;
+            }
+            if event.step.closes() && !ticket.closed {
+                client.close(&remote, "The access request has ended.").await?;
+                let closed = AuditTicket {
+                    closed: true,
+                    ..ticket.clone()
+                };
+                match self
+                    .store
+                    .save_audit_ticket(ticket_version, request_id, &closed, None)
+                    .await
+                {
+                    Ok(()) | Err(StoreError::Conflict(_)) => {}
+                    Err(err) => return Err(FilerError::from(err)),
+                }
+            }
+            Ok::<(), FilerError>(())
+        }
+        .await;
+        match outcome {
+            Ok(()) => self.finish_event(event_version, event, None).await,
+            Err(FilerError::Provider(err)) if !transient(&err) => {
+                event.processed_at = None;
+                self.finish_event(event_version, event, Some(err.to_string())).await
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn ensure_audit_ticket(
+        &self,
+        client: &impl TicketProvider,
+        event: &AuditEvent,
+    ) -> Result<(u64, AuditTicket), FilerError> {
+        if let Some(existing) = self.store.audit_ticket(&event.request_id).await? {
+            return Ok((existing.version, existing.value));
+        }
+        let missing =
+            |what: &str| FilerError::Inconsistent(format!("{what} of request {} is missing", event.request_id));
+        let request = self
+            .store
+            .request(&event.request_id)
+            .await?
+            .ok_or_else(|| missing("the request"))?
+            .value;
+        let requester = self
+            .store
+            .user(&request.requester_id)
+            .await?
+            .ok_or_else(|| missing("the requester"))?;
+        let resource = self
+            .store
+            .resource(&request.resource_id)
+            .await?
+            .ok_or_else(|| missing("the resource"))?
+            .value;
+        let app = self
+            .store
+            .app(&resource.app_id)
+            .await?
+            .ok_or_else(|| missing("the app"))?
+            .value;
+        let (title, description) =
+            ticket_text::audit_ticket(&request, &requester, &resource, &app, &self.link(&resource.id));
+        let new = NewTicket {
+            idempotency_key: request.id.to_string(),
+            project: event.target.project.clone(),
+            title,
+            description,
+            assignee: None,
+        };
+        let remote = client.create_ticket(&new).await?;
+        let ticket = AuditTicket {
+            provider: event.target.provider,
+            remote_id: remote.remote_id,
+            key: remote.key,
+            url: remote.url,
+            closed: false,
+        };
+        match self.store.save_audit_ticket(0, &request.id, &ticket, None).await {
+            Ok(()) => Ok((1, ticket)),
+            // Filed by another event at the same time (the same ticket, by idempotency): use theirs.
+            Err(StoreError::Conflict(_)) => {
+                let theirs = self
+                    .store
+                    .audit_ticket(&request.id)
+                    .await?
+                    .ok_or_else(|| missing("the audit ticket"))?;
+                Ok((theirs.version, theirs.value))
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn finish_event(
+        &self,
+        version: u64,
+        mut event: AuditEvent,
+        failure: Option<String>,
+    ) -> Result<(), FilerError> {
+        if let Some(reason) = &failure {
+            tracing::error!(request = %event.request_id, %reason, "audit ticket step failed for good");
+        }
+        event.processed_at = Some(domain::now());
+        event.failure = failure;
+        match self.store.save_audit_event(version, &event).await {
+            Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+}

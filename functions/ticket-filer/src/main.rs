@@ -1,0 +1,26 @@
+//! The ticket filer Lambda: read configuration, build clients once, process stream batches.
+#![recursion_limit = "256"]
+
+use aws_lambda_events::event::dynamodb::Event;
+use grantdesk::config::FilerConfig;
+use grantdesk::providers::{Connections, HttpPolicy, ProviderHttp};
+use grantdesk::secrets::SecretStore;
+use grantdesk::store::Store;
+use grantdesk_ticket_filer::TicketFiler;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = FilerConfig::from_env()?;
+    let aws = aws_config::load_from_env().await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
+    let secrets = SecretStore::new(aws_sdk_secretsmanager::Client::new(&aws), &config.secret_prefix);
+    let connections = Connections::new(store.clone(), secrets, ProviderHttp::new(HttpPolicy::default()));
+    let filer = TicketFiler::new(store, connections, config);
+    let filer = &filer;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
+        Ok::<_, std::convert::Infallible>(filer.handle(event.payload).await)
+    }))
+    .await
+}

@@ -1,0 +1,247 @@
+//! The local stand-in for Lambda's DynamoDB Streams event source: it reads the table's stream
+//! from the emulator, keeps the records matching the ticket filer's filter patterns (the same
+//! ones `template.yaml` declares), hands them to the filer in batches as the Lambda event, and
+//! re-delivers the records the filer reports as failed, a bounded number of times.
+
+use aws_lambda_events::event::dynamodb::Event;
+use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
+use aws_sdk_dynamodbstreams::Client;
+use base64::Engine;
+use grantdesk_ticket_filer::TicketFiler;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Deliveries of a failing record, the first included (the template's `MaximumRetryAttempts`
+/// is 3 retries).
+const MAX_DELIVERIES: u32 = 4;
+/// Records per filer invocation (the template's `BatchSize`).
+const BATCH_SIZE: usize = 10;
+
+/// Whether an event (Lambda's JSON shape) matches a Lambda event filter pattern: every key of
+/// the pattern must match; an array lists allowed values (or `{"anything-but": [...]}`), an
+/// object matches recursively.
+pub fn matches_pattern(pattern: &Value, event: &Value) -> bool {
+    let Some(pattern) = pattern.as_object() else {
+        return false;
+    };
+    pattern.iter().all(|(key, expected)| {
+        let actual = event.get(key);
+        match expected {
+            Value::Object(_) => actual.is_some_and(|a| matches_pattern(expected, a)),
+            Value::Array(options) => options.iter().any(|option| match option {
+                Value::Object(rule) => match (rule.get("anything-but"), actual) {
+                    (Some(Value::Array(excluded)), Some(a)) => !excluded.contains(a),
+                    _ => false,
+                },
+                scalar => actual == Some(scalar),
+            }),
+            _ => false,
+        }
+    })
+}
+
+fn attribute_json(value: &AttributeValue) -> Value {
+    let b64 =
+        |b: &aws_sdk_dynamodbstreams::primitives::Blob| base64::engine::general_purpose::STANDARD.encode(b.as_ref());
+    match value {
+        AttributeValue::S(s) => json!({"S": s}),
+        AttributeValue::N(n) => json!({"N": n}),
+        AttributeValue::Bool(b) => json!({"BOOL": b}),
+        AttributeValue::Null(n) => json!({"NULL": n}),
+        AttributeValue::B(b) => json!({"B": b64(b)}),
+        AttributeValue::Ss(v) => json!({"SS": v}),
+        AttributeValue::Ns(v) => json!({"NS": v}),
+        AttributeValue::Bs(v) => json!({"BS": v.iter().map(b64).collect::<Vec<_>>()}),
+        AttributeValue::L(items) => json!({"L": items.iter().map(attribute_json).collect::<Vec<_>>()}),
+        AttributeValue::M(map) => json!({"M": item_json(map)}),
+        _ => json!({"NULL": true}),
+    }
+}
+
+fn item_json(item: &HashMap<String, AttributeValue>) -> Value {
+    Value::Object(
+        item.iter()
+            .map(|(k, v)| (k.clone(), attribute_json(v)))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+/// A stream record in the shape Lambda delivers it.
+pub fn lambda_record(record: &Record, stream_arn: &str) -> Value {
+    let change = record.dynamodb.as_ref();
+    let mut dynamodb = json!({
+        "ApproximateCreationDateTime": change.and_then(|c| c.approximate_creation_date_time).map(|t| t.secs()).unwrap_or(0),
+        "SequenceNumber": change.and_then(|c| c.sequence_number.clone()),
+        "SizeBytes": change.and_then(|c| c.size_bytes).unwrap_or(0),
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    });
+    if let Some(change) = change {
+        for (name, image) in [
+            ("Keys", &change.keys),
+            ("NewImage", &change.new_image),
+            ("OldImage", &change.old_image),
+        ] {
+            if let Some(image) = image {
+                dynamodb[name] = item_json(image);
+            }
+        }
+    }
+    json!({
+        "eventID": record.event_id.clone().unwrap_or_default(),
+        "eventName": record.event_name.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default(),
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "eventSourceARN": stream_arn,
+        "dynamodb": dynamodb,
+    })
+}
+
+/// Polls the stream of `table` from its start and feeds the filer until the task is dropped.
+pub async fn run(client: Client, dynamodb: aws_sdk_dynamodb::Client, table: String, filer: TicketFiler) {
+    let patterns: Vec<Value> = grantdesk_ticket_filer::FILTER_PATTERNS
+        .iter()
+        .map(|p| serde_json::from_str(p).expect("the filter patterns are JSON"))
+        .collect();
+    let stream_arn = loop {
+        match dynamodb.describe_table().table_name(&table).send().await {
+            Ok(out) => {
+                if let Some(arn) = out.table.and_then(|t| t.latest_stream_arn) {
+                    break arn;
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(err), "describing the table")
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let mut iterators: HashMap<String, Option<String>> = HashMap::new();
+    let mut retries: Vec<(Value, u32)> = Vec::new();
+    loop {
+        if let Ok(out) = client.describe_stream().stream_arn(&stream_arn).send().await {
+            for shard in out.stream_description.and_then(|d| d.shards).unwrap_or_default() {
+                let Some(id) = shard.shard_id else { continue };
+                if iterators.contains_key(&id) {
+                    continue;
+                }
+                let iterator = client
+                    .get_shard_iterator()
+                    .stream_arn(&stream_arn)
+                    .shard_id(&id)
+                    .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                    .send()
+                    .await
+                    .ok()
+                    .and_then(|o| o.shard_iterator);
+                iterators.insert(id, iterator);
+            }
+        }
+        let mut fresh: Vec<Value> = Vec::new();
+        for iterator in iterators.values_mut() {
+            let Some(current) = iterator.clone() else { continue };
+            match client.get_records().shard_iterator(current).send().await {
+                Ok(out) => {
+                    fresh.extend(
+                        out.records
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|r| lambda_record(r, &stream_arn)),
+                    );
+                    *iterator = out.next_shard_iterator;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %aws_sdk_dynamodbstreams::error::DisplayErrorContext(err), "reading the stream")
+                }
+            }
+        }
+        let mut due: Vec<(Value, u32)> = std::mem::take(&mut retries);
+        due.extend(
+            fresh
+                .into_iter()
+                .filter(|r| patterns.iter().any(|p| matches_pattern(p, r)))
+                .map(|r| (r, 0)),
+        );
+        for batch in due.chunks(BATCH_SIZE) {
+            let records: Vec<Value> = batch.iter().map(|(r, _)| r.clone()).collect();
+            let event: Event = match serde_json::from_value(json!({"Records": records})) {
+                Ok(event) => event,
+                Err(err) => {
+                    tracing::error!(error = %err, "a stream record does not fit the Lambda event");
+                    continue;
+                }
+            };
+            let response = filer.handle(event).await;
+            for failure in response.batch_item_failures {
+                let Some((record, deliveries)) = batch
+                    .iter()
+                    .find(|(r, _)| r["dynamodb"]["SequenceNumber"].as_str() == failure.item_identifier.as_deref())
+                else {
+                    continue;
+                };
+                if deliveries + 1 < MAX_DELIVERIES {
+                    retries.push((record.clone(), deliveries + 1));
+                } else {
+                    tracing::error!(sequence = ?failure.item_identifier, "record failed every delivery; sent to the on-failure destination");
+                }
+            }
+        }
+        let pause = if retries.is_empty() { 100 } else { 500 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(event: &str, new_status: &str, old_status: Option<&str>) -> Value {
+        let mut r = json!({"eventName": event, "dynamodb": {"NewImage": {"kind": {"S": "access_change"}, "propagation": {"S": new_status}}}});
+        if let Some(old) = old_status {
+            r["dynamodb"]["OldImage"] = json!({"kind": {"S": "access_change"}, "propagation": {"S": old}});
+        }
+        r
+    }
+
+    #[test]
+    fn the_filer_patterns_pick_new_and_retried_changes_only() {
+        let patterns: Vec<Value> = grantdesk_ticket_filer::FILTER_PATTERNS
+            .iter()
+            .map(|p| serde_json::from_str(p).unwrap())
+            .collect();
+        let matched = |r: &Value| patterns.iter().any(|p| matches_pattern(p, r));
+        assert!(matched(&record("INSERT", "pending_ticket_creation", None)));
+        assert!(!matched(&record("INSERT", "not_required", None)));
+        assert!(
+            matched(&record(
+                "MODIFY",
+                "pending_ticket_creation",
+                Some("ticket_creation_failed")
+            )),
+            "an admin's retry"
+        );
+        assert!(
+            !matched(&record(
+                "MODIFY",
+                "pending_ticket_creation",
+                Some("pending_ticket_creation")
+            )),
+            "the filer's own bookkeeping"
+        );
+        assert!(!matched(&record(
+            "MODIFY",
+            "pending_manual_propagation",
+            Some("pending_ticket_creation")
+        )));
+        assert!(matched(
+            &json!({"eventName": "INSERT", "dynamodb": {"NewImage": {"kind": {"S": "audit_event"}}}})
+        ));
+        assert!(!matched(
+            &json!({"eventName": "MODIFY", "dynamodb": {"NewImage": {"kind": {"S": "audit_event"}}}})
+        ));
+        assert!(!matched(
+            &json!({"eventName": "INSERT", "dynamodb": {"NewImage": {"kind": {"S": "request"}}}})
+        ));
+    }
+}
