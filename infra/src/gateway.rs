@@ -5,6 +5,7 @@
 use crate::dev_token::DevTokenSecret;
 use base64::Engine;
 use grantdesk_api::Api;
+use grantdesk_webhook_intake::WebhookIntake;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
@@ -19,19 +20,21 @@ use tokio::net::TcpListener;
 
 /// API Gateway's own cap on request bodies is 10 MB; locally 1 MiB is plenty and keeps a
 /// runaway client from filling memory. The functions apply their own, smaller limits.
-const MAX_GATEWAY_BODY: usize = 1024 * 1024;
+const MAX_GATEWAY_BODY: usize = 2 * 1024 * 1024;
 
 /// What the gateway routes to.
 #[derive(Clone)]
 pub struct Gateway {
     api: Api,
+    webhooks: WebhookIntake,
     secret: DevTokenSecret,
 }
 
 impl Gateway {
-    /// A gateway in front of `api`, accepting tokens signed with `secret`.
-    pub fn new(api: Api, secret: DevTokenSecret) -> Self {
-        Self { api, secret }
+    /// A gateway in front of `api` and, for `/webhooks/*`, `webhooks`, accepting tokens signed
+    /// with `secret`.
+    pub fn new(api: Api, webhooks: WebhookIntake, secret: DevTokenSecret) -> Self {
+        Self { api, webhooks, secret }
     }
 
     /// Serves connections on `listener` until the task is dropped.
@@ -93,7 +96,12 @@ impl Gateway {
                 )
             }
         };
-        into_hyper(self.api.handle(request).await)
+        // As in template.yaml: /webhooks/{provider} goes to webhook-intake, the rest to the API.
+        if path.starts_with("/webhooks/") {
+            into_hyper(self.webhooks.handle(request).await)
+        } else {
+            into_hyper(self.api.handle(request).await)
+        }
     }
 
     fn authorize(&self, headers: &hyper::HeaderMap) -> Result<HashMap<String, String>, String> {

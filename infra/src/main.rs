@@ -46,6 +46,19 @@ fn token(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// `GRANTDESK_SYNC_INTERVAL_SECONDS`, default 120 (the template's `rate(2 minutes)`).
+fn sync_interval() -> Result<std::time::Duration, String> {
+    match std::env::var("GRANTDESK_SYNC_INTERVAL_SECONDS") {
+        Ok(text) => text
+            .parse::<u64>()
+            .ok()
+            .filter(|s| *s > 0)
+            .map(std::time::Duration::from_secs)
+            .ok_or_else(|| "GRANTDESK_SYNC_INTERVAL_SECONDS must be a whole number of seconds above 0".to_owned()),
+        Err(_) => Ok(std::time::Duration::from_secs(120)),
+    }
+}
+
 async fn dev(args: &[String]) -> Result<(), String> {
     let port: u16 = match flag(args, "--port") {
         Some(text) => text.parse().map_err(|_| "--port must be a port number")?,
@@ -69,6 +82,7 @@ async fn dev(args: &[String]) -> Result<(), String> {
         bootstrap_admins,
         secret,
         poll_stream: true,
+        sync_every: Some(sync_interval()?),
     })
     .await?;
     let demo = seed::seed(&stack.store).await?;

@@ -6,11 +6,14 @@ use crate::gateway::Gateway;
 use crate::stream;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use grantdesk::config::{ApiConfig, FilerConfig};
+use grantdesk::events::EventBus;
 use grantdesk::providers::{Connections, HttpPolicy, ProviderHttp};
 use grantdesk::secrets::SecretStore;
 use grantdesk::store::{table, Store};
 use grantdesk_api::Api;
+use grantdesk_status_sync::{StatusSync, DEFAULT_BUDGET};
 use grantdesk_ticket_filer::TicketFiler;
+use grantdesk_webhook_intake::WebhookIntake;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -30,6 +33,9 @@ pub struct StackOptions {
     /// Feed the table's stream to the ticket filer (off only for tests that drive the filer
     /// by hand).
     pub poll_stream: bool,
+    /// Run status sync on this schedule (the template's `rate(...)`); `None` runs it only when
+    /// a resource's sync is requested or a test calls it.
+    pub sync_every: Option<std::time::Duration>,
 }
 
 /// A running stack. Dropping it stops the API server.
@@ -44,6 +50,8 @@ pub struct LocalStack {
     pub table: String,
     /// The ticket filer the stream feeds, for tests that call it directly.
     pub filer: TicketFiler,
+    /// Status sync, for tests that run it directly.
+    pub sync: StatusSync,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -104,13 +112,16 @@ impl LocalStack {
         let secret_prefix = format!("{}/", options.table);
         let secrets = SecretStore::new(secretsmanager_client(&options.endpoint), &secret_prefix);
         let connections = Connections::new(store.clone(), secrets, ProviderHttp::new(HttpPolicy::default()));
-        let api = Api::new(store.clone(), connections.clone(), config);
+        let (bus, mut bus_events) = tokio::sync::mpsc::unbounded_channel();
+        let api = Api::new(store.clone(), connections.clone(), EventBus::InProcess(bus), config);
+        let intake = WebhookIntake::new(store.clone(), connections.clone());
+        let sync = StatusSync::new(store.clone(), connections.clone(), DEFAULT_BUDGET);
         let listener = TcpListener::bind(("127.0.0.1", options.port))
             .await
             .map_err(|e| format!("listening on 127.0.0.1:{}: {e}", options.port))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let api_url = format!("http://127.0.0.1:{port}");
-        let server = tokio::spawn(Gateway::new(api, options.secret).serve(listener));
+        let server = tokio::spawn(Gateway::new(api, intake, options.secret).serve(listener));
         let filer = TicketFiler::new(
             store.clone(),
             connections,
@@ -120,7 +131,33 @@ impl LocalStack {
                 app_url: api_url.clone(),
             },
         );
-        let mut tasks = vec![server];
+        // The template's rule: SyncRequested events from grantdesk go to status sync.
+        let dispatcher = {
+            let sync = sync.clone();
+            tokio::spawn(async move {
+                while let Some(event) = bus_events.recv().await {
+                    if event.detail_type == grantdesk::events::SYNC_REQUESTED {
+                        if let Err(err) = sync.handle(&event.detail_type, &event.detail).await {
+                            tracing::error!(error = %err, "status sync failed");
+                        }
+                    }
+                }
+            })
+        };
+        let mut tasks = vec![server, dispatcher];
+        if let Some(every) = options.sync_every {
+            let sync = sync.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(every);
+                ticks.tick().await;
+                loop {
+                    ticks.tick().await;
+                    if let Err(err) = sync.sync_all().await {
+                        tracing::error!(error = %err, "scheduled status sync failed");
+                    }
+                }
+            }));
+        }
         if options.poll_stream {
             tasks.push(tokio::spawn(stream::run(
                 dynamodbstreams_client(&options.endpoint),
@@ -135,6 +172,7 @@ impl LocalStack {
             endpoint: options.endpoint,
             table: options.table,
             filer,
+            sync,
             tasks,
         })
     }

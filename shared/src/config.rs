@@ -30,6 +30,8 @@ pub struct ApiConfig {
     /// Prefix of the Secrets Manager names holding integration secrets
     /// (`GRANTDESK_SECRET_PREFIX`, default `grantdesk/`).
     pub secret_prefix: String,
+    /// The EventBridge bus events go to (`GRANTDESK_EVENT_BUS`, default `default`).
+    pub event_bus: String,
 }
 
 impl ApiConfig {
@@ -47,10 +49,14 @@ impl ApiConfig {
         let secret_prefix = lookup("GRANTDESK_SECRET_PREFIX")
             .filter(|v| !v.trim().is_empty())
             .unwrap_or_else(|| "grantdesk/".into());
+        let event_bus = lookup("GRANTDESK_EVENT_BUS")
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| "default".into());
         Ok(Self {
             table_name,
             bootstrap_admins,
             secret_prefix,
+            event_bus,
         })
     }
 }
@@ -92,6 +98,33 @@ impl FilerConfig {
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| "grantdesk/".into()),
             app_url,
+        })
+    }
+}
+
+/// What status sync and webhook intake need to know.
+#[derive(Clone, Debug)]
+pub struct SyncConfig {
+    /// The DynamoDB table (`GRANTDESK_TABLE`).
+    pub table_name: String,
+    /// Prefix of the integration secrets (`GRANTDESK_SECRET_PREFIX`, default `grantdesk/`).
+    pub secret_prefix: String,
+}
+
+impl SyncConfig {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let table_name = std::env::var("GRANTDESK_TABLE")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(ConfigError::Missing("GRANTDESK_TABLE"))?;
+        let secret_prefix = std::env::var("GRANTDESK_SECRET_PREFIX")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| "grantdesk/".into());
+        Ok(Self {
+            table_name,
+            secret_prefix,
         })
     }
 }

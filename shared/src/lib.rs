@@ -3,6 +3,8 @@
 
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod providers;
 pub mod secrets;
 pub mod store;
+pub mod sync;

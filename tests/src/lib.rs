@@ -75,6 +75,7 @@ impl TestStack {
             bootstrap_admins: ADMIN.into(),
             secret: secret.clone(),
             poll_stream,
+            sync_every: None,
         })
         .await
         .expect("starting the local stack");

@@ -371,7 +371,7 @@ async fn duplicate_deliveries_and_a_crash_after_creating_leave_exactly_one_ticke
         .await
         .unwrap();
     assert!(
-        tracked.is_some_and(|t| t.value.watching),
+        tracked.iter().any(|t| t.value.watching),
         "the ticket is tracked for status sync"
     );
 }

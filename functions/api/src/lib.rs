@@ -8,6 +8,7 @@ mod routes;
 
 use error::{ApiError, ApiResult};
 use grantdesk::config::ApiConfig;
+use grantdesk::events::EventBus;
 use grantdesk::providers::Connections;
 use grantdesk::store::{PageRequest, Store};
 use lambda_http::http::{header, Method, StatusCode};
@@ -23,15 +24,18 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub struct Api {
     store: Store,
     connections: Connections,
+    events: EventBus,
     config: ApiConfig,
 }
 
 impl Api {
-    /// An API over `store`, reaching ticket providers through `connections`.
-    pub fn new(store: Store, connections: Connections, config: ApiConfig) -> Self {
+    /// An API over `store`, reaching ticket providers through `connections` and putting
+    /// events on `events`.
+    pub fn new(store: Store, connections: Connections, events: EventBus, config: ApiConfig) -> Self {
         Self {
             store,
             connections,
+            events,
             config,
         }
     }
@@ -87,6 +91,7 @@ impl Api {
             (Method::GET, ["resources"]) => catalog::list_resources(self, &caller, page(req)?).await,
             (Method::GET, ["resources", id]) => catalog::get_resource(self, &caller, id).await,
             (Method::PATCH, ["resources", id]) => catalog::patch_resource(self, &caller, id, body(req)?).await,
+            (Method::POST, ["resources", id, "sync"]) => catalog::sync_now(self, &caller, id).await,
             (Method::GET, ["resources", id, "users"]) => access::users_tab(self, &caller, id, page(req)?).await,
             (Method::POST, ["resources", id, "users"]) => access::add_user(self, &caller, id, body(req)?).await,
             (Method::DELETE, ["resources", id, "users", user]) => access::remove_user(self, &caller, id, user).await,

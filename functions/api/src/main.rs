@@ -1,6 +1,7 @@
 //! The API Lambda: read configuration, build clients once, serve requests.
 
 use grantdesk::config::ApiConfig;
+use grantdesk::events::EventBus;
 use grantdesk::providers::{Connections, HttpPolicy, ProviderHttp};
 use grantdesk::secrets::SecretStore;
 use grantdesk::store::Store;
@@ -15,7 +16,11 @@ async fn main() -> Result<(), Error> {
     let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
     let secrets = SecretStore::new(aws_sdk_secretsmanager::Client::new(&aws), &config.secret_prefix);
     let connections = Connections::new(store.clone(), secrets, ProviderHttp::new(HttpPolicy::default()));
-    let api = Api::new(store, connections, config);
+    let events = EventBus::EventBridge {
+        client: aws_sdk_eventbridge::Client::new(&aws),
+        bus_name: config.event_bus.clone(),
+    };
+    let api = Api::new(store, connections, events, config);
     let api = &api;
     lambda_http::run(service_fn(move |req: Request| async move {
         Ok::<_, std::convert::Infallible>(api.handle(req).await)

@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi};
         settings::get, settings::put,
         integrations::list, integrations::connect, integrations::disconnect, tickets::search,
         catalog::create_app, catalog::list_apps, catalog::get_app, catalog::patch_app,
-        catalog::create_resource, catalog::list_resources, catalog::get_resource, catalog::patch_resource,
+        catalog::create_resource, catalog::list_resources, catalog::get_resource, catalog::patch_resource, catalog::sync_now,
         access::users_tab, access::add_user, access::remove_user, access::retry_propagation,
         requests::create, requests::list, requests::get, requests::approve, requests::deny, requests::cancel,
     ),

@@ -167,6 +167,22 @@ impl Store {
         )?];
         writes.extend(self.start_grant_writes(approval.grant, approval.change)?);
         writes.extend(self.audit_event_writes(approval.events)?);
+        // A linked ticket is watched from now on: its closing ends the grant.
+        if let Some(linked) = &approval.grant.linked_ticket {
+            writes.push(self.track_write(&crate::domain::TrackedTicket {
+                provider: linked.provider,
+                remote_id: linked.remote_id.clone(),
+                key: linked.key.clone(),
+                url: linked.url.clone(),
+                purpose: crate::domain::TicketPurpose::Linked {
+                    grant_id: approval.grant.id.clone(),
+                },
+                resource_id: Some(approval.grant.resource_id.clone()),
+                state: linked.state,
+                watching: true,
+                last_synced_at: approval.grant.granted_at,
+            })?);
+        }
         self.transact(writes, "approving request").await
     }
 

@@ -17,8 +17,9 @@
 //! | integration | `INTEGRATION#provider` | `INTEGRATION` | `INTEGRATIONS` / provider | |
 //! | audit ticket | `REQ#id` | `AUDIT` | | |
 //! | audit event | `REQ#id` | `AUDIT#event id` | | |
-//! | tracked ticket | `TICKET#provider#remote id` | `TICKET` | | gsi3: `OPEN_TICKETS#provider` / `last synced#remote id` while watched |
+//! | tracked ticket | `TICKET#provider#remote id` | purpose (`PROPAGATION#chg`, `LINKED#gnt`, `AUDIT#req`) | `RESOURCE_TICKETS#rid` while watched | gsi3: `OPEN_TICKETS#provider` / `last synced#remote id#purpose` while watched |
 //! | provider account cache | `PROVIDERUSER#provider#email` | `USER` | | |
+//! | webhook delivery seen | `DELIVERY#provider#id` | `DELIVERY` | | |
 //!
 //! gsi3 is the open-tickets index: per provider, oldest-synced first, only tickets grantdesk
 //! still waits on (a sparse index).
@@ -186,17 +187,46 @@ pub fn open_tickets(provider: crate::domain::TicketProviderKind) -> String {
     format!("OPEN_TICKETS#{provider}")
 }
 
-/// A tracked ticket; in the open-tickets index (oldest-synced first) while watched.
-pub fn tracked_ticket(
-    provider: crate::domain::TicketProviderKind,
-    remote_id: &str,
-    watching_since_sync: Option<&Timestamp>,
-) -> Keys {
-    let mut keys = Keys::new(format!("TICKET#{provider}#{remote_id}"), "TICKET");
-    if let Some(synced) = watching_since_sync {
-        keys.gsi3 = Some((open_tickets(provider), format!("{}#{remote_id}", sortable_time(synced))));
+/// The partition of every tracking record of one ticket (one per purpose).
+pub fn tracked_ticket_partition(provider: crate::domain::TicketProviderKind, remote_id: &str) -> String {
+    format!("TICKET#{provider}#{remote_id}")
+}
+
+/// The gsi1 partition of the tickets a resource still waits on.
+pub fn resource_tickets(resource: &ResourceId) -> String {
+    format!("RESOURCE_TICKETS#{resource}")
+}
+
+/// A tracked ticket, one record per purpose; in the open-tickets index (oldest-synced first)
+/// and its resource's list while watched.
+pub fn tracked_ticket(ticket: &crate::domain::TrackedTicket) -> Keys {
+    use crate::domain::TicketPurpose;
+    let purpose = match &ticket.purpose {
+        TicketPurpose::Propagation { change_id } => format!("PROPAGATION#{change_id}"),
+        TicketPurpose::Linked { grant_id } => format!("LINKED#{grant_id}"),
+        TicketPurpose::Audit { request_id } => format!("AUDIT#{request_id}"),
+    };
+    let mut keys = Keys::new(tracked_ticket_partition(ticket.provider, &ticket.remote_id), &purpose);
+    if ticket.watching {
+        let sk = format!(
+            "{}#{}#{purpose}",
+            sortable_time(&ticket.last_synced_at),
+            ticket.remote_id
+        );
+        keys.gsi3 = Some((open_tickets(ticket.provider), sk));
+        if let Some(resource) = &ticket.resource_id {
+            keys.gsi1 = Some((
+                resource_tickets(resource),
+                format!("{}#{}#{purpose}", ticket.provider, ticket.remote_id),
+            ));
+        }
     }
     keys
+}
+
+/// A webhook delivery id seen before (expires through the table's TTL).
+pub fn webhook_delivery(provider: crate::domain::TicketProviderKind, delivery_id: &str) -> Keys {
+    Keys::new(format!("DELIVERY#{provider}#{delivery_id}"), "DELIVERY")
 }
 
 /// A cached look-up of a provider account by e-mail.

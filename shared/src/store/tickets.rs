@@ -26,14 +26,6 @@ pub struct ProviderAccount {
     pub ttl: i64,
 }
 
-pub(crate) fn tracked_keys(ticket: &TrackedTicket) -> keys::Keys {
-    keys::tracked_ticket(
-        ticket.provider,
-        &ticket.remote_id,
-        ticket.watching.then_some(&ticket.last_synced_at),
-    )
-}
-
 impl Store {
     /// Saves a change read at `expected_version` (a failure or an attempt count).
     pub async fn save_change(&self, expected_version: u64, change: &AccessChange) -> StoreResult<()> {
@@ -67,7 +59,7 @@ impl Store {
             )?,
             Write::replace(
                 &self.table,
-                &tracked_keys(ticket),
+                &keys::tracked_ticket(ticket),
                 TRACKED_TICKET,
                 0,
                 ticket,
@@ -131,7 +123,7 @@ impl Store {
         if let Some(tracked) = tracked {
             writes.push(Write::replace(
                 &self.table,
-                &tracked_keys(tracked),
+                &keys::tracked_ticket(tracked),
                 TRACKED_TICKET,
                 0,
                 tracked,
@@ -173,17 +165,157 @@ impl Store {
             .collect()
     }
 
-    /// A tracked ticket and the version it was read at.
+    /// Every tracking record of a ticket (webhook look-up), with versions.
     pub async fn tracked_ticket(
         &self,
         provider: TicketProviderKind,
         remote_id: &str,
-    ) -> StoreResult<Option<Versioned<TrackedTicket>>> {
-        self.get(
-            &keys::tracked_ticket(provider, remote_id, None),
-            "reading tracked ticket",
+    ) -> StoreResult<Vec<Versioned<TrackedTicket>>> {
+        let partition = keys::tracked_ticket_partition(provider, remote_id);
+        self.query_all(None, &partition, None, 1_000, "reading tracked ticket")
+            .await
+    }
+
+    /// Tracked tickets still watched for a provider, oldest-synced first (the sync's queue).
+    pub async fn open_tickets(
+        &self,
+        provider: TicketProviderKind,
+        limit: i32,
+    ) -> StoreResult<Vec<Versioned<TrackedTicket>>> {
+        let page = super::PageRequest {
+            limit: Some(limit.clamp(1, super::PageRequest::MAX_LIMIT)),
+            next_token: None,
+        };
+        let mut found = Vec::new();
+        let mut next = page;
+        loop {
+            let got = self
+                .query::<TrackedTicket>(
+                    Some("gsi3"),
+                    &keys::open_tickets(provider),
+                    None,
+                    true,
+                    &next,
+                    "listing open tickets",
+                )
+                .await?;
+            found.extend(got.items);
+            match got.next_token {
+                Some(token) if (found.len() as i32) < limit => next.next_token = Some(token),
+                _ => break,
+            }
+        }
+        found.truncate(limit.max(0) as usize);
+        Ok(found)
+    }
+
+    /// Tracked tickets still watched for one resource.
+    pub async fn resource_tickets(
+        &self,
+        resource: &crate::domain::ResourceId,
+    ) -> StoreResult<Vec<Versioned<TrackedTicket>>> {
+        self.query_all(
+            Some("gsi1"),
+            &keys::resource_tickets(resource),
+            None,
+            10_000,
+            "listing a resource's tickets",
         )
         .await
+    }
+
+    /// Saves a tracked ticket read at `expected_version` (its new state and sync time).
+    pub async fn save_tracked_ticket(&self, expected_version: u64, ticket: &TrackedTicket) -> StoreResult<()> {
+        let write = Write::replace(
+            &self.table,
+            &keys::tracked_ticket(ticket),
+            TRACKED_TICKET,
+            expected_version,
+            ticket,
+            "tracked ticket",
+        )?;
+        self.write_one(write, "saving tracked ticket").await
+    }
+
+    /// Records a ticket's effect on its access change and the ticket's new tracking state, in
+    /// one transaction.
+    pub async fn apply_change_ticket_state(
+        &self,
+        change_version: u64,
+        change: &AccessChange,
+        ticket_version: u64,
+        ticket: &TrackedTicket,
+    ) -> StoreResult<()> {
+        let writes = vec![
+            Write::replace(
+                &self.table,
+                &keys::change(&change.id),
+                ACCESS_CHANGE,
+                change_version,
+                change,
+                "access change",
+            )?,
+            Write::replace(
+                &self.table,
+                &keys::tracked_ticket(ticket),
+                TRACKED_TICKET,
+                ticket_version,
+                ticket,
+                "tracked ticket",
+            )?,
+        ];
+        self.transact(writes, "applying ticket state").await
+    }
+
+    /// The write that starts tracking a ticket, for use inside another transaction.
+    pub(super) fn track_write(&self, ticket: &TrackedTicket) -> StoreResult<Write> {
+        Write::replace(
+            &self.table,
+            &keys::tracked_ticket(ticket),
+            TRACKED_TICKET,
+            0,
+            ticket,
+            "tracked ticket",
+        )
+    }
+
+    /// Whether a webhook delivery id was handled before.
+    pub async fn delivery_seen(&self, provider: TicketProviderKind, delivery_id: &str) -> StoreResult<bool> {
+        Ok(self
+            .get::<serde_json::Value>(&keys::webhook_delivery(provider, delivery_id), "reading delivery id")
+            .await?
+            .is_some())
+    }
+
+    /// Remembers a handled delivery id until `expires` (epoch seconds; DynamoDB's TTL removes it).
+    pub async fn remember_delivery(
+        &self,
+        provider: TicketProviderKind,
+        delivery_id: &str,
+        expires: i64,
+    ) -> StoreResult<()> {
+        let data = serde_json::json!({"ttl": expires});
+        let item = super::to_item(
+            &keys::webhook_delivery(provider, delivery_id),
+            "webhook_delivery",
+            1,
+            &data,
+        )?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| match e.as_service_error() {
+                Some(err) if err.is_conditional_check_failed_exception() => Ok(()),
+                _ => Err(super::StoreError::dynamo(
+                    "remembering delivery id",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
+                )),
+            })
     }
 
     /// A cached provider account for an e-mail, if looked up before.

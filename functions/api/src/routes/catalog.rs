@@ -313,3 +313,30 @@ pub async fn patch_resource(api: &Api, caller: &Caller, id: &str, patch: PatchRe
     api.store.update_resource(version, &resource).await?;
     Ok(json(StatusCode::OK, &resource))
 }
+
+/// Asks status sync to read this resource's open tickets now; answers at once (202).
+#[utoipa::path(post, path = "/resources/{id}/sync", tag = "catalog", params(("id" = String, Path,)),
+    responses((status = 202), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn sync_now(api: &Api, caller: &Caller, id: &str) -> ApiResult<Response<Body>> {
+    let loaded = load_resource(api, id).await?;
+    require_resource_admin(api, caller, &loaded).await?;
+    let resource = &loaded.resource.value;
+    api.events
+        .publish(
+            grantdesk::events::SYNC_REQUESTED,
+            serde_json::json!({"resource_id": resource.id}),
+        )
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "requesting a sync");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the sync could not be requested; try again",
+            )
+        })?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({"resource_id": resource.id, "status": "sync_requested", "last_synced_at": resource.last_synced_at}),
+    ))
+}

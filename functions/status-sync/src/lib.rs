@@ -1,0 +1,179 @@
+//! Status sync: reads the tickets grantdesk still waits on from their providers, in batches,
+//! and applies what it finds. It runs on a schedule (the safety net behind webhooks) and on
+//! "sync requested" events for one resource.
+//!
+//! Provider calls grow with the number of open tickets divided by the batch size (Jira
+//! `bulkfetch` 100, Linear and ServiceNow 100 per call), never with tickets one by one; the
+//! queue is the sparse open-tickets index, oldest-synced first, read within a per-run budget.
+
+use grantdesk::domain::{self, ResourceId, TicketProviderKind, TrackedTicket};
+use grantdesk::providers::{ConnectionError, Connections, TicketProvider};
+use grantdesk::store::{Store, StoreError, Versioned};
+use grantdesk::sync::{apply_remote_state, Applied};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What one run did, in counts (also logged).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    /// Distinct tickets asked of providers.
+    pub tickets_read: usize,
+    /// Batch reads sent to providers.
+    pub provider_batches: usize,
+    /// Tickets the provider no longer returns.
+    pub missing: usize,
+    /// Access changes completed.
+    pub completed: usize,
+    /// Access changes flagged (ticket canceled).
+    pub flagged: usize,
+    /// Grants revoked because their linked ticket closed.
+    pub revoked: usize,
+    /// Tickets no longer watched.
+    pub unwatched: usize,
+    /// Providers that failed this run (retried next run).
+    pub failed_providers: Vec<String>,
+}
+
+/// The most tickets one scheduled run reads per provider; the rest wait for the next run,
+/// oldest-synced first, so every ticket gets its turn.
+pub const DEFAULT_BUDGET: usize = 2_000;
+
+/// The handler, built once per process.
+#[derive(Clone, Debug)]
+pub struct StatusSync {
+    store: Store,
+    connections: Connections,
+    budget: usize,
+}
+
+impl StatusSync {
+    /// A sync over `store`, reading at most `budget` tickets per provider per run.
+    pub fn new(store: Store, connections: Connections, budget: usize) -> Self {
+        Self {
+            store,
+            connections,
+            budget,
+        }
+    }
+
+    /// Handles an EventBridge event: `SyncRequested` (detail `{"resource_id"}`) syncs one
+    /// resource; anything else (the schedule) syncs everything open.
+    pub async fn handle(&self, detail_type: &str, detail: &serde_json::Value) -> Result<SyncReport, StoreError> {
+        match (detail_type, detail["resource_id"].as_str().and_then(ResourceId::parse)) {
+            ("SyncRequested", Some(resource)) => self.sync_resource(&resource).await,
+            _ => self.sync_all().await,
+        }
+    }
+
+    /// One scheduled run over every connected provider.
+    #[tracing::instrument(skip_all)]
+    pub async fn sync_all(&self) -> Result<SyncReport, StoreError> {
+        let mut report = SyncReport::default();
+        for integration in self.store.integrations().await? {
+            let limit = i32::try_from(self.budget).unwrap_or(i32::MAX);
+            let open = self.store.open_tickets(integration.provider, limit).await?;
+            self.sync_tickets(integration.provider, open, &mut report).await?;
+        }
+        tracing::info!(?report, "status sync run");
+        Ok(report)
+    }
+
+    /// Syncs the open tickets of one resource at once and records when.
+    #[tracing::instrument(skip_all, fields(resource = %resource))]
+    pub async fn sync_resource(&self, resource: &ResourceId) -> Result<SyncReport, StoreError> {
+        let mut report = SyncReport::default();
+        let mut by_provider: BTreeMap<&'static str, (TicketProviderKind, Vec<Versioned<TrackedTicket>>)> =
+            BTreeMap::new();
+        for ticket in self.store.resource_tickets(resource).await? {
+            let provider = ticket.value.provider;
+            by_provider
+                .entry(provider.as_str())
+                .or_insert_with(|| (provider, Vec::new()))
+                .1
+                .push(ticket);
+        }
+        for (_, (provider, tickets)) in by_provider {
+            self.sync_tickets(provider, tickets, &mut report).await?;
+        }
+        if let Some(current) = self.store.resource(resource).await? {
+            let mut updated = current.value;
+            updated.last_synced_at = Some(domain::now());
+            match self.store.update_resource(current.version, &updated).await {
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        tracing::info!(?report, "resource sync");
+        Ok(report)
+    }
+
+    async fn sync_tickets(
+        &self,
+        provider: TicketProviderKind,
+        tickets: Vec<Versioned<TrackedTicket>>,
+        report: &mut SyncReport,
+    ) -> Result<(), StoreError> {
+        if tickets.is_empty() {
+            return Ok(());
+        }
+        let client = match self.connections.client(provider).await {
+            Ok(client) => client,
+            Err(ConnectionError::NotConnected(_)) => return Ok(()),
+            Err(ConnectionError::Store(err)) => return Err(err),
+            Err(err) => {
+                tracing::error!(error = %err, %provider, "cannot reach the provider's secrets");
+                report.failed_providers.push(provider.to_string());
+                return Ok(());
+            }
+        };
+        // One ticket can be tracked for several purposes; read it once.
+        let ids: Vec<String> = tickets
+            .iter()
+            .map(|t| t.value.remote_id.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        report.tickets_read += ids.len();
+        report.provider_batches += ids.len().div_ceil(batch_size(provider));
+        let remote = match client.read_tickets(&ids).await {
+            Ok(remote) => remote,
+            Err(err) => {
+                tracing::error!(error = %err, "status sync read failed; retried next run");
+                report.failed_providers.push(provider.to_string());
+                return Ok(());
+            }
+        };
+        let by_id: BTreeMap<&str, _> = remote.iter().map(|t| (t.remote_id.as_str(), t)).collect();
+        for ticket in tickets {
+            match by_id.get(ticket.value.remote_id.as_str()) {
+                Some(found) => match apply_remote_state(&self.store, ticket, found).await? {
+                    Applied::Completed => report.completed += 1,
+                    Applied::Flagged => report.flagged += 1,
+                    Applied::Revoked => report.revoked += 1,
+                    Applied::Unwatched => report.unwatched += 1,
+                    Applied::Unchanged | Applied::Raced => {}
+                },
+                None => {
+                    // Gone or hidden at the provider: move it to the back of the queue.
+                    report.missing += 1;
+                    let mut later = ticket.value.clone();
+                    later.last_synced_at = domain::now();
+                    match self.store.save_tracked_ticket(ticket.version, &later).await {
+                        Ok(()) | Err(StoreError::Conflict(_)) => {}
+                        Err(err) => return Err(err),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Tickets per batch read for `provider`.
+pub fn batch_size(provider: TicketProviderKind) -> usize {
+    match provider {
+        TicketProviderKind::Jira => grantdesk::providers::jira::BULK_FETCH_MAX,
+        TicketProviderKind::Linear => grantdesk::providers::linear::READ_BATCH,
+        TicketProviderKind::Servicenow => grantdesk::providers::servicenow::READ_BATCH,
+    }
+}

@@ -1,0 +1,385 @@
+//! Webhook intake: `POST /webhooks/{jira|linear|servicenow}`, no JWT. A delivery is verified
+//! (signature in constant time, freshness where the provider dates it, size), dropped if seen
+//! before, and never trusted for state: the ticket is read again from the provider and applied
+//! with the same code as the scheduled poll. Unknown tickets are acknowledged and ignored.
+
+use base64::Engine;
+use grantdesk::domain::TicketProviderKind;
+use grantdesk::providers::{ConnectionError, Connections, TicketProvider};
+use grantdesk::store::Store;
+use grantdesk::sync::apply_remote_state;
+use hmac::{Hmac, Mac};
+use lambda_http::http::{HeaderMap, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// The largest delivery accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Linear deliveries older than this are stale.
+pub const LINEAR_MAX_AGE_MS: i64 = 60_000;
+/// ServiceNow deliveries older than this are stale.
+pub const SERVICENOW_MAX_AGE_SECS: i64 = 300;
+/// How long a delivery id is remembered for de-duplication.
+pub const DEDUP_HOURS: i64 = 72;
+
+/// The handler, built once per process.
+#[derive(Clone, Debug)]
+pub struct WebhookIntake {
+    store: Store,
+    connections: Connections,
+}
+
+fn answer(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    let body = if status.is_success() {
+        json!({"status": code, "message": message})
+    } else {
+        json!({"error": {"code": code, "message": message}})
+    };
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap_or_default()
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+fn mac(secret: &str, parts: &[&[u8]]) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac
+}
+
+fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// A delivery that passed verification: its de-duplication key and the ticket it is about.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The provider's delivery id (or, where it sends none, a digest of the signed content).
+    pub delivery_id: String,
+    /// The ticket's remote id, as grantdesk stores it.
+    pub remote_id: Option<String>,
+}
+
+/// Checks a delivery's signature and freshness; `Err` is the reason to refuse it (401).
+pub fn verify(
+    provider: TicketProviderKind,
+    headers: &HeaderMap,
+    body: &[u8],
+    secret: &str,
+    now_ms: i64,
+) -> Result<Verified, String> {
+    let parsed: Value = serde_json::from_slice(body).map_err(|_| "the body is not JSON".to_owned())?;
+    match provider {
+        TicketProviderKind::Jira => {
+            let signature = header(headers, "x-hub-signature").ok_or("missing X-Hub-Signature")?;
+            let hex = signature
+                .strip_prefix("sha256=")
+                .ok_or("X-Hub-Signature must be sha256=<hex>")?;
+            let expected = hex_decode(hex).ok_or("X-Hub-Signature is not hex")?;
+            mac(secret, &[body])
+                .verify_slice(&expected)
+                .map_err(|_| "bad signature")?;
+            let delivery_id = header(headers, "x-atlassian-webhook-identifier")
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("sha256:{}", hex_of(&Sha256::digest(body))));
+            Ok(Verified {
+                delivery_id,
+                remote_id: parsed["issue"]["id"].as_str().map(str::to_owned),
+            })
+        }
+        TicketProviderKind::Linear => {
+            let signature = header(headers, "linear-signature").ok_or("missing Linear-Signature")?;
+            let expected = hex_decode(signature).ok_or("Linear-Signature is not hex")?;
+            mac(secret, &[body])
+                .verify_slice(&expected)
+                .map_err(|_| "bad signature")?;
+            let sent = parsed["webhookTimestamp"].as_i64().ok_or("missing webhookTimestamp")?;
+            if (now_ms - sent).abs() > LINEAR_MAX_AGE_MS {
+                return Err("stale delivery: webhookTimestamp is more than 60 s from now".into());
+            }
+            let delivery_id = header(headers, "linear-delivery")
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("sha256:{}", hex_of(&Sha256::digest(body))));
+            let remote_id = (parsed["type"] == "Issue")
+                .then(|| parsed["data"]["id"].as_str().map(str::to_owned))
+                .flatten();
+            Ok(Verified { delivery_id, remote_id })
+        }
+        TicketProviderKind::Servicenow => {
+            let timestamp = header(headers, "x-grantdesk-timestamp").ok_or("missing X-Grantdesk-Timestamp")?;
+            let signature = header(headers, "x-grantdesk-signature").ok_or("missing X-Grantdesk-Signature")?;
+            let expected = base64::engine::general_purpose::STANDARD
+                .decode(signature)
+                .map_err(|_| "X-Grantdesk-Signature is not base64")?;
+            mac(secret, &[timestamp.as_bytes(), b".", body])
+                .verify_slice(&expected)
+                .map_err(|_| "bad signature")?;
+            let sent: i64 = timestamp
+                .parse()
+                .map_err(|_| "X-Grantdesk-Timestamp is not unix seconds")?;
+            if (now_ms / 1000 - sent).abs() > SERVICENOW_MAX_AGE_SECS {
+                return Err("stale delivery: the timestamp is more than 300 s from now".into());
+            }
+            let table = parsed["sys_class_name"].as_str().unwrap_or("incident");
+            let remote_id = parsed["sys_id"].as_str().map(|id| format!("{table}:{id}"));
+            Ok(Verified {
+                delivery_id: format!("sig:{signature}"),
+                remote_id,
+            })
+        }
+    }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl WebhookIntake {
+    /// An intake over `store`, reaching providers through `connections`.
+    pub fn new(store: Store, connections: Connections) -> Self {
+        Self { store, connections }
+    }
+
+    /// Answers one delivery.
+    #[tracing::instrument(skip_all, fields(path = %req.raw_http_path()))]
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let path = req.raw_http_path();
+        let Some(provider) = path.strip_prefix("/webhooks/").and_then(TicketProviderKind::parse) else {
+            return answer(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "webhooks are posted to /webhooks/{jira|linear|servicenow}",
+            );
+        };
+        let body: &[u8] = req.body().as_ref();
+        if body.len() > MAX_BODY_BYTES {
+            return answer(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "deliveries are at most 1 MiB",
+            );
+        }
+        let secrets = match self.connections.secrets().integration(provider.as_str()).await {
+            Ok(Some(secrets)) => secrets,
+            Ok(None) => return answer(StatusCode::NOT_FOUND, "not_connected", "this provider is not connected"),
+            Err(err) => {
+                tracing::error!(error = %err, "reading the webhook secret");
+                return answer(StatusCode::INTERNAL_SERVER_ERROR, "internal", "try again");
+            }
+        };
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let verified = match verify(
+            provider,
+            req.headers(),
+            body,
+            secrets.webhook_secret.expose_secret(),
+            now_ms,
+        ) {
+            Ok(verified) => verified,
+            Err(reason) => {
+                tracing::warn!(%provider, %reason, "webhook refused");
+                return answer(StatusCode::UNAUTHORIZED, "invalid_signature", &reason);
+            }
+        };
+        match self.store.delivery_seen(provider, &verified.delivery_id).await {
+            Ok(true) => return answer(StatusCode::OK, "duplicate", "this delivery was handled before"),
+            Ok(false) => {}
+            Err(err) => {
+                tracing::error!(error = %err, "checking the delivery id");
+                return answer(StatusCode::INTERNAL_SERVER_ERROR, "internal", "try again");
+            }
+        }
+        let response = self.apply(provider, verified.remote_id.as_deref()).await;
+        if response.status().is_success() {
+            let expires = (chrono::Utc::now() + chrono::Duration::hours(DEDUP_HOURS)).timestamp();
+            if let Err(err) = self
+                .store
+                .remember_delivery(provider, &verified.delivery_id, expires)
+                .await
+            {
+                tracing::warn!(error = %err, "remembering the delivery id");
+            }
+        }
+        response
+    }
+
+    async fn apply(&self, provider: TicketProviderKind, remote_id: Option<&str>) -> Response<Body> {
+        let Some(remote_id) = remote_id else {
+            return answer(StatusCode::OK, "ignored", "the delivery names no ticket");
+        };
+        let tracked = match self.store.tracked_ticket(provider, remote_id).await {
+            Ok(tracked) => tracked,
+            Err(err) => {
+                tracing::error!(error = %err, "looking up the ticket");
+                return answer(StatusCode::INTERNAL_SERVER_ERROR, "internal", "try again");
+            }
+        };
+        if tracked.is_empty() {
+            return answer(StatusCode::OK, "ignored", "grantdesk does not track this ticket");
+        }
+        let client = match self.connections.client(provider).await {
+            Ok(client) => client,
+            Err(ConnectionError::NotConnected(_)) => {
+                return answer(StatusCode::NOT_FOUND, "not_connected", "not connected")
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "building the provider client");
+                return answer(StatusCode::INTERNAL_SERVER_ERROR, "internal", "try again");
+            }
+        };
+        // The body says what changed; the provider says what is true now.
+        let current = match client.read_tickets(&[remote_id.to_owned()]).await {
+            Ok(found) => found.into_iter().next(),
+            Err(err) => {
+                tracing::error!(error = %err, "re-reading the ticket");
+                return answer(
+                    StatusCode::BAD_GATEWAY,
+                    "provider_failed",
+                    "the ticket could not be read; deliver again",
+                );
+            }
+        };
+        let Some(current) = current else {
+            return answer(StatusCode::OK, "ignored", "the provider no longer shows this ticket");
+        };
+        for ticket in tracked {
+            if let Err(err) = apply_remote_state(&self.store, ticket, &current).await {
+                tracing::error!(error = %err, "applying the ticket's state");
+                return answer(StatusCode::INTERNAL_SERVER_ERROR, "internal", "try again");
+            }
+        }
+        answer(StatusCode::OK, "applied", "the ticket's state was applied")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, String)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn jira_signatures_are_checked_over_the_raw_body() {
+        let body = br#"{"issue":{"id":"10001"}}"#;
+        let good = format!("sha256={}", hex_of(&mac("s", &[body]).finalize().into_bytes()));
+        let ok = verify(
+            TicketProviderKind::Jira,
+            &headers(&[
+                ("x-hub-signature", good.clone()),
+                ("x-atlassian-webhook-identifier", "d1".into()),
+            ]),
+            body,
+            "s",
+            0,
+        );
+        assert_eq!(
+            ok,
+            Ok(Verified {
+                delivery_id: "d1".into(),
+                remote_id: Some("10001".into())
+            })
+        );
+        assert!(verify(
+            TicketProviderKind::Jira,
+            &headers(&[("x-hub-signature", good.clone())]),
+            body,
+            "other",
+            0
+        )
+        .is_err());
+        let tampered = br#"{"issue":{"id":"10002"}}"#;
+        assert!(verify(
+            TicketProviderKind::Jira,
+            &headers(&[("x-hub-signature", good)]),
+            tampered,
+            "s",
+            0
+        )
+        .is_err());
+        assert!(verify(TicketProviderKind::Jira, &HeaderMap::new(), body, "s", 0).is_err());
+    }
+
+    #[test]
+    fn linear_deliveries_must_be_fresh() {
+        let now = 1_800_000_000_000_i64;
+        let body = format!(
+            r#"{{"type":"Issue","data":{{"id":"u1"}},"webhookTimestamp":{}}}"#,
+            now - 61_000
+        );
+        let sig = hex_of(&mac("s", &[body.as_bytes()]).finalize().into_bytes());
+        let err = verify(
+            TicketProviderKind::Linear,
+            &headers(&[("linear-signature", sig)]),
+            body.as_bytes(),
+            "s",
+            now,
+        )
+        .unwrap_err();
+        assert!(err.contains("stale"));
+        let body = format!(
+            r#"{{"type":"Issue","data":{{"id":"u1"}},"webhookTimestamp":{}}}"#,
+            now - 1_000
+        );
+        let sig = hex_of(&mac("s", &[body.as_bytes()]).finalize().into_bytes());
+        let ok = verify(
+            TicketProviderKind::Linear,
+            &headers(&[("linear-signature", sig), ("linear-delivery", "ld".into())]),
+            body.as_bytes(),
+            "s",
+            now,
+        )
+        .unwrap();
+        assert_eq!(ok.remote_id.as_deref(), Some("u1"));
+    }
+
+    #[test]
+    fn servicenow_signs_timestamp_dot_body_in_base64() {
+        let now_ms = 1_800_000_000_000_i64;
+        let body = br#"{"sys_id":"abc","sys_class_name":"sc_task","state":"3"}"#;
+        let timestamp = (now_ms / 1000).to_string();
+        let sig = base64::engine::general_purpose::STANDARD
+            .encode(mac("s", &[timestamp.as_bytes(), b".", body]).finalize().into_bytes());
+        let ok = verify(
+            TicketProviderKind::Servicenow,
+            &headers(&[
+                ("x-grantdesk-timestamp", timestamp.clone()),
+                ("x-grantdesk-signature", sig.clone()),
+            ]),
+            body,
+            "s",
+            now_ms,
+        )
+        .unwrap();
+        assert_eq!(ok.remote_id.as_deref(), Some("sc_task:abc"));
+        let late = now_ms + 301_000;
+        assert!(verify(
+            TicketProviderKind::Servicenow,
+            &headers(&[("x-grantdesk-timestamp", timestamp), ("x-grantdesk-signature", sig)]),
+            body,
+            "s",
+            late
+        )
+        .is_err());
+    }
+}

@@ -1,0 +1,381 @@
+//! Status sync end to end: signed webhooks, the scheduled poll, "sync now", and access that
+//! ends when its linked ticket closes. Forged, stale and replayed deliveries change nothing.
+
+use grantdesk::domain::{ChangeId, TicketProviderKind, TicketPurpose, TicketState, TrackedTicket};
+use grantdesk_e2e::{eventually, TestStack, ADMIN, JOSH, RILEY};
+use grantdesk_local::sandbox::{
+    hex, hmac_sha256, Sandboxes, WebhookTarget, JIRA_API_TOKEN, JIRA_EMAIL, LINEAR_API_KEY,
+};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const JIRA_SECRET: &str = "jira-webhook-secret";
+const LINEAR_SECRET: &str = "lin_wh_secret";
+
+async fn connect_jira(stack: &TestStack, sandboxes: &Sandboxes) {
+    let body = json!({"base_url": sandboxes.jira.url(), "email": JIRA_EMAIL, "api_token": JIRA_API_TOKEN,
+        "webhook_secret": JIRA_SECRET, "state_overrides": {"Won't Do": "canceled"}});
+    assert_eq!(
+        stack
+            .call(ADMIN, Method::PUT, "/integrations/jira", Some(body))
+            .await
+            .status,
+        200
+    );
+}
+
+async fn propagate_to_jira(stack: &TestStack, resource: &str) {
+    let body = json!({"ticket_propagation": {"enabled_on_grant": true, "enabled_on_revocation": false, "provider": "jira", "project": "OPS"}});
+    assert_eq!(
+        stack
+            .call(ADMIN, Method::PATCH, &format!("/resources/{resource}"), Some(body))
+            .await
+            .status,
+        200
+    );
+}
+
+async fn propagation(stack: &TestStack, resource: &str, user: &str) -> Value {
+    let tab = stack.get(ADMIN, &format!("/resources/{resource}/users")).await;
+    tab.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["user_id"] == user)
+        .map(|l| l["propagation"].clone())
+        .unwrap_or(Value::Null)
+}
+
+async fn wait_for_status(stack: &TestStack, resource: &str, user: &str, status: &str) -> Value {
+    eventually(&format!("propagation {status}"), || async {
+        let p = propagation(stack, resource, user).await;
+        (p["status"] == status).then_some(p)
+    })
+    .await
+}
+
+/// Josh approved on My Role, with his add ticket OPS-1 filed.
+async fn josh_with_a_filed_ticket(stack: &TestStack, sandboxes: &Sandboxes) -> grantdesk_e2e::Demo {
+    let demo = stack.demo().await;
+    connect_jira(stack, sandboxes).await;
+    propagate_to_jira(stack, &demo.resource).await;
+    let id = stack
+        .post(
+            JOSH,
+            "/requests",
+            json!({"resource_id": demo.resource, "duration_minutes": 60}),
+        )
+        .await
+        .str("id");
+    assert_eq!(
+        stack
+            .post(RILEY, &format!("/requests/{id}/approve"), json!({}))
+            .await
+            .status,
+        200
+    );
+    let filed = wait_for_status(stack, &demo.resource, &demo.josh, "pending_manual_propagation").await;
+    assert_eq!(filed["ticket"]["key"], "OPS-1");
+    demo
+}
+
+#[tokio::test]
+async fn a_jira_ticket_moved_to_done_with_a_signed_webhook_completes_the_change_without_the_poll() {
+    let stack = TestStack::start().await;
+    let sandboxes = Sandboxes::start().await.unwrap();
+    let demo = josh_with_a_filed_ticket(&stack, &sandboxes).await;
+    sandboxes.jira.set_webhook(Some(WebhookTarget {
+        url: format!("{}/webhooks/jira", stack.stack.api_url),
+        secret: JIRA_SECRET.into(),
+    }));
+    sandboxes
+        .jira
+        .with(|j, s| j.set_state("OPS-1", TicketState::Done, s))
+        .await;
+    let done = wait_for_status(&stack, &demo.resource, &demo.josh, "completed").await;
+    assert_eq!(done["ticket"]["key"], "OPS-1");
+    let delivered = sandboxes.jira.delivered_webhooks();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].0, 200);
+}
+
+#[tokio::test]
+async fn without_webhooks_the_poll_and_sync_now_complete_or_flag_changes() {
+    let stack = TestStack::start().await;
+    let sandboxes = Sandboxes::start().await.unwrap();
+    let demo = josh_with_a_filed_ticket(&stack, &sandboxes).await;
+
+    sandboxes
+        .jira
+        .with(|j, s| j.set_state("OPS-1", TicketState::InProgress, s))
+        .await;
+    let report = stack.stack.sync.sync_all().await.unwrap();
+    assert_eq!(
+        (report.tickets_read, report.completed),
+        (1, 0),
+        "in progress is not done"
+    );
+    sandboxes
+        .jira
+        .with(|j, s| j.set_state("OPS-1", TicketState::Done, s))
+        .await;
+    let report = stack.stack.sync.sync_all().await.unwrap();
+    assert_eq!(report.completed, 1, "{report:?}");
+    assert_eq!(
+        propagation(&stack, &demo.resource, &demo.josh).await["status"],
+        "completed"
+    );
+    let report = stack.stack.sync.sync_all().await.unwrap();
+    assert_eq!(
+        report.tickets_read, 0,
+        "a completed ticket leaves the open-tickets index"
+    );
+
+    // "Sync now" for a resource whose ticket is canceled: flagged, never counted as done.
+    let added = stack
+        .post(
+            ADMIN,
+            &format!("/resources/{}/users", demo.resource),
+            json!({"user_id": demo.stranger, "duration_minutes": 30}),
+        )
+        .await;
+    assert_eq!(added.status, 201);
+    let filed = wait_for_status(&stack, &demo.resource, &demo.stranger, "pending_manual_propagation").await;
+    let key = filed["ticket"]["key"].as_str().unwrap().to_owned();
+    sandboxes
+        .jira
+        .with(|j, s| j.set_state(&key, TicketState::Canceled, s))
+        .await;
+    assert_eq!(
+        stack
+            .post(JOSH, &format!("/resources/{}/sync", demo.resource), json!({}))
+            .await
+            .status,
+        403
+    );
+    let requested = stack
+        .post(RILEY, &format!("/resources/{}/sync", demo.resource), json!({}))
+        .await;
+    assert_eq!(requested.status, 202, "{:?}", requested.body);
+    wait_for_status(&stack, &demo.resource, &demo.stranger, "ticket_canceled").await;
+    let resource = stack.get(ADMIN, &format!("/resources/{}", demo.resource)).await;
+    assert!(
+        resource.body["last_synced_at"].is_string(),
+        "the resource shows when it was synced"
+    );
+}
+
+#[tokio::test]
+async fn two_hundred_fifty_open_jira_tickets_are_read_in_three_provider_calls() {
+    let stack = TestStack::start().await;
+    let sandboxes = Sandboxes::start().await.unwrap();
+    connect_jira(&stack, &sandboxes).await;
+    let ids: Vec<String> = sandboxes
+        .jira
+        .with(|j, _| {
+            for i in 0..250 {
+                j.add_issue("OPS", &format!("ticket {i}"));
+            }
+            (j.issues.iter().map(|i| i.id.clone()).collect(), vec![])
+        })
+        .await;
+    let now = grantdesk::domain::now();
+    for (i, id) in ids.iter().enumerate() {
+        let tracked = TrackedTicket {
+            provider: TicketProviderKind::Jira,
+            remote_id: id.clone(),
+            key: format!("OPS-{}", i + 1),
+            url: String::new(),
+            purpose: TicketPurpose::Propagation {
+                change_id: ChangeId::generate(),
+            },
+            resource_id: None,
+            state: TicketState::Open,
+            watching: true,
+            last_synced_at: now,
+        };
+        stack.stack.store.save_tracked_ticket(0, &tracked).await.unwrap();
+    }
+    sandboxes.jira.clear_requests();
+    let report = stack.stack.sync.sync_all().await.unwrap();
+    assert_eq!(report.tickets_read, 250);
+    assert_eq!(report.provider_batches, 3);
+    let bulkfetches = sandboxes
+        .jira
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/issue/bulkfetch"))
+        .count();
+    assert_eq!(bulkfetches, 3, "one bulkfetch per 100 tickets, counted at the provider");
+    assert_eq!(sandboxes.jira.requests().len(), 3, "and no other provider call");
+}
+
+#[tokio::test]
+async fn forged_stale_oversized_and_replayed_webhooks_change_nothing() {
+    let stack = TestStack::start().await;
+    let sandboxes = Sandboxes::start().await.unwrap();
+    let demo = josh_with_a_filed_ticket(&stack, &sandboxes).await;
+    let issue_id = sandboxes.jira.with(|j, _| (j.issues[0].id.clone(), vec![])).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/webhooks/jira", stack.stack.api_url);
+    let body = json!({"webhookEvent": "jira:issue_updated", "issue": {"id": issue_id, "key": "OPS-1"}}).to_string();
+    let send = |signature: String, delivery: &'static str, body: String| {
+        http.post(&url)
+            .header("X-Hub-Signature", signature)
+            .header("X-Atlassian-Webhook-Identifier", delivery)
+            .body(body)
+            .send()
+    };
+    let good = format!("sha256={}", hex(&hmac_sha256(JIRA_SECRET, body.as_bytes())));
+
+    sandboxes
+        .jira
+        .with(|j, s| j.set_state("OPS-1", TicketState::Done, s))
+        .await;
+    let forged = send(
+        format!("sha256={}", hex(&hmac_sha256("guessed", body.as_bytes()))),
+        "f-1",
+        body.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(forged.status(), 401);
+    let unsigned = http.post(&url).body(body.clone()).send().await.unwrap();
+    assert_eq!(unsigned.status(), 401);
+    let huge = "x".repeat(1024 * 1024 + 10);
+    assert_eq!(send(good.clone(), "h-1", huge).await.unwrap().status(), 413);
+    assert_eq!(
+        propagation(&stack, &demo.resource, &demo.josh).await["status"],
+        "pending_manual_propagation",
+        "nothing changed"
+    );
+
+    // A genuine delivery while the ticket is open again, then the same delivery replayed after
+    // it is done: the replay is recognized and dropped.
+    sandboxes
+        .jira
+        .with(|j, s| j.set_state("OPS-1", TicketState::InProgress, s))
+        .await;
+    let first = send(good.clone(), "d-1", body.clone()).await.unwrap();
+    assert_eq!(first.status(), 200);
+    sandboxes
+        .jira
+        .with(|j, s| j.set_state("OPS-1", TicketState::Done, s))
+        .await;
+    let replay = send(good.clone(), "d-1", body.clone()).await.unwrap();
+    assert_eq!(replay.status(), 200);
+    assert_eq!(replay.json::<Value>().await.unwrap()["status"], "duplicate");
+    assert_eq!(
+        propagation(&stack, &demo.resource, &demo.josh).await["status"],
+        "pending_manual_propagation"
+    );
+
+    let unknown_body = json!({"issue": {"id": "999999"}}).to_string();
+    let unknown_sig = format!("sha256={}", hex(&hmac_sha256(JIRA_SECRET, unknown_body.as_bytes())));
+    let unknown = send(unknown_sig, "u-1", unknown_body).await.unwrap();
+    assert_eq!(unknown.status(), 200, "unknown tickets are acknowledged");
+
+    // A fresh genuine delivery does apply: the provider is re-read, the body is not trusted.
+    let fresh = send(good, "d-2", body).await.unwrap();
+    assert_eq!(fresh.status(), 200);
+    assert_eq!(
+        propagation(&stack, &demo.resource, &demo.josh).await["status"],
+        "completed"
+    );
+
+    // Linear: a correctly signed but stale delivery is refused.
+    let linear =
+        json!({"api_key": LINEAR_API_KEY, "base_url": sandboxes.linear.url(), "webhook_secret": LINEAR_SECRET});
+    assert_eq!(
+        stack
+            .call(ADMIN, Method::PUT, "/integrations/linear", Some(linear))
+            .await
+            .status,
+        200
+    );
+    let stale = json!({"type": "Issue", "action": "update", "data": {"id": "x"}, "webhookTimestamp": chrono::Utc::now().timestamp_millis() - 120_000}).to_string();
+    let reply = http
+        .post(format!("{}/webhooks/linear", stack.stack.api_url))
+        .header("Linear-Signature", hex(&hmac_sha256(LINEAR_SECRET, stale.as_bytes())))
+        .header("Linear-Delivery", "l-1")
+        .body(stale)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 401);
+}
+
+#[tokio::test]
+async fn closing_joshs_linked_linear_issue_revokes_his_access() {
+    let stack = TestStack::start().await;
+    let sandboxes = Sandboxes::start().await.unwrap();
+    let demo = stack.demo().await;
+    let issue = sandboxes
+        .linear
+        .with(|l, _| (l.add_issue("ENG", "Debug login latency"), vec![]))
+        .await;
+    let linear = json!({"api_key": LINEAR_API_KEY, "base_url": sandboxes.linear.url(), "webhook_secret": LINEAR_SECRET, "project": "ENG"});
+    assert_eq!(
+        stack
+            .call(ADMIN, Method::PUT, "/integrations/linear", Some(linear))
+            .await
+            .status,
+        200
+    );
+    sandboxes.linear.set_webhook(Some(WebhookTarget {
+        url: format!("{}/webhooks/linear", stack.stack.api_url),
+        secret: LINEAR_SECRET.into(),
+    }));
+    let patch = json!({"request_config": {"require_ticket_link": true}});
+    assert_eq!(
+        stack
+            .call(
+                ADMIN,
+                Method::PATCH,
+                &format!("/resources/{}", demo.resource),
+                Some(patch)
+            )
+            .await
+            .status,
+        200
+    );
+
+    let created = stack
+        .post(JOSH, "/requests", json!({"resource_id": demo.resource, "duration_minutes": 240, "linked_ticket": {"provider": "linear", "key": issue}}))
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.str("id");
+    assert_eq!(
+        stack
+            .post(RILEY, &format!("/requests/{id}/approve"), json!({}))
+            .await
+            .status,
+        200
+    );
+
+    sandboxes
+        .linear
+        .with(|l, s| l.set_state(&issue, TicketState::Done, s))
+        .await;
+    eventually("Josh's access to be revoked", || async {
+        let view = stack.get(JOSH, &format!("/requests/{id}")).await;
+        (view.body["grant"]["status"] == "revoked").then_some(())
+    })
+    .await;
+    let tab = stack.get(ADMIN, &format!("/resources/{}/users", demo.resource)).await;
+    assert_eq!(tab.body["items"][0]["status"], "revoked");
+    let resource = grantdesk::domain::ResourceId::parse(&demo.resource).unwrap();
+    let josh = grantdesk::domain::UserId::parse(&demo.josh).unwrap();
+    let grant = stack
+        .stack
+        .store
+        .latest_grant(&resource, &josh)
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(
+        grant.revocation,
+        Some(grantdesk::domain::RevocationReason::LinkedTicketClosed)
+    );
+}
