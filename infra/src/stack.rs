@@ -10,6 +10,7 @@ use grantdesk::events::EventBus;
 use grantdesk::providers::{Connections, HttpPolicy, ProviderHttp};
 use grantdesk::secrets::SecretStore;
 use grantdesk::store::{table, Store};
+use grantdesk::telemetry::CallCounter;
 use grantdesk_api::Api;
 use grantdesk_status_sync::{StatusSync, DEFAULT_BUDGET};
 use grantdesk_ticket_filer::TicketFiler;
@@ -52,6 +53,8 @@ pub struct LocalStack {
     pub filer: TicketFiler,
     /// Status sync, for tests that run it directly.
     pub sync: StatusSync,
+    /// Counts every DynamoDB call the stack's functions make, by operation.
+    pub dynamodb_calls: CallCounter,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -65,11 +68,17 @@ impl Drop for LocalStack {
 
 /// A DynamoDB client for the emulator at `endpoint`, with throwaway credentials.
 pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    counted_dynamodb_client(endpoint, &CallCounter::new())
+}
+
+/// A DynamoDB client whose calls `counter` counts.
+pub fn counted_dynamodb_client(endpoint: &str, counter: &CallCounter) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "grantdesk-local"))
+        .interceptor(counter.clone())
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }
@@ -99,7 +108,8 @@ pub fn secretsmanager_client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
 impl LocalStack {
     /// Creates the table and starts serving the API.
     pub async fn start(options: StackOptions) -> Result<Self, String> {
-        let client = dynamodb_client(&options.endpoint);
+        let dynamodb_calls = CallCounter::new();
+        let client = counted_dynamodb_client(&options.endpoint, &dynamodb_calls);
         table::create_table(&client, &options.table).await?;
         let config = ApiConfig::from_lookup(|name| match name {
             "GRANTDESK_TABLE" => Some(options.table.clone()),
@@ -173,6 +183,7 @@ impl LocalStack {
             table: options.table,
             filer,
             sync,
+            dynamodb_calls,
             tasks,
         })
     }

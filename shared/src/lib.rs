@@ -1,5 +1,5 @@
 //! grantdesk's shared library: the access-request domain (pure), its DynamoDB store,
-//! and configuration. Every Lambda function and the local runner link this crate.
+//! configuration, provider clients and telemetry. Every Lambda function and the local runner link this crate.
 
 pub mod config;
 pub mod domain;
@@ -8,3 +8,4 @@ pub mod providers;
 pub mod secrets;
 pub mod store;
 pub mod sync;
+pub mod telemetry;

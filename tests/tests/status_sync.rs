@@ -197,7 +197,12 @@ async fn two_hundred_fifty_open_jira_tickets_are_read_in_three_provider_calls() 
         stack.stack.store.save_tracked_ticket(0, &tracked).await.unwrap();
     }
     sandboxes.jira.clear_requests();
+    stack.stack.dynamodb_calls.reset();
     let report = stack.stack.sync.sync_all().await.unwrap();
+    let calls = stack.stack.dynamodb_calls.snapshot();
+    assert_eq!(calls.get("Scan"), None, "no Scan: {calls:?}");
+    // The integrations (1) and the open-tickets index in pages of 100 (3).
+    assert_eq!(calls.get("Query"), Some(&4), "{calls:?}");
     assert_eq!(report.tickets_read, 250);
     assert_eq!(report.provider_batches, 3);
     let bulkfetches = sandboxes
