@@ -7,6 +7,7 @@ pub mod dev_token;
 pub mod emulator;
 pub mod gateway;
 pub mod sandbox;
+pub mod schedule_firer;
 pub mod seed;
 pub mod stack;
 pub mod stream;

@@ -3,14 +3,16 @@
 
 use crate::dev_token::DevTokenSecret;
 use crate::gateway::Gateway;
-use crate::stream;
+use crate::{schedule_firer, stream};
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use grantdesk::config::{ApiConfig, FilerConfig};
 use grantdesk::events::EventBus;
 use grantdesk::providers::{Connections, HttpPolicy, ProviderHttp};
+use grantdesk::schedules::ExpirySchedules;
 use grantdesk::secrets::SecretStore;
 use grantdesk::store::{table, Store};
 use grantdesk::telemetry::CallCounter;
+use grantdesk_access_expiry::AccessExpiry;
 use grantdesk_api::Api;
 use grantdesk_status_sync::{StatusSync, DEFAULT_BUDGET};
 use grantdesk_ticket_filer::TicketFiler;
@@ -55,6 +57,8 @@ pub struct LocalStack {
     pub sync: StatusSync,
     /// Counts every DynamoDB call the stack's functions make, by operation.
     pub dynamodb_calls: CallCounter,
+    /// Access expiry, for tests that fire it directly.
+    pub expiry: AccessExpiry,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -81,6 +85,17 @@ pub fn counted_dynamodb_client(endpoint: &str, counter: &CallCounter) -> aws_sdk
         .interceptor(counter.clone())
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// An EventBridge Scheduler client for the emulator at `endpoint`.
+pub fn scheduler_client(endpoint: &str) -> aws_sdk_scheduler::Client {
+    let config = aws_sdk_scheduler::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "grantdesk-local"))
+        .build();
+    aws_sdk_scheduler::Client::from_conf(config)
 }
 
 /// A DynamoDB Streams client for the emulator at `endpoint`.
@@ -111,21 +126,53 @@ impl LocalStack {
         let dynamodb_calls = CallCounter::new();
         let client = counted_dynamodb_client(&options.endpoint, &dynamodb_calls);
         table::create_table(&client, &options.table).await?;
+        let scheduler = scheduler_client(&options.endpoint);
+        let group = format!("{}-expiry", options.table);
+        // The emulator refuses schedules in a missing group; AWS gets it from the template.
+        scheduler
+            .create_schedule_group()
+            .name(&group)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "creating schedule group: {}",
+                    aws_sdk_scheduler::error::DisplayErrorContext(e)
+                )
+            })?;
+        let expiry_target = "arn:aws:lambda:us-east-1:000000000000:function:grantdesk-access-expiry";
+        let scheduler_role = "arn:aws:iam::000000000000:role/grantdesk-scheduler";
         let config = ApiConfig::from_lookup(|name| match name {
             "GRANTDESK_TABLE" => Some(options.table.clone()),
             "GRANTDESK_BOOTSTRAP_ADMINS" => Some(options.bootstrap_admins.clone()),
+            "GRANTDESK_SCHEDULE_GROUP" => Some(group.clone()),
+            "GRANTDESK_EXPIRY_TARGET_ARN" => Some(expiry_target.into()),
+            "GRANTDESK_SCHEDULER_ROLE_ARN" => Some(scheduler_role.into()),
             _ => None,
         })
         .map_err(|e| e.to_string())?;
-        let store = Store::new(client, &options.table);
+        let store = Store::new(client, &options.table).with_serialized_writes();
         // Each stack gets its own secret names, so stacks sharing one emulator stay apart.
         let secret_prefix = format!("{}/", options.table);
         let secrets = SecretStore::new(secretsmanager_client(&options.endpoint), &secret_prefix);
         let connections = Connections::new(store.clone(), secrets, ProviderHttp::new(HttpPolicy::default()));
+        let schedules = ExpirySchedules::new(
+            scheduler.clone(),
+            group.clone(),
+            expiry_target.into(),
+            scheduler_role.into(),
+            None,
+        );
+        let expiry = AccessExpiry::new(store.clone());
         let (bus, mut bus_events) = tokio::sync::mpsc::unbounded_channel();
-        let api = Api::new(store.clone(), connections.clone(), EventBus::InProcess(bus), config);
+        let api = Api::new(
+            store.clone(),
+            connections.clone(),
+            EventBus::InProcess(bus),
+            schedules,
+            config,
+        );
         let intake = WebhookIntake::new(store.clone(), connections.clone());
-        let sync = StatusSync::new(store.clone(), connections.clone(), DEFAULT_BUDGET);
         let listener = TcpListener::bind(("127.0.0.1", options.port))
             .await
             .map_err(|e| format!("listening on 127.0.0.1:{}: {e}", options.port))?;
@@ -134,13 +181,14 @@ impl LocalStack {
         let server = tokio::spawn(Gateway::new(api, intake, options.secret).serve(listener));
         let filer = TicketFiler::new(
             store.clone(),
-            connections,
+            connections.clone(),
             FilerConfig {
                 table_name: options.table.clone(),
                 secret_prefix,
                 app_url: api_url.clone(),
             },
         );
+        let sync = StatusSync::new(store.clone(), connections, filer.clone(), DEFAULT_BUDGET);
         // The template's rule: SyncRequested events from grantdesk go to status sync.
         let dispatcher = {
             let sync = sync.clone();
@@ -154,7 +202,8 @@ impl LocalStack {
                 }
             })
         };
-        let mut tasks = vec![server, dispatcher];
+        let firer = tokio::spawn(schedule_firer::run(scheduler, group, expiry.clone()));
+        let mut tasks = vec![server, dispatcher, firer];
         if let Some(every) = options.sync_every {
             let sync = sync.clone();
             tasks.push(tokio::spawn(async move {
@@ -184,6 +233,7 @@ impl LocalStack {
             filer,
             sync,
             dynamodb_calls,
+            expiry,
             tasks,
         })
     }

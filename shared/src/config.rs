@@ -32,6 +32,38 @@ pub struct ApiConfig {
     pub secret_prefix: String,
     /// The EventBridge bus events go to (`GRANTDESK_EVENT_BUS`, default `default`).
     pub event_bus: String,
+    /// Where grant expiry schedules are created.
+    pub expiry: ExpiryConfig,
+}
+
+/// Where grant expiry schedules go: `GRANTDESK_SCHEDULE_GROUP`, `GRANTDESK_EXPIRY_TARGET_ARN`,
+/// `GRANTDESK_SCHEDULER_ROLE_ARN` and optionally `GRANTDESK_EXPIRY_DLQ_ARN`.
+#[derive(Clone, Debug)]
+pub struct ExpiryConfig {
+    /// The schedule group.
+    pub group: String,
+    /// The access-expiry function.
+    pub target_arn: String,
+    /// The role Scheduler assumes to invoke it.
+    pub role_arn: String,
+    /// Where failed invocations go.
+    pub dead_letter_arn: Option<String>,
+}
+
+impl ExpiryConfig {
+    fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(ConfigError::Missing(name))
+        };
+        Ok(Self {
+            group: required("GRANTDESK_SCHEDULE_GROUP")?,
+            target_arn: required("GRANTDESK_EXPIRY_TARGET_ARN")?,
+            role_arn: required("GRANTDESK_SCHEDULER_ROLE_ARN")?,
+            dead_letter_arn: lookup("GRANTDESK_EXPIRY_DLQ_ARN").filter(|v| !v.trim().is_empty()),
+        })
+    }
 }
 
 impl ApiConfig {
@@ -52,11 +84,13 @@ impl ApiConfig {
         let event_bus = lookup("GRANTDESK_EVENT_BUS")
             .filter(|v| !v.trim().is_empty())
             .unwrap_or_else(|| "default".into());
+        let expiry = ExpiryConfig::from_lookup(&lookup)?;
         Ok(Self {
             table_name,
             bootstrap_admins,
             secret_prefix,
             event_bus,
+            expiry,
         })
     }
 }
@@ -156,6 +190,9 @@ mod tests {
         let config = ApiConfig::from_lookup(|name| match name {
             "GRANTDESK_TABLE" => Some("grantdesk".into()),
             "GRANTDESK_BOOTSTRAP_ADMINS" => Some(" Alice@Example.com, ,bob@example.com".into()),
+            "GRANTDESK_SCHEDULE_GROUP" => Some("g".into()),
+            "GRANTDESK_EXPIRY_TARGET_ARN" => Some("arn:aws:lambda:us-east-1:1:function:x".into()),
+            "GRANTDESK_SCHEDULER_ROLE_ARN" => Some("arn:aws:iam::1:role/r".into()),
             _ => None,
         })
         .unwrap();
@@ -186,6 +223,9 @@ mod tests {
         let err = ApiConfig::from_lookup(|name| match name {
             "GRANTDESK_TABLE" => Some("t".into()),
             "GRANTDESK_BOOTSTRAP_ADMINS" => Some("not-an-email".into()),
+            "GRANTDESK_SCHEDULE_GROUP" => Some("g".into()),
+            "GRANTDESK_EXPIRY_TARGET_ARN" => Some("a".into()),
+            "GRANTDESK_SCHEDULER_ROLE_ARN" => Some("r".into()),
             _ => None,
         })
         .unwrap_err();

@@ -4,7 +4,9 @@
 pub mod config;
 pub mod domain;
 pub mod events;
+pub mod expiry;
 pub mod providers;
+pub mod schedules;
 pub mod secrets;
 pub mod store;
 pub mod sync;

@@ -174,12 +174,21 @@ impl TestStack {
 }
 
 /// Waits (up to 20 s, polling) until `check` returns `Some`, and returns it.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    for _ in 0..200 {
+    eventually_within(20, what, check).await
+}
+
+/// Waits up to `seconds`, polling every 100 ms, until `check` returns `Some`, and returns it.
+pub async fn eventually_within<T, F, Fut>(seconds: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..seconds * 10 {
         if let Some(value) = check().await {
             return value;
         }

@@ -10,6 +10,7 @@ use error::{ApiError, ApiResult};
 use grantdesk::config::ApiConfig;
 use grantdesk::events::EventBus;
 use grantdesk::providers::Connections;
+use grantdesk::schedules::ExpirySchedules;
 use grantdesk::store::{PageRequest, Store};
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -25,18 +26,45 @@ pub struct Api {
     store: Store,
     connections: Connections,
     events: EventBus,
+    schedules: ExpirySchedules,
     config: ApiConfig,
 }
 
 impl Api {
-    /// An API over `store`, reaching ticket providers through `connections` and putting
-    /// events on `events`.
-    pub fn new(store: Store, connections: Connections, events: EventBus, config: ApiConfig) -> Self {
+    /// An API over `store`, reaching ticket providers through `connections`, putting events
+    /// on `events` and ending grants through `schedules`.
+    pub fn new(
+        store: Store,
+        connections: Connections,
+        events: EventBus,
+        schedules: ExpirySchedules,
+        config: ApiConfig,
+    ) -> Self {
         Self {
             store,
             connections,
             events,
+            schedules,
             config,
+        }
+    }
+
+    /// Schedules the end of a grant that has an end time. A failure is logged, not returned: the
+    /// grant is already recorded, and the status-sync sweeper ends it on time regardless.
+    pub(crate) async fn schedule_expiry(&self, grant: &grantdesk::domain::Grant) {
+        if let Some(at) = &grant.expires_at {
+            if let Err(err) = self.schedules.schedule(&grant.id, at).await {
+                tracing::error!(error = %err, "scheduling expiry; the sweeper will end the grant");
+            }
+        }
+    }
+
+    /// Deletes the schedule of a grant that ended early (a stale firing would be harmless).
+    pub(crate) async fn cancel_expiry(&self, grant: &grantdesk::domain::Grant) {
+        if grant.expires_at.is_some() {
+            if let Err(err) = self.schedules.cancel(&grant.id).await {
+                tracing::warn!(error = %err, "deleting an expiry schedule");
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 use grantdesk::config::ApiConfig;
 use grantdesk::events::EventBus;
 use grantdesk::providers::{Connections, HttpPolicy, ProviderHttp};
+use grantdesk::schedules::ExpirySchedules;
 use grantdesk::secrets::SecretStore;
 use grantdesk::store::Store;
 use grantdesk_api::Api;
@@ -20,7 +21,15 @@ async fn main() -> Result<(), Error> {
         client: aws_sdk_eventbridge::Client::new(&aws),
         bus_name: config.event_bus.clone(),
     };
-    let api = Api::new(store, connections, events, config);
+    let expiry = &config.expiry;
+    let schedules = ExpirySchedules::new(
+        aws_sdk_scheduler::Client::new(&aws),
+        expiry.group.clone(),
+        expiry.target_arn.clone(),
+        expiry.role_arn.clone(),
+        expiry.dead_letter_arn.clone(),
+    );
+    let api = Api::new(store, connections, events, schedules, config);
     let api = &api;
     lambda_http::run(service_fn(move |req: Request| async move {
         Ok::<_, std::convert::Infallible>(api.handle(req).await)

@@ -7,9 +7,11 @@
 //! queue is the sparse open-tickets index, oldest-synced first, read within a per-run budget.
 
 use grantdesk::domain::{self, ResourceId, TicketProviderKind, TrackedTicket};
+use grantdesk::expiry::{expire_grant, Expiry};
 use grantdesk::providers::{ConnectionError, Connections, TicketProvider};
 use grantdesk::store::{Store, StoreError, Versioned};
 use grantdesk::sync::{apply_remote_state, Applied};
+use grantdesk_ticket_filer::TicketFiler;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,7 +34,16 @@ pub struct SyncReport {
     pub unwatched: usize,
     /// Providers that failed this run (retried next run).
     pub failed_providers: Vec<String>,
+    /// Grants the sweeper ended because their end time passed without their schedule firing.
+    pub expired: usize,
+    /// Access changes whose ticket filing the sweeper re-drove.
+    pub redriven: usize,
 }
+
+/// How long a change may wait for its ticket before the sweeper files it itself.
+pub const STUCK_AFTER_MINUTES: i64 = 5;
+/// Most grants and changes one sweep handles (the next run takes the rest).
+pub const SWEEP_LIMIT: i32 = 100;
 
 /// The most tickets one scheduled run reads per provider; the rest wait for the next run,
 /// oldest-synced first, so every ticket gets its turn.
@@ -43,17 +54,40 @@ pub const DEFAULT_BUDGET: usize = 2_000;
 pub struct StatusSync {
     store: Store,
     connections: Connections,
+    filer: TicketFiler,
     budget: usize,
 }
 
 impl StatusSync {
-    /// A sync over `store`, reading at most `budget` tickets per provider per run.
-    pub fn new(store: Store, connections: Connections, budget: usize) -> Self {
+    /// A sync over `store`, reading at most `budget` tickets per provider per run; the sweeper
+    /// re-drives stuck filings through `filer`.
+    pub fn new(store: Store, connections: Connections, filer: TicketFiler, budget: usize) -> Self {
         Self {
             store,
             connections,
+            filer,
             budget,
         }
+    }
+
+    /// The sweeper: ends grants whose end time passed but are still active (a schedule that
+    /// never fired), and files the tickets of changes that waited too long (a stream record
+    /// that exhausted its retries). Both queues are sparse indexes read with a Query.
+    pub async fn sweep(&self, report: &mut SyncReport) -> Result<(), StoreError> {
+        let now = domain::now();
+        for grant in self.store.overdue_grants(&now, SWEEP_LIMIT).await? {
+            if expire_grant(&self.store, &grant.id).await? == Expiry::Expired {
+                report.expired += 1;
+            }
+        }
+        let stuck_before = now - chrono::Duration::minutes(STUCK_AFTER_MINUTES);
+        for change in self.store.stuck_changes(&stuck_before, SWEEP_LIMIT).await? {
+            report.redriven += 1;
+            if let Err(err) = self.filer.file_propagation_ticket(&change.id).await {
+                tracing::warn!(error = %err, change = %change.id, "re-driven filing failed; next sweep retries");
+            }
+        }
+        Ok(())
     }
 
     /// Handles an EventBridge event: `SyncRequested` (detail `{"resource_id"}`) syncs one
@@ -69,6 +103,7 @@ impl StatusSync {
     #[tracing::instrument(skip_all)]
     pub async fn sync_all(&self) -> Result<SyncReport, StoreError> {
         let mut report = SyncReport::default();
+        self.sweep(&mut report).await?;
         for integration in self.store.integrations().await? {
             let limit = i32::try_from(self.budget).unwrap_or(i32::MAX);
             let open = self.store.open_tickets(integration.provider, limit).await?;

@@ -2,22 +2,24 @@
 #![recursion_limit = "256"]
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use grantdesk::config::SyncConfig;
+use grantdesk::config::FilerConfig;
 use grantdesk::providers::{Connections, HttpPolicy, ProviderHttp};
 use grantdesk::secrets::SecretStore;
 use grantdesk::store::Store;
 use grantdesk_status_sync::{StatusSync, DEFAULT_BUDGET};
+use grantdesk_ticket_filer::TicketFiler;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = SyncConfig::from_env()?;
+    let config = FilerConfig::from_env()?;
     let aws = aws_config::load_from_env().await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
     let secrets = SecretStore::new(aws_sdk_secretsmanager::Client::new(&aws), &config.secret_prefix);
     let connections = Connections::new(store.clone(), secrets, ProviderHttp::new(HttpPolicy::default()));
-    let sync = StatusSync::new(store, connections, DEFAULT_BUDGET);
+    let filer = TicketFiler::new(store.clone(), connections.clone(), config.clone());
+    let sync = StatusSync::new(store, connections, filer, DEFAULT_BUDGET);
     let sync = &sync;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| async move {

@@ -112,7 +112,13 @@ impl Store {
                 "attribute_not_exists(pk) OR active = :inactive",
                 HashMap::from([(":inactive".to_owned(), AttributeValue::Bool(false))]),
             )?,
-            Write::create(&self.table, &keys::change(&change.id), CHANGE, change, "access change")?,
+            Write::create(
+                &self.table,
+                &keys::change_record(change),
+                CHANGE,
+                change,
+                "access change",
+            )?,
         ])
     }
 
@@ -208,7 +214,13 @@ impl Store {
                 "grant_id = :grant",
                 HashMap::from([(":grant".to_owned(), AttributeValue::S(grant.id.to_string()))]),
             )?,
-            Write::create(&self.table, &keys::change(&change.id), CHANGE, change, "access change")?,
+            Write::create(
+                &self.table,
+                &keys::change_record(change),
+                CHANGE,
+                change,
+                "access change",
+            )?,
         ];
         writes.extend(self.audit_event_writes(events)?);
         self.transact(writes, "ending grant").await
@@ -239,6 +251,24 @@ impl Store {
             Some(entry) => self.grant(&entry.value.grant_id).await,
             None => Ok(None),
         }
+    }
+
+    /// Active grants whose end time is before `now`, earliest first (the sweeper's queue).
+    pub async fn overdue_grants(&self, now: &crate::domain::Timestamp, limit: i32) -> StoreResult<Vec<Grant>> {
+        let below = keys::sortable_time(now);
+        let found: Vec<Versioned<Grant>> = self
+            .query_before("gsi2", keys::EXPIRING, &below, limit, "listing overdue grants")
+            .await?;
+        Ok(found.into_iter().map(|v| v.value).collect())
+    }
+
+    /// Changes whose ticket has waited to be filed since before `before`, oldest first.
+    pub async fn stuck_changes(&self, before: &crate::domain::Timestamp, limit: i32) -> StoreResult<Vec<AccessChange>> {
+        let below = keys::sortable_time(before);
+        let found: Vec<Versioned<AccessChange>> = self
+            .query_before("gsi2", keys::PENDING_TICKETS, &below, limit, "listing stuck changes")
+            .await?;
+        Ok(found.into_iter().map(|v| v.value).collect())
     }
 
     /// A requester's requests, newest first.

@@ -13,7 +13,7 @@
 //! | resource user (Users tab) | `RES#rid` | `USER#uid` | | |
 //! | request | `REQ#id` | `REQ` | `REQUESTER#uid` / id | `PENDING_REVIEW` / `group#id` while pending |
 //! | grant | `GRANT#id` | `GRANT` | | `EXPIRING` / `expires_at#id` while active with an end |
-//! | access change | `CHANGE#id` | `CHANGE` | | |
+//! | access change | `CHANGE#id` | `CHANGE` | | `PENDING_TICKETS` / `updated#id` while its ticket waits to be filed |
 //! | integration | `INTEGRATION#provider` | `INTEGRATION` | `INTEGRATIONS` / provider | |
 //! | audit ticket | `REQ#id` | `AUDIT` | | |
 //! | audit event | `REQ#id` | `AUDIT#event id` | | |
@@ -239,9 +239,26 @@ pub fn integration(provider: crate::domain::TicketProviderKind) -> Keys {
     Keys::new(format!("INTEGRATION#{provider}"), "INTEGRATION").gsi1("INTEGRATIONS", provider.as_str())
 }
 
-/// An access change.
+/// An access change's primary key, for reads.
 pub fn change(id: &ChangeId) -> Keys {
     Keys::new(format!("CHANGE#{id}"), "CHANGE")
+}
+
+/// The gsi2 partition of changes waiting for their ticket to be filed (the sweeper re-drives
+/// the ones waiting too long).
+pub const PENDING_TICKETS: &str = "PENDING_TICKETS";
+
+/// An access change; in the pending-tickets index while its ticket waits to be filed.
+pub fn change_record(record: &crate::domain::AccessChange) -> Keys {
+    let keys = change(&record.id);
+    if record.propagation == crate::domain::PropagationStatus::PendingTicketCreation {
+        keys.gsi2(
+            PENDING_TICKETS,
+            format!("{}#{}", sortable_time(&record.updated_at), record.id),
+        )
+    } else {
+        keys
+    }
 }
 
 #[cfg(test)]

@@ -260,6 +260,7 @@ impl Write {
 pub struct Store {
     client: Client,
     table: String,
+    write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Store {
@@ -268,6 +269,22 @@ impl Store {
         Self {
             client,
             table: table.into(),
+            write_gate: None,
+        }
+    }
+
+    /// The same store, with its writes sent one at a time. Only for the local emulator: moto
+    /// rolls a failed transaction back by restoring a snapshot of the whole table, which
+    /// erases writes committed meanwhile by other requests. DynamoDB itself needs no such gate.
+    pub fn with_serialized_writes(mut self) -> Self {
+        self.write_gate = Some(std::sync::Arc::new(tokio::sync::Mutex::new(())));
+        self
+    }
+
+    async fn gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
         }
     }
 
@@ -390,6 +407,33 @@ impl Store {
         })
     }
 
+    /// Reads up to `limit` records of an index partition whose sort key sorts before `below`,
+    /// in order (for time-keyed work queues).
+    async fn query_before<T: DeserializeOwned>(
+        &self,
+        index: &str,
+        partition: &str,
+        below: &str,
+        limit: i32,
+        operation: &'static str,
+    ) -> StoreResult<Vec<Versioned<T>>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk AND #sk < :below")
+            .expression_attribute_names("#pk", format!("{index}pk"))
+            .expression_attribute_names("#sk", format!("{index}sk"))
+            .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
+            .expression_attribute_values(":below", AttributeValue::S(below.to_owned()))
+            .limit(limit.max(1))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo(operation, DisplayErrorContext(e)))?;
+        out.items.unwrap_or_default().into_iter().map(from_item).collect()
+    }
+
     /// Reads every page of a query, up to `cap` records; more than that is an error rather
     /// than a silent truncation.
     async fn query_all<T: DeserializeOwned>(
@@ -427,6 +471,7 @@ impl Store {
         let Some(put) = item.put else {
             return self.transact(vec![Write { label, item }], operation).await;
         };
+        let _gate = self.gate().await;
         let result = self
             .client
             .put_item()
@@ -451,6 +496,7 @@ impl Store {
     async fn transact(&self, writes: Vec<Write>, operation: &'static str) -> StoreResult<()> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
         let labels: Vec<String> = writes.iter().map(|w| w.label.clone()).collect();
+        let _gate = self.gate().await;
         let result = self
             .client
             .transact_write_items()

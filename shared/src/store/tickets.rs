@@ -31,7 +31,7 @@ impl Store {
     pub async fn save_change(&self, expected_version: u64, change: &AccessChange) -> StoreResult<()> {
         let write = Write::replace(
             &self.table,
-            &keys::change(&change.id),
+            &keys::change_record(change),
             ACCESS_CHANGE,
             expected_version,
             change,
@@ -51,7 +51,7 @@ impl Store {
         let writes = vec![
             Write::replace(
                 &self.table,
-                &keys::change(&change.id),
+                &keys::change_record(change),
                 ACCESS_CHANGE,
                 expected_version,
                 change,
@@ -249,7 +249,7 @@ impl Store {
         let writes = vec![
             Write::replace(
                 &self.table,
-                &keys::change(&change.id),
+                &keys::change_record(change),
                 ACCESS_CHANGE,
                 change_version,
                 change,
@@ -301,6 +301,7 @@ impl Store {
             1,
             &data,
         )?;
+        let _gate = self.gate().await;
         self.client
             .put_item()
             .table_name(&self.table)
@@ -338,6 +339,7 @@ impl Store {
         account: &ProviderAccount,
     ) -> StoreResult<()> {
         let item = super::to_item(&keys::provider_user(provider, email), PROVIDER_USER, 1, account)?;
+        let _gate = self.gate().await;
         self.client
             .put_item()
             .table_name(&self.table)

@@ -131,10 +131,13 @@ pub async fn add_user(api: &Api, caller: &Caller, id: &str, body: AddUser) -> Ap
         domain::now(),
     )?;
     match api.store.start_grant(&grant, &change).await {
-        Ok(()) => Ok(json(
-            StatusCode::CREATED,
-            &ResourceUserView::new(grant, Some(user), Some(change)),
-        )),
+        Ok(()) => {
+            api.schedule_expiry(&grant).await;
+            Ok(json(
+                StatusCode::CREATED,
+                &ResourceUserView::new(grant, Some(user), Some(change)),
+            ))
+        }
         Err(StoreError::Conflict(_)) => Err(ApiError::conflict(
             "access_already_active",
             format!("{} already has active access to this resource", user.email),
@@ -177,6 +180,7 @@ pub async fn remove_user(api: &Api, caller: &Caller, id: &str, user: &str) -> Ap
         .into_iter()
         .collect();
     api.store.end_grant(grant.version, &ended, &change, &events).await?;
+    api.cancel_expiry(&ended).await;
     Ok(no_content())
 }
 

@@ -215,7 +215,10 @@ impl Api {
             events: &events,
         };
         match self.store.approve(write).await {
-            Ok(()) => Ok(RequestView::new(approved, Some(grant), None)),
+            Ok(()) => {
+                self.schedule_expiry(&grant).await;
+                Ok(RequestView::new(approved, Some(grant), None))
+            }
             Err(StoreError::Conflict(what)) if what.contains("already has active access") => Err(ApiError::conflict(
                 "access_already_active",
                 "the requester already has active access to this resource",
