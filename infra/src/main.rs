@@ -75,6 +75,7 @@ async fn dev(args: &[String]) -> Result<(), String> {
     };
     let bootstrap_admins = std::env::var("GRANTDESK_BOOTSTRAP_ADMINS").unwrap_or_else(|_| seed::ADMIN_EMAIL.into());
     let table = std::env::var("GRANTDESK_TABLE").unwrap_or_else(|_| "grantdesk-local".into());
+    let sandboxes = Sandboxes::start().await?;
     let stack = LocalStack::start(StackOptions {
         endpoint: endpoint.clone(),
         table,
@@ -83,10 +84,10 @@ async fn dev(args: &[String]) -> Result<(), String> {
         secret,
         poll_stream: true,
         sync_every: Some(sync_interval()?),
+        slack_api_url: sandboxes.slack_api_url(),
     })
     .await?;
     let demo = seed::seed(&stack.store).await?;
-    let sandboxes = Sandboxes::start().await?;
     seed::seed_sandboxes(&sandboxes).await;
     print_walkthrough(&stack.api_url, &endpoint, &demo, &sandboxes);
     tokio::signal::ctrl_c()

@@ -6,7 +6,7 @@ use crate::gateway::Gateway;
 use crate::{schedule_firer, stream};
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use grantdesk::config::{ApiConfig, FilerConfig};
-use grantdesk::events::EventBus;
+use grantdesk::events::{BusEvent, EventBus};
 use grantdesk::providers::{Connections, HttpPolicy, ProviderHttp};
 use grantdesk::schedules::ExpirySchedules;
 use grantdesk::secrets::SecretStore;
@@ -17,6 +17,7 @@ use grantdesk_api::Api;
 use grantdesk_status_sync::{StatusSync, DEFAULT_BUDGET};
 use grantdesk_ticket_filer::TicketFiler;
 use grantdesk_webhook_intake::WebhookIntake;
+use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -36,6 +37,8 @@ pub struct StackOptions {
     /// Feed the table's stream to the ticket filer (off only for tests that drive the filer
     /// by hand).
     pub poll_stream: bool,
+    /// The Slack Web API reviewer notifications go to (the sandbox Slack, locally).
+    pub slack_api_url: String,
     /// Run status sync on this schedule (the template's `rate(...)`); `None` runs it only when
     /// a resource's sync is requested or a test calls it.
     pub sync_every: Option<std::time::Duration>,
@@ -59,6 +62,8 @@ pub struct LocalStack {
     pub dynamodb_calls: CallCounter,
     /// Access expiry, for tests that fire it directly.
     pub expiry: AccessExpiry,
+    /// Every event put on the bus, in order (the local bus keeps them for inspection).
+    pub published: Arc<Mutex<Vec<BusEvent>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -165,13 +170,8 @@ impl LocalStack {
         );
         let expiry = AccessExpiry::new(store.clone());
         let (bus, mut bus_events) = tokio::sync::mpsc::unbounded_channel();
-        let api = Api::new(
-            store.clone(),
-            connections.clone(),
-            EventBus::InProcess(bus),
-            schedules,
-            config,
-        );
+        let events = EventBus::InProcess(bus);
+        let api = Api::new(store.clone(), connections.clone(), events.clone(), schedules, config);
         let intake = WebhookIntake::new(store.clone(), connections.clone());
         let listener = TcpListener::bind(("127.0.0.1", options.port))
             .await
@@ -182,18 +182,24 @@ impl LocalStack {
         let filer = TicketFiler::new(
             store.clone(),
             connections.clone(),
+            events.clone(),
             FilerConfig {
                 table_name: options.table.clone(),
                 secret_prefix,
                 app_url: api_url.clone(),
+                event_bus: "local".into(),
+                slack_api_url: options.slack_api_url.clone(),
             },
         );
         let sync = StatusSync::new(store.clone(), connections, filer.clone(), DEFAULT_BUDGET);
         // The template's rule: SyncRequested events from grantdesk go to status sync.
+        let published: Arc<Mutex<Vec<BusEvent>>> = Arc::default();
         let dispatcher = {
             let sync = sync.clone();
+            let published = published.clone();
             tokio::spawn(async move {
                 while let Some(event) = bus_events.recv().await {
+                    published.lock().unwrap_or_else(|p| p.into_inner()).push(event.clone());
                     if event.detail_type == grantdesk::events::SYNC_REQUESTED {
                         if let Err(err) = sync.handle(&event.detail_type, &event.detail).await {
                             tracing::error!(error = %err, "status sync failed");
@@ -234,6 +240,7 @@ impl LocalStack {
             sync,
             dynamodb_calls,
             expiry,
+            published,
             tasks,
         })
     }

@@ -205,35 +205,23 @@ mod tests {
     }
 
     #[test]
-    fn the_filer_patterns_pick_new_and_retried_changes_only() {
+    fn the_filer_patterns_pick_requests_grants_changes_and_new_audit_events_only() {
         let patterns: Vec<Value> = grantdesk_ticket_filer::FILTER_PATTERNS
             .iter()
             .map(|p| serde_json::from_str(p).unwrap())
             .collect();
         let matched = |r: &Value| patterns.iter().any(|p| matches_pattern(p, r));
         assert!(matched(&record("INSERT", "pending_ticket_creation", None)));
-        assert!(!matched(&record("INSERT", "not_required", None)));
-        assert!(
-            matched(&record(
-                "MODIFY",
-                "pending_ticket_creation",
-                Some("ticket_creation_failed")
-            )),
-            "an admin's retry"
-        );
-        assert!(
-            !matched(&record(
-                "MODIFY",
-                "pending_ticket_creation",
-                Some("pending_ticket_creation")
-            )),
-            "the filer's own bookkeeping"
-        );
-        assert!(!matched(&record(
+        assert!(matched(&record(
             "MODIFY",
-            "pending_manual_propagation",
-            Some("pending_ticket_creation")
+            "completed",
+            Some("pending_manual_propagation")
         )));
+        for kind in ["request", "grant"] {
+            assert!(matched(
+                &json!({"eventName": "MODIFY", "dynamodb": {"NewImage": {"kind": {"S": kind}}}})
+            ));
+        }
         assert!(matched(
             &json!({"eventName": "INSERT", "dynamodb": {"NewImage": {"kind": {"S": "audit_event"}}}})
         ));
@@ -241,7 +229,17 @@ mod tests {
             &json!({"eventName": "MODIFY", "dynamodb": {"NewImage": {"kind": {"S": "audit_event"}}}})
         ));
         assert!(!matched(
-            &json!({"eventName": "INSERT", "dynamodb": {"NewImage": {"kind": {"S": "request"}}}})
+            &json!({"eventName": "INSERT", "dynamodb": {"NewImage": {"kind": {"S": "tracked_ticket"}}}})
         ));
+        assert!(!matched(
+            &json!({"eventName": "REMOVE", "dynamodb": {"OldImage": {"kind": {"S": "request"}}}})
+        ));
+        let anything_but = json!({"a": [{"anything-but": ["x"]}]});
+        assert!(matches_pattern(&anything_but, &json!({"a": "y"})));
+        assert!(!matches_pattern(&anything_but, &json!({"a": "x"})));
+        assert!(
+            !matches_pattern(&anything_but, &json!({})),
+            "a missing field matches nothing"
+        );
     }
 }

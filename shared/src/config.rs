@@ -104,6 +104,10 @@ pub struct FilerConfig {
     pub secret_prefix: String,
     /// Where people use grantdesk, for links in tickets (`GRANTDESK_APP_URL`).
     pub app_url: String,
+    /// The EventBridge bus domain events go to (`GRANTDESK_EVENT_BUS`, default `default`).
+    pub event_bus: String,
+    /// The Slack Web API (`GRANTDESK_SLACK_API_URL`, default `https://slack.com/api`).
+    pub slack_api_url: String,
 }
 
 impl FilerConfig {
@@ -114,11 +118,8 @@ impl FilerConfig {
 
     /// Reads the configuration through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |name: &'static str| {
-            lookup(name)
-                .filter(|v| !v.trim().is_empty())
-                .ok_or(ConfigError::Missing(name))
-        };
+        let value = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let required = |name: &'static str| value(name).ok_or(ConfigError::Missing(name));
         let app_url = required("GRANTDESK_APP_URL")?.trim_end_matches('/').to_owned();
         if !(app_url.starts_with("https://") || app_url.starts_with("http://")) {
             return Err(ConfigError::Invalid {
@@ -128,10 +129,10 @@ impl FilerConfig {
         }
         Ok(Self {
             table_name: required("GRANTDESK_TABLE")?,
-            secret_prefix: lookup("GRANTDESK_SECRET_PREFIX")
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| "grantdesk/".into()),
+            secret_prefix: value("GRANTDESK_SECRET_PREFIX").unwrap_or_else(|| "grantdesk/".into()),
             app_url,
+            event_bus: value("GRANTDESK_EVENT_BUS").unwrap_or_else(|| "default".into()),
+            slack_api_url: value("GRANTDESK_SLACK_API_URL").unwrap_or_else(|| "https://slack.com/api".into()),
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod expiry;
 pub mod providers;
 pub mod schedules;
 pub mod secrets;
+pub mod slack;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

@@ -54,15 +54,20 @@ impl Reply {
 impl TestStack {
     /// Starts a stack on a fresh table, its stream feeding the ticket filer.
     pub async fn start() -> Self {
-        Self::start_with(true).await
+        Self::start_with(true, "http://127.0.0.1:9/api".into()).await
     }
 
     /// Starts a stack whose ticket filer is called only by the test itself.
     pub async fn start_without_stream() -> Self {
-        Self::start_with(false).await
+        Self::start_with(false, "http://127.0.0.1:9/api".into()).await
     }
 
-    async fn start_with(poll_stream: bool) -> Self {
+    /// Starts a stack that notifies reviewers through the Slack Web API at `slack_api_url`.
+    pub async fn start_with_slack(slack_api_url: String) -> Self {
+        Self::start_with(true, slack_api_url).await
+    }
+
+    async fn start_with(poll_stream: bool, slack_api_url: String) -> Self {
         let endpoint = tokio::task::spawn_blocking(emulator_endpoint)
             .await
             .expect("emulator start-up panicked");
@@ -76,6 +81,7 @@ impl TestStack {
             secret: secret.clone(),
             poll_stream,
             sync_every: None,
+            slack_api_url,
         })
         .await
         .expect("starting the local stack");

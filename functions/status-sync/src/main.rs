@@ -3,6 +3,7 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use grantdesk::config::FilerConfig;
+use grantdesk::events::EventBus;
 use grantdesk::providers::{Connections, HttpPolicy, ProviderHttp};
 use grantdesk::secrets::SecretStore;
 use grantdesk::store::Store;
@@ -18,7 +19,11 @@ async fn main() -> Result<(), Error> {
     let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
     let secrets = SecretStore::new(aws_sdk_secretsmanager::Client::new(&aws), &config.secret_prefix);
     let connections = Connections::new(store.clone(), secrets, ProviderHttp::new(HttpPolicy::default()));
-    let filer = TicketFiler::new(store.clone(), connections.clone(), config.clone());
+    let events = EventBus::EventBridge {
+        client: aws_sdk_eventbridge::Client::new(&aws),
+        bus_name: config.event_bus.clone(),
+    };
+    let filer = TicketFiler::new(store.clone(), connections.clone(), events, config.clone());
     let sync = StatusSync::new(store, connections, filer, DEFAULT_BUDGET);
     let sync = &sync;
     lambda_runtime::run(service_fn(

@@ -12,27 +12,42 @@ mod assignee;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use grantdesk::config::FilerConfig;
+use grantdesk::domain::events as domain_events;
 use grantdesk::domain::ticket_text::{self, PropagationFacts};
 use grantdesk::domain::{
-    self, AccessChange, AuditEvent, AuditTicket, ChangeCause, ChangeId, PropagationStatus, RequestId, TicketPurpose,
-    TicketRef, TrackedTicket, UserId,
+    self, AccessChange, AccessRequest, AuditEvent, AuditTicket, ChangeCause, ChangeId, Grant, PropagationStatus,
+    RequestId, RequestStatus, TicketPurpose, TicketRef, TrackedTicket, UserId,
 };
+use grantdesk::events::EventBus;
 use grantdesk::providers::{
     ConnectionError, Connections, NewTicket, ProviderError, ProviderErrorKind, RemoteTicket, TicketProvider,
 };
+use grantdesk::slack::SlackNotifier;
 use grantdesk::store::{Store, StoreError};
 use serde::Deserialize;
 use thiserror::Error;
 
 /// The stream records this function acts on, as Lambda event filter patterns. `template.yaml`
-/// declares exactly these, and the local runner applies them the same way:
-/// a change created waiting for its ticket, a change put back to waiting by an admin's retry
-/// (not the filer's own attempt bookkeeping), and a new audit event.
-pub const FILTER_PATTERNS: [&str; 3] = [
-    r#"{"eventName":["INSERT"],"dynamodb":{"NewImage":{"kind":{"S":["access_change"]},"propagation":{"S":["pending_ticket_creation"]}}}}"#,
-    r#"{"eventName":["MODIFY"],"dynamodb":{"NewImage":{"kind":{"S":["access_change"]},"propagation":{"S":["pending_ticket_creation"]}},"OldImage":{"propagation":{"S":[{"anything-but":["pending_ticket_creation"]}]}}}}"#,
+/// declares exactly these, and the local runner applies them the same way: every write of a
+/// request, grant or access change (for domain events, reviewer notifications and propagation
+/// tickets), and each new audit event. Other records (users, tracked tickets, markers...) never
+/// invoke the function.
+pub const FILTER_PATTERNS: [&str; 2] = [
+    r#"{"dynamodb":{"NewImage":{"kind":{"S":["request","grant","access_change"]}}}}"#,
     r#"{"eventName":["INSERT"],"dynamodb":{"NewImage":{"kind":{"S":["audit_event"]}}}}"#,
 ];
+
+/// Whether a write of a change calls for filing its ticket: the change was created waiting for
+/// one, or an admin put a failed filing back to waiting. The filer's own bookkeeping (waiting to
+/// waiting) does not.
+pub fn should_file(old: Option<&AccessChange>, new: &AccessChange) -> bool {
+    new.propagation == PropagationStatus::PendingTicketCreation
+        && old.is_none_or(|o| o.propagation != PropagationStatus::PendingTicketCreation)
+}
+
+fn image<T: serde::de::DeserializeOwned>(item: &serde_dynamo::Item) -> Option<T> {
+    serde_dynamo::from_item(item.clone()).ok()
+}
 
 /// Transient filing failures tolerated per change before it is marked failed for good.
 pub const MAX_FILING_ATTEMPTS: u32 = 5;
@@ -71,20 +86,29 @@ struct RecordIds {
     request_id: Option<String>,
 }
 
+/// Notifications are remembered this long, so a redelivered record does not notify twice.
+const NOTIFIED_DAYS: i64 = 30;
+
 /// The handler, built once per process.
 #[derive(Clone, Debug)]
 pub struct TicketFiler {
     store: Store,
     connections: Connections,
+    events: EventBus,
+    slack: SlackNotifier,
     config: FilerConfig,
 }
 
 impl TicketFiler {
-    /// A filer writing to `store` and reaching providers through `connections`.
-    pub fn new(store: Store, connections: Connections, config: FilerConfig) -> Self {
+    /// A filer writing to `store`, reaching providers through `connections` and publishing
+    /// domain events on `events`.
+    pub fn new(store: Store, connections: Connections, events: EventBus, config: FilerConfig) -> Self {
+        let slack = SlackNotifier::new(config.slack_api_url.clone());
         Self {
             store,
             connections,
+            events,
+            slack,
             config,
         }
     }
@@ -107,12 +131,38 @@ impl TicketFiler {
     async fn process(&self, record: &EventRecord) -> Result<(), FilerError> {
         let ids: RecordIds = serde_dynamo::from_item(record.change.new_image.clone())
             .map_err(|e| FilerError::Inconsistent(format!("unreadable stream image: {e}")))?;
-        match (ids.kind.as_deref(), ids.id, ids.request_id) {
-            (Some("access_change"), Some(id), _) => {
-                let id = ChangeId::parse(&id).ok_or_else(|| FilerError::Inconsistent(format!("bad change id {id}")))?;
-                self.file_propagation_ticket(&id).await
+        let unreadable =
+            |what: &str| FilerError::Inconsistent(format!("unreadable {what} in stream record {}", record.event_id));
+        let source = record.event_id.as_str();
+        match ids.kind.as_deref() {
+            Some("access_change") => {
+                let new: AccessChange = image(&record.change.new_image).ok_or_else(|| unreadable("access change"))?;
+                let old: Option<AccessChange> = image(&record.change.old_image);
+                if should_file(old.as_ref(), &new) {
+                    self.file_propagation_ticket(&new.id).await?;
+                }
+                self.publish(domain_events::change_events(source, old.as_ref(), &new))
+                    .await
             }
-            (Some("audit_event"), Some(id), Some(request)) => {
+            Some("request") => {
+                let new: AccessRequest = image(&record.change.new_image).ok_or_else(|| unreadable("request"))?;
+                let old: Option<AccessRequest> = image(&record.change.old_image);
+                if old.is_none() && new.status == RequestStatus::Pending {
+                    self.notify_reviewers(&new).await?;
+                }
+                self.publish(domain_events::request_events(source, old.as_ref(), &new))
+                    .await
+            }
+            Some("grant") => {
+                let new: Grant = image(&record.change.new_image).ok_or_else(|| unreadable("grant"))?;
+                let old: Option<Grant> = image(&record.change.old_image);
+                self.publish(domain_events::grant_events(source, old.as_ref(), &new))
+                    .await
+            }
+            Some("audit_event") => {
+                let (Some(id), Some(request)) = (ids.id, ids.request_id) else {
+                    return Ok(());
+                };
                 let request = RequestId::parse(&request)
                     .ok_or_else(|| FilerError::Inconsistent(format!("bad request id {request}")))?;
                 self.apply_audit_event(&request, &id).await
@@ -120,6 +170,59 @@ impl TicketFiler {
             // Not ours (the filter should have kept it out): nothing to do.
             _ => Ok(()),
         }
+    }
+
+    async fn publish(&self, events: Vec<domain_events::DomainEvent>) -> Result<(), FilerError> {
+        for event in events {
+            let detail = serde_json::to_value(&event).map_err(|e| FilerError::Inconsistent(e.to_string()))?;
+            self.events
+                .publish(event.kind, detail)
+                .await
+                .map_err(|e| FilerError::Inconsistent(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Tells a new request's reviewers in Slack, once, if Slack is configured.
+    async fn notify_reviewers(&self, request: &AccessRequest) -> Result<(), FilerError> {
+        let marker = format!("notified#{}", request.id);
+        if self.store.marker_set(&marker).await? {
+            return Ok(());
+        }
+        let Some(target) = self
+            .connections
+            .secrets()
+            .slack()
+            .await
+            .map_err(|e| FilerError::Inconsistent(e.to_string()))?
+        else {
+            return Ok(());
+        };
+        let Some(group) = &request.reviewer_group_id else {
+            tracing::info!(request = %request.id, "no reviewer group: org admins review; nobody to notify in Slack");
+            return Ok(());
+        };
+        let members = self.store.group_members(group).await?;
+        let reviewers: Vec<_> = self
+            .store
+            .users(&members)
+            .await?
+            .into_iter()
+            .filter(|u| u.id != request.requester_id)
+            .map(|u| u.email)
+            .collect();
+        let requester = self.store.user(&request.requester_id).await?;
+        let resource = self.store.resource(&request.resource_id).await?.map(|r| r.value);
+        let text = ticket_text::review_message(request, requester.as_ref(), resource.as_ref(), &self.config.app_url);
+        let sent = self
+            .slack
+            .notify(&target, &reviewers, &text)
+            .await
+            .map_err(|e| FilerError::Inconsistent(e.to_string()))?;
+        tracing::info!(request = %request.id, sent, "reviewers notified");
+        let expires = (domain::now() + chrono::Duration::days(NOTIFIED_DAYS)).timestamp();
+        self.store.set_marker(&marker, expires).await?;
+        Ok(())
     }
 
     fn link(&self, resource: &domain::ResourceId) -> String {
@@ -453,5 +556,39 @@ impl TicketFiler {
             Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
             Err(err) => Err(err.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use grantdesk::domain::{ChangeDirection, GrantId, ResourceId};
+
+    fn change(status: PropagationStatus) -> AccessChange {
+        let mut change = AccessChange::record(
+            (&ResourceId::generate(), &UserId::generate(), &GrantId::generate()),
+            ChangeDirection::Add,
+            ChangeCause::Expiry,
+            None,
+            domain::now(),
+        );
+        change.propagation = status;
+        change
+    }
+
+    #[test]
+    fn a_ticket_is_filed_for_new_and_retried_changes_but_not_for_bookkeeping() {
+        let pending = change(PropagationStatus::PendingTicketCreation);
+        assert!(should_file(None, &pending));
+        assert!(
+            should_file(Some(&change(PropagationStatus::TicketCreationFailed)), &pending),
+            "an admin's retry"
+        );
+        assert!(!should_file(Some(&pending), &pending), "the filer's own attempt count");
+        assert!(!should_file(None, &change(PropagationStatus::NotRequired)));
+        assert!(!should_file(
+            Some(&pending),
+            &change(PropagationStatus::PendingManualPropagation)
+        ));
     }
 }

@@ -196,7 +196,11 @@ impl WebhookIntake {
                 return answer(StatusCode::UNAUTHORIZED, "invalid_signature", &reason);
             }
         };
-        match self.store.delivery_seen(provider, &verified.delivery_id).await {
+        match self
+            .store
+            .marker_set(&format!("delivery#{provider}#{}", verified.delivery_id))
+            .await
+        {
             Ok(true) => return answer(StatusCode::OK, "duplicate", "this delivery was handled before"),
             Ok(false) => {}
             Err(err) => {
@@ -209,7 +213,7 @@ impl WebhookIntake {
             let expires = (chrono::Utc::now() + chrono::Duration::hours(DEDUP_HOURS)).timestamp();
             if let Err(err) = self
                 .store
-                .remember_delivery(provider, &verified.delivery_id, expires)
+                .set_marker(&format!("delivery#{provider}#{}", verified.delivery_id), expires)
                 .await
             {
                 tracing::warn!(error = %err, "remembering the delivery id");

@@ -10,6 +10,7 @@
 pub mod jira;
 pub mod linear;
 pub mod servicenow;
+pub mod slack;
 
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full, Limited};
@@ -36,6 +37,8 @@ pub const LINEAR_API_KEY: &str = "lin_api_sandbox0000000000000000";
 pub const SERVICENOW_USERNAME: &str = "grantdesk.integration";
 /// The sandbox ServiceNow's password.
 pub const SERVICENOW_PASSWORD: &str = "sandbox-servicenow-password";
+/// The sandbox Slack's bot token.
+pub const SLACK_BOT_TOKEN: &str = "xoxb-sandbox-token";
 
 /// All three sandboxes, each on its own loopback port.
 pub struct Sandboxes {
@@ -45,9 +48,16 @@ pub struct Sandboxes {
     pub linear: SandboxServer<linear::LinearSandbox>,
     /// ServiceNow.
     pub servicenow: SandboxServer<servicenow::ServiceNowSandbox>,
+    /// Slack.
+    pub slack: SandboxServer<slack::SlackSandbox>,
 }
 
 impl Sandboxes {
+    /// The sandbox Slack's Web API base URL.
+    pub fn slack_api_url(&self) -> String {
+        format!("{}/api", self.slack.url())
+    }
+
     /// Starts the three sandboxes on free ports with the credentials above.
     pub async fn start() -> Result<Self, String> {
         Ok(Self {
@@ -58,6 +68,7 @@ impl Sandboxes {
                 0,
             )
             .await?,
+            slack: SandboxServer::start(slack::SlackSandbox::new(SLACK_BOT_TOKEN), 0).await?,
         })
     }
 }

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod directory;
 pub mod duration;
 pub mod error;
+pub mod events;
 pub mod grant;
 pub mod ids;
 pub mod integration;

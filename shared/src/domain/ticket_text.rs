@@ -167,6 +167,39 @@ pub fn audit_comment(event: &AuditEvent, actor: Option<&User>, grant: Option<&Gr
     }
 }
 
+/// The Slack message that asks reviewers to look at a new request.
+pub fn review_message(
+    request: &AccessRequest,
+    requester: Option<&User>,
+    resource: Option<&Resource>,
+    app_url: &str,
+) -> String {
+    let who = requester
+        .map(person)
+        .unwrap_or_else(|| request.requester_id.to_string());
+    let what = resource
+        .map(|r| r.name.clone())
+        .unwrap_or_else(|| request.resource_id.to_string());
+    let duration = match request.duration_minutes {
+        Some(d) => format!("{} minutes", d.minutes()),
+        None => "indefinite access".into(),
+    };
+    let reason = if request.reason.trim().is_empty() {
+        "no reason given"
+    } else {
+        request.reason.trim()
+    };
+    let linked = request
+        .linked_ticket
+        .as_ref()
+        .map(|t| format!("\nLinked ticket: {} {}", t.key, t.url))
+        .unwrap_or_default();
+    format!(
+        "{who} requests access to {what} for {duration}.\nReason: {reason}{linked}\nReview: {app_url}/requests/{}",
+        request.id
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@
 //! | audit event | `REQ#id` | `AUDIT#event id` | | |
 //! | tracked ticket | `TICKET#provider#remote id` | purpose (`PROPAGATION#chg`, `LINKED#gnt`, `AUDIT#req`) | `RESOURCE_TICKETS#rid` while watched | gsi3: `OPEN_TICKETS#provider` / `last synced#remote id#purpose` while watched |
 //! | provider account cache | `PROVIDERUSER#provider#email` | `USER` | | |
-//! | webhook delivery seen | `DELIVERY#provider#id` | `DELIVERY` | | |
+//! | once-only marker (webhook delivery seen, reviewers notified) | `MARKER#name` | `MARKER` | | |
 //!
 //! gsi3 is the open-tickets index: per provider, oldest-synced first, only tickets grantdesk
 //! still waits on (a sparse index).
@@ -224,9 +224,10 @@ pub fn tracked_ticket(ticket: &crate::domain::TrackedTicket) -> Keys {
     keys
 }
 
-/// A webhook delivery id seen before (expires through the table's TTL).
-pub fn webhook_delivery(provider: crate::domain::TicketProviderKind, delivery_id: &str) -> Keys {
-    Keys::new(format!("DELIVERY#{provider}#{delivery_id}"), "DELIVERY")
+/// A marker that something happened once: a webhook delivery handled, reviewers notified
+/// (expires through the table's TTL).
+pub fn marker(name: &str) -> Keys {
+    Keys::new(format!("MARKER#{name}"), "MARKER")
 }
 
 /// A cached look-up of a provider account by e-mail.

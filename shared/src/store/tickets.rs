@@ -279,28 +279,18 @@ impl Store {
         )
     }
 
-    /// Whether a webhook delivery id was handled before.
-    pub async fn delivery_seen(&self, provider: TicketProviderKind, delivery_id: &str) -> StoreResult<bool> {
+    /// Whether the marker `name` was set (a webhook delivery handled, reviewers notified).
+    pub async fn marker_set(&self, name: &str) -> StoreResult<bool> {
         Ok(self
-            .get::<serde_json::Value>(&keys::webhook_delivery(provider, delivery_id), "reading delivery id")
+            .get::<serde_json::Value>(&keys::marker(name), "reading marker")
             .await?
             .is_some())
     }
 
-    /// Remembers a handled delivery id until `expires` (epoch seconds; DynamoDB's TTL removes it).
-    pub async fn remember_delivery(
-        &self,
-        provider: TicketProviderKind,
-        delivery_id: &str,
-        expires: i64,
-    ) -> StoreResult<()> {
+    /// Sets the marker `name` until `expires` (epoch seconds; DynamoDB's TTL removes it).
+    pub async fn set_marker(&self, name: &str, expires: i64) -> StoreResult<()> {
         let data = serde_json::json!({"ttl": expires});
-        let item = super::to_item(
-            &keys::webhook_delivery(provider, delivery_id),
-            "webhook_delivery",
-            1,
-            &data,
-        )?;
+        let item = super::to_item(&keys::marker(name), "marker", 1, &data)?;
         let _gate = self.gate().await;
         self.client
             .put_item()
@@ -313,7 +303,7 @@ impl Store {
             .or_else(|e| match e.as_service_error() {
                 Some(err) if err.is_conditional_check_failed_exception() => Ok(()),
                 _ => Err(super::StoreError::dynamo(
-                    "remembering delivery id",
+                    "setting marker",
                     aws_sdk_dynamodb::error::DisplayErrorContext(e),
                 )),
             })
