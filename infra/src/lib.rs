@@ -3,10 +3,12 @@
 //! API Gateway serves the API on a local port, verifying HS256 dev tokens the way the JWT
 //! authorizer verifies real ones; a seed loads a demo organisation.
 
+pub mod demo;
 pub mod dev_token;
 pub mod emulator;
 pub mod gateway;
 pub mod sandbox;
+pub mod sandbox_page;
 pub mod schedule_firer;
 pub mod seed;
 pub mod stack;

@@ -5,15 +5,18 @@
 //! grantdesk-local token --email josh@example.com [--name Josh] [--ttl-minutes 60]
 //! ```
 
+use grantdesk_local::demo::{self, DemoSetup};
 use grantdesk_local::dev_token::DevTokenSecret;
 use grantdesk_local::emulator::Emulator;
 use grantdesk_local::sandbox::{self, Sandboxes};
-use grantdesk_local::seed::{self, Demo};
+use grantdesk_local::sandbox_page;
+use grantdesk_local::seed;
 use grantdesk_local::{LocalStack, StackOptions};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 const USAGE: &str = "usage:
-  grantdesk-local dev [--port PORT]
+  grantdesk-local dev [--port PORT] [--sandbox-port PORT] [--no-demo]
   grantdesk-local token --email EMAIL [--name NAME] [--ttl-minutes MINUTES]
 
 environment:
@@ -64,6 +67,10 @@ async fn dev(args: &[String]) -> Result<(), String> {
         Some(text) => text.parse().map_err(|_| "--port must be a port number")?,
         None => 3000,
     };
+    let page_port: u16 = match flag(args, "--sandbox-port") {
+        Some(text) => text.parse().map_err(|_| "--sandbox-port must be a port number")?,
+        None => port.saturating_add(1),
+    };
     let secret = secret()?;
     // Keep the emulator handle alive for the whole session.
     let (endpoint, _emulator) = match std::env::var("AWS_ENDPOINT_URL") {
@@ -75,21 +82,35 @@ async fn dev(args: &[String]) -> Result<(), String> {
     };
     let bootstrap_admins = std::env::var("GRANTDESK_BOOTSTRAP_ADMINS").unwrap_or_else(|_| seed::ADMIN_EMAIL.into());
     let table = std::env::var("GRANTDESK_TABLE").unwrap_or_else(|_| "grantdesk-local".into());
-    let sandboxes = Sandboxes::start().await?;
+    let sandboxes = Arc::new(Sandboxes::start().await?);
     let stack = LocalStack::start(StackOptions {
         endpoint: endpoint.clone(),
         table,
         port,
         bootstrap_admins,
-        secret,
+        secret: secret.clone(),
         poll_stream: true,
         sync_every: Some(sync_interval()?),
         slack_api_url: sandboxes.slack_api_url(),
     })
     .await?;
-    let demo = seed::seed(&stack.store).await?;
-    seed::seed_sandboxes(&sandboxes).await;
-    print_walkthrough(&stack.api_url, &endpoint, &demo, &sandboxes);
+    let setup = if no_demo(args) {
+        None
+    } else {
+        Some(demo::set_up(&stack, &sandboxes, &secret).await?)
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", page_port))
+        .await
+        .map_err(|e| format!("listening on 127.0.0.1:{page_port}: {e}"))?;
+    let page = format!("http://127.0.0.1:{page_port}");
+    tokio::spawn(sandbox_page::serve(listener, sandboxes.clone()));
+    match &setup {
+        Some(setup) => print_walkthrough(&stack.api_url, &endpoint, &page, setup, &sandboxes),
+        None => println!(
+            "grantdesk is running at {} (AWS emulator {endpoint}, sandbox page {page}); no demo data.",
+            stack.api_url
+        ),
+    }
     tokio::signal::ctrl_c()
         .await
         .map_err(|e| format!("waiting for Ctrl-C: {e}"))?;
@@ -97,49 +118,56 @@ async fn dev(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn print_walkthrough(api: &str, endpoint: &str, demo: &Demo, sandboxes: &Sandboxes) {
-    let admin = &demo.admin.email;
-    let reviewer = &demo.reviewer.email;
-    let josh = &demo.josh.email;
-    let resource = &demo.my_role;
+fn no_demo(args: &[String]) -> bool {
+    args.iter().any(|a| a == "--no-demo")
+}
+
+fn print_walkthrough(api: &str, endpoint: &str, page: &str, setup: &DemoSetup, sandboxes: &Sandboxes) {
+    let demo = &setup.demo;
     println!(
         r#"
 grantdesk is running.
-  API               {api}   (contract: {api}/openapi.json)
-  AWS emulator      {endpoint}
-  sandbox Jira      {jira}   (user {jira_email}, API token {jira_token}, project OPS)
-  sandbox Linear    {linear}   (API key {linear_key}, team ENG)
-  sandbox ServiceNow {servicenow}   (user {sn_user}, password {sn_password})
-Seeded: org admin {admin}, reviewer {reviewer} (admin of "My Role"), requester {josh},
-        app "AWS" {app}, resource "My Role" {resource} (at most 480 minutes).
+  API                 {api}   (contract: {api}/openapi.json; webhooks at {api}/webhooks/...)
+  sandbox tickets     {page}   (move a ticket to done: the provider's signed webhook follows)
+  AWS emulator        {endpoint}
+  sandbox Jira        {jira}   (user {jira_email}, API token {jira_token}, project OPS)
+  sandbox Linear      {linear}   (API key {linear_key}, team ENG)
+  sandbox ServiceNow  {servicenow}   (user {sn_user}, password {sn_password})
 
-Try it (in another terminal, from the project folder):
+The demo: org admin {admin}; Riley ({reviewer}) administers and reviews "My Role", which files a Jira
+ticket when someone is added or removed; "Prod DB" requires a linked Linear ticket; every request
+files an audit ticket in ServiceNow; reviewers hear about requests in the sandbox Slack.
+Josh ({josh}) has just asked for an hour of "My Role": request {request}.
+
+Walk through it (in another terminal, from the project folder):
 
   ADMIN=$(make -s token EMAIL={admin}); RILEY=$(make -s token EMAIL={reviewer}); JOSH=$(make -s token EMAIL={josh})
 
-  # Josh asks for an hour of My Role
-  curl -s -X POST {api}/requests -H "Authorization: Bearer $JOSH" \
-       -d '{{"resource_id":"{resource}","reason":"on-call","duration_minutes":60}}'
-  # Riley sees it waiting and approves it (use the id from the answer above)
-  curl -s "{api}/requests?review=pending" -H "Authorization: Bearer $RILEY"
-  curl -s -X POST {api}/requests/REQUEST_ID/approve -H "Authorization: Bearer $RILEY" -d '{{}}'
-  # Josh is on the Users tab with his expiry
-  curl -s {api}/resources/{resource}/users -H "Authorization: Bearer $ADMIN"
-  # ...and an admin removes him
-  curl -s -X DELETE {api}/resources/{resource}/users/{josh_id} -H "Authorization: Bearer $ADMIN" -w '%{{http_code}}\n'
+  curl -s "{api}/requests?review=pending" -H "Authorization: Bearer $RILEY"          # Riley's queue (and the Slack message on {page})
+  curl -s -X POST {api}/requests/{request}/approve -H "Authorization: Bearer $RILEY"    # files OPS-3 in Jira, assigned to Riley or Alice
+  curl -s {api}/resources/{my_role}/users -H "Authorization: Bearer $RILEY"            # Josh: active, expiry, pending_manual_propagation, OPS-3
+  # On {page}, move OPS-3 to done: Josh's line turns "completed" within a second.
+  curl -s {api}/requests/{request} -H "Authorization: Bearer $JOSH"                     # grant and the ServiceNow audit ticket
 
-  # Connect the sandbox Jira, pick a ticket, and link it to a request
-  curl -s -X PUT {api}/integrations/jira -H "Authorization: Bearer $ADMIN" \
-       -d '{{"base_url":"{jira}","email":"{jira_email}","api_token":"{jira_token}","webhook_secret":"dev-jira-webhook-secret","project":"OPS"}}'
-  curl -s "{api}/tickets/search?provider=jira&q=database" -H "Authorization: Bearer $JOSH"
-  curl -s -X POST {api}/requests -H "Authorization: Bearer $JOSH" \
-       -d '{{"resource_id":"{resource}","reason":"OPS-1","duration_minutes":60,"linked_ticket":{{"provider":"jira","key":"OPS-1"}}}}'
+  # A request that must link a ticket: pick one, then link it
+  curl -s "{api}/tickets/search?provider=linear&q=ENG-1" -H "Authorization: Bearer $JOSH"
+  curl -s -X POST {api}/requests -H "Authorization: Bearer $JOSH"        -d '{{"resource_id":"{prod_db}","reason":"ENG-1","duration_minutes":120,"linked_ticket":{{"provider":"linear","key":"ENG-1"}}}}'
+  # After approval, moving ENG-1 to done on {page} revokes that access.
 
-Refused on purpose: Josh approving his own request (403), 481 minutes (422), approving twice (409),
-linking OPS-2, which is done (422).
+  curl -s -X DELETE {api}/resources/{my_role}/users/{josh_id} -H "Authorization: Bearer $ADMIN" -w '%{{http_code}}
+'   # files a removal ticket
+  curl -s -X POST {api}/resources/{my_role}/sync -H "Authorization: Bearer $RILEY"     # "sync now"
+
+Refused on purpose: Josh approving his own request (403), 481 minutes on My Role (422), approving
+twice (409), Prod DB without a linked ticket (422), linking OPS-2, which is done (422).
 Stop with Ctrl-C."#,
-        app = demo.app,
+        admin = demo.admin.email,
+        reviewer = demo.reviewer.email,
+        josh = demo.josh.email,
         josh_id = demo.josh.id,
+        my_role = demo.my_role,
+        prod_db = setup.prod_db,
+        request = setup.josh_request,
         jira = sandboxes.jira.url(),
         linear = sandboxes.linear.url(),
         servicenow = sandboxes.servicenow.url(),

@@ -92,6 +92,11 @@ impl TestStack {
         }
     }
 
+    /// The secret the stack's dev tokens are signed with.
+    pub fn dev_secret(&self) -> &DevTokenSecret {
+        &self.secret
+    }
+
     /// A dev token for `email`.
     pub fn token(&self, email: &str) -> String {
         self.secret.mint(email, email.split('@').next().unwrap_or(email), 600)

@@ -1,0 +1,193 @@
+//! A small page listing the sandbox providers' tickets and the sandbox Slack's messages, where a
+//! person moves a ticket to done or canceled as they would in the real tool; the sandbox then
+//! sends its signed webhook to grantdesk.
+
+use crate::sandbox::Sandboxes;
+use grantdesk::domain::TicketState;
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn row(provider: &str, key: &str, title: &str, state: &str) -> String {
+    let buttons: String = ["in_progress", "done", "canceled"]
+        .iter()
+        .map(|s| {
+            format!(
+                r#"<form method="post" action="/move?provider={provider}&key={key}&state={s}"><button>{label}</button></form>"#,
+                key = escape(key),
+                label = s.replace('_', " ")
+            )
+        })
+        .collect();
+    format!(
+        "<tr><td>{provider}</td><td>{}</td><td>{}</td><td>{}</td><td class=b>{buttons}</td></tr>",
+        escape(key),
+        escape(title),
+        escape(state)
+    )
+}
+
+async fn render(sandboxes: &Sandboxes) -> String {
+    let mut rows = String::new();
+    for (key, title, state) in sandboxes
+        .jira
+        .with(|j, _| {
+            (
+                j.issues
+                    .iter()
+                    .map(|i| (i.key.clone(), i.summary.clone(), i.status.name.clone()))
+                    .collect::<Vec<_>>(),
+                vec![],
+            )
+        })
+        .await
+    {
+        rows.push_str(&row("jira", &key, &title, &state));
+    }
+    let linear = sandboxes
+        .linear
+        .with(|l, _| {
+            let states: Vec<(String, String, String)> = l
+                .issues
+                .iter()
+                .map(|i| {
+                    let state = l
+                        .teams
+                        .iter()
+                        .flat_map(|t| t.states.iter())
+                        .find(|s| s.0 == i.state_id)
+                        .map(|s| s.1.clone())
+                        .unwrap_or_default();
+                    (i.identifier.clone(), i.title.clone(), state)
+                })
+                .collect();
+            (states, vec![])
+        })
+        .await;
+    for (key, title, state) in linear {
+        rows.push_str(&row("linear", &key, &title, &state));
+    }
+    let records = sandboxes
+        .servicenow
+        .with(|s, _| {
+            let all: Vec<(String, String, String)> = ["incident", "sc_task"]
+                .iter()
+                .flat_map(|t| s.tables.get(*t).cloned().unwrap_or_default())
+                .map(|r| {
+                    (
+                        r.get("number").cloned().unwrap_or_default(),
+                        r.get("short_description").cloned().unwrap_or_default(),
+                        r.get("state").cloned().unwrap_or_default(),
+                    )
+                })
+                .collect();
+            (all, vec![])
+        })
+        .await;
+    for (key, title, state) in records {
+        rows.push_str(&row("servicenow", &key, &title, &format!("state {state}")));
+    }
+    let messages: String = sandboxes
+        .slack
+        .with(|s, _| {
+            (
+                s.messages
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "<li><b>{}</b>: {}</li>",
+                            escape(&m.channel),
+                            escape(&m.text).replace('\n', "<br>")
+                        )
+                    })
+                    .collect::<String>(),
+                vec![],
+            )
+        })
+        .await;
+    format!(
+        r#"<!doctype html><html><head><meta charset="utf-8"><title>grantdesk sandbox providers</title>
+<style>body{{font-family:sans-serif;margin:2em}}td{{padding:4px 8px;border-bottom:1px solid #ddd}}td.b form{{display:inline}}</style></head>
+<body><h1>Sandbox tickets</h1><p>Moving a ticket sends the provider's signed webhook to grantdesk.</p>
+<table><tr><th>provider</th><th>key</th><th>title</th><th>state</th><th>move to</th></tr>{rows}</table>
+<h2>Sandbox Slack</h2><ul>{messages}</ul></body></html>"#
+    )
+}
+
+async fn answer(req: Request<Incoming>, sandboxes: Arc<Sandboxes>) -> Response<Full<Bytes>> {
+    if req.method() == hyper::Method::POST && req.uri().path() == "/move" {
+        let params: Vec<(String, String)> = req
+            .uri()
+            .query()
+            .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let state = match get("state").as_str() {
+            "done" => TicketState::Done,
+            "canceled" => TicketState::Canceled,
+            "in_progress" => TicketState::InProgress,
+            _ => TicketState::Open,
+        };
+        let key = get("key");
+        let moved = match get("provider").as_str() {
+            "jira" => sandboxes.jira.with(|j, s| j.set_state(&key, state, s)).await,
+            "linear" => sandboxes.linear.with(|l, s| l.set_state(&key, state, s)).await,
+            "servicenow" => sandboxes.servicenow.with(|sn, s| sn.set_state(&key, state, s)).await,
+            _ => false,
+        };
+        let mut response = Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = if moved {
+            StatusCode::SEE_OTHER
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        response
+            .headers_mut()
+            .insert("location", "/".parse().expect("valid header"));
+        return response;
+    }
+    let mut response = Response::new(Full::new(Bytes::from(render(&sandboxes).await)));
+    response.headers_mut().insert(
+        "content-type",
+        "text/html; charset=utf-8".parse().expect("valid header"),
+    );
+    response
+}
+
+/// Serves the page on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, sandboxes: Arc<Sandboxes>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let sandboxes = sandboxes.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let sandboxes = sandboxes.clone();
+                async move { Ok::<_, Infallible>(answer(req, sandboxes).await) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}

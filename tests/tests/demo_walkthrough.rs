@@ -1,0 +1,112 @@
+//! The walkthrough `make dev` prints, followed step by step over HTTP: the seeded demo, Riley
+//! approving Josh, the Jira ticket moved to done on the sandbox page, the linked-ticket resource.
+
+use grantdesk_e2e::{eventually, TestStack, RILEY};
+use grantdesk_local::demo;
+use grantdesk_local::sandbox::Sandboxes;
+use grantdesk_local::seed;
+use serde_json::json;
+use std::sync::Arc;
+
+#[tokio::test]
+async fn the_printed_walkthrough_works() {
+    let sandboxes = Arc::new(Sandboxes::start().await.unwrap());
+    let stack = TestStack::start_with_slack(sandboxes.slack_api_url()).await;
+    let setup = demo::set_up(&stack.stack, &sandboxes, stack.dev_secret())
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let page = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    tokio::spawn(grantdesk_local::sandbox_page::serve(listener, sandboxes.clone()));
+    let (admin, riley, josh) = (seed::ADMIN_EMAIL, seed::REVIEWER_EMAIL, seed::JOSH_EMAIL);
+    assert_eq!(riley, "riley@example.com");
+    let _ = RILEY;
+
+    let queue = stack.get(riley, "/requests?review=pending").await;
+    assert_eq!(queue.body["items"][0]["id"], setup.josh_request.as_str());
+    eventually("Riley's Slack message", || async {
+        let messages = sandboxes.slack.with(|s, _| (s.messages.clone(), vec![])).await;
+        messages
+            .iter()
+            .any(|m| m.text.contains(&setup.josh_request))
+            .then_some(())
+    })
+    .await;
+
+    let approved = stack
+        .post(riley, &format!("/requests/{}/approve", setup.josh_request), json!({}))
+        .await;
+    assert_eq!(approved.status, 200, "{:?}", approved.body);
+    let users = format!("/resources/{}/users", setup.demo.my_role);
+    let key = eventually("the Jira ticket", || async {
+        let tab = stack.get(riley, &users).await;
+        tab.body["items"][0]["propagation"]["ticket"]["key"]
+            .as_str()
+            .map(str::to_owned)
+    })
+    .await;
+    assert_eq!(key, "OPS-3", "the printed walkthrough names OPS-3");
+    let assignee = sandboxes.jira.with(|j, _| (j.issues[2].assignee.clone(), vec![])).await;
+    let admin_accounts: Vec<String> = sandboxes
+        .jira
+        .with(|j, _| (j.users.iter().map(|u| u.account_id.clone()).collect(), vec![]))
+        .await;
+    assert!(
+        assignee.is_some_and(|a| admin_accounts.contains(&a)),
+        "assigned to a My Role admin with a Jira account"
+    );
+
+    let page_html = reqwest::get(&page).await.unwrap().text().await.unwrap();
+    assert!(page_html.contains("OPS-3") && page_html.contains("Add Josh to My Role"));
+    let moved = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{page}/move?provider=jira&key=OPS-3&state=done"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), 303);
+    eventually("Josh's access to turn green", || async {
+        (stack.get(riley, &users).await.body["items"][0]["propagation"]["status"] == "completed").then_some(())
+    })
+    .await;
+    let view = stack.get(josh, &format!("/requests/{}", setup.josh_request)).await;
+    assert_eq!(view.body["grant"]["status"], "active");
+    assert!(
+        view.body["audit_ticket"]["key"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("INC"),
+        "{:?}",
+        view.body
+    );
+
+    let without_link = stack
+        .post(
+            josh,
+            "/requests",
+            json!({"resource_id": setup.prod_db, "duration_minutes": 120}),
+        )
+        .await;
+    assert_eq!(without_link.code(), "ticket_link_required");
+    let picked = stack.get(josh, "/tickets/search?provider=linear&q=ENG-1").await;
+    assert_eq!(picked.body["items"][0]["key"], "ENG-1");
+    let linked = stack
+        .post(josh, "/requests", json!({"resource_id": setup.prod_db, "duration_minutes": 120, "linked_ticket": {"provider": "linear", "key": "ENG-1"}}))
+        .await;
+    assert_eq!(linked.status, 201, "{:?}", linked.body);
+    let done_ticket = stack
+        .post(josh, "/requests", json!({"resource_id": setup.prod_db, "duration_minutes": 60, "linked_ticket": {"provider": "jira", "key": "OPS-2"}}))
+        .await;
+    assert_eq!(done_ticket.code(), "linked_ticket_closed");
+    let too_long = stack
+        .post(
+            josh,
+            "/requests",
+            json!({"resource_id": setup.demo.my_role, "duration_minutes": 481}),
+        )
+        .await;
+    assert_eq!(too_long.status, 422);
+    let _ = admin;
+}
