@@ -10,7 +10,7 @@ GRANTDESK_LOCAL_JWT_SECRET ?= grantdesk-local-dev-secret
 GRANTDESK_BOOTSTRAP_ADMINS ?= alice@example.com
 export GRANTDESK_LOCAL_JWT_SECRET GRANTDESK_BOOTSTRAP_ADMINS
 
-.PHONY: dev test venv token lint fmt clean
+.PHONY: dev test venv token lint fmt clean bench
 
 $(VENV_STAMP): infra/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ lint: venv
 
 test: lint
 	cargo test --workspace
+
+# Measures cold start, size, memory, DynamoDB round trips, sync at scale, webhook latency and
+# API load; writes BENCHMARKS.md and benchmarks.json. Not part of `make test`.
+bench: venv
+	cargo build --release -p grantdesk-api -p grantdesk-ticket-filer -p grantdesk-status-sync \
+		-p grantdesk-webhook-intake -p grantdesk-access-expiry -p grantdesk-local
+	./target/release/grantdesk-local bench --out . --release-dir target/release
 
 fmt:
 	cargo fmt --all

@@ -3,6 +3,7 @@
 //! API Gateway serves the API on a local port, verifying HS256 dev tokens the way the JWT
 //! authorizer verifies real ones; a seed loads a demo organisation.
 
+pub mod bench;
 pub mod demo;
 pub mod dev_token;
 pub mod emulator;

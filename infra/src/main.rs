@@ -18,6 +18,7 @@ use std::sync::Arc;
 const USAGE: &str = "usage:
   grantdesk-local dev [--port PORT] [--sandbox-port PORT] [--no-demo]
   grantdesk-local token --email EMAIL [--name NAME] [--ttl-minutes MINUTES]
+  grantdesk-local bench [--out DIR] [--release-dir DIR]
 
 environment:
   GRANTDESK_LOCAL_JWT_SECRET   secret dev tokens are signed with (required, 16+ characters)
@@ -118,6 +119,26 @@ async fn dev(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+async fn bench(args: &[String]) -> Result<(), String> {
+    let out = std::path::PathBuf::from(flag(args, "--out").unwrap_or_else(|| ".".into()));
+    let release = std::path::PathBuf::from(flag(args, "--release-dir").unwrap_or_else(|| "target/release".into()));
+    let emulator = Emulator::start(0)?;
+    let figures = grantdesk_local::bench::run(&out, emulator.endpoint(), &release).await?;
+    for f in &figures {
+        println!(
+            "{:<45} {:<60} {:>10.2} {:<8} target {:<30} {}",
+            f.measure,
+            f.subject,
+            f.value,
+            f.unit,
+            f.target,
+            if f.met { "ok" } else { "MISSED" }
+        );
+    }
+    println!("wrote {}/BENCHMARKS.md and benchmarks.json", out.display());
+    Ok(())
+}
+
 fn no_demo(args: &[String]) -> bool {
     args.iter().any(|a| a == "--no-demo")
 }
@@ -188,6 +209,7 @@ async fn main() -> ExitCode {
             dev(&args[1..]).await
         }
         Some("token") => token(&args[1..]),
+        Some("bench") => bench(&args[1..]).await,
         _ => Err(USAGE.to_owned()),
     };
     match result {

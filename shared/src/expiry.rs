@@ -24,15 +24,7 @@ pub async fn expire_grant(store: &Store, grant: &GrantId) -> StoreResult<Expiry>
         return Ok(Expiry::Unknown);
     };
     let now = domain::now();
-    let resource = store.resource(&current.value.resource_id).await?;
-    let app = match &resource {
-        Some(r) => store.app(&r.value.app_id).await?,
-        None => None,
-    };
-    let propagation = match (&resource, &app) {
-        (Some(r), Some(a)) => r.value.effective_propagation(&a.value).cloned(),
-        _ => None,
-    };
+    let propagation = store.effective_propagation(&current.value.resource_id).await?;
     let (ended, change) = match current.value.expire(propagation.as_ref(), now) {
         Ok(outcome) => outcome,
         Err(DomainError::GrantNotActive(_)) => return Ok(Expiry::AlreadyEnded),

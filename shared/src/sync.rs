@@ -84,15 +84,7 @@ pub async fn apply_remote_state(
             if !remote.state.is_closed() {
                 return settle(store, version, &next, Applied::Unchanged).await;
             }
-            let resource = store.resource(&grant.value.resource_id).await?;
-            let app = match &resource {
-                Some(r) => store.app(&r.value.app_id).await?,
-                None => None,
-            };
-            let propagation = match (&resource, &app) {
-                (Some(r), Some(a)) => r.value.effective_propagation(&a.value).cloned(),
-                _ => None,
-            };
+            let propagation = store.effective_propagation(&grant.value.resource_id).await?;
             let (ended, change) = grant
                 .value
                 .clone()

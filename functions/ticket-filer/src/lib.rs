@@ -260,18 +260,12 @@ impl TicketFiler {
             .await?
             .ok_or_else(|| missing("the grant"))?
             .value;
-        let resource = self
+        let (resource, app) = self
             .store
-            .resource(&change.resource_id)
+            .resource_and_app(&change.resource_id)
             .await?
-            .ok_or_else(|| missing("the resource"))?
-            .value;
-        let app = self
-            .store
-            .app(&resource.app_id)
-            .await?
-            .ok_or_else(|| missing("the app"))?
-            .value;
+            .ok_or_else(|| missing("the resource"))?;
+        let resource = resource.value;
         let user = self
             .store
             .user(&change.user_id)
@@ -497,18 +491,12 @@ impl TicketFiler {
             .user(&request.requester_id)
             .await?
             .ok_or_else(|| missing("the requester"))?;
-        let resource = self
+        let (resource, app) = self
             .store
-            .resource(&request.resource_id)
+            .resource_and_app(&request.resource_id)
             .await?
-            .ok_or_else(|| missing("the resource"))?
-            .value;
-        let app = self
-            .store
-            .app(&resource.app_id)
-            .await?
-            .ok_or_else(|| missing("the app"))?
-            .value;
+            .ok_or_else(|| missing("the resource"))?;
+        let resource = resource.value;
         let (title, description) =
             ticket_text::audit_ticket(&request, &requester, &resource, &app, &self.link(&resource.id));
         let new = NewTicket {

@@ -51,6 +51,23 @@ pub(crate) struct Answer {
     pub body: Vec<u8>,
 }
 
+impl Answer {
+    /// The JSON body as `T`; an unreadable answer is a [`ProviderErrorKind::BadResponse`].
+    pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        provider: TicketProviderKind,
+        operation: &str,
+    ) -> ProviderResult<T> {
+        serde_json::from_slice(&self.body).map_err(|e| ProviderError {
+            provider,
+            operation: operation.to_owned(),
+            kind: ProviderErrorKind::BadResponse,
+            status: Some(self.status.as_u16()),
+            message: format!("unexpected answer: {e}"),
+        })
+    }
+}
+
 /// Whether a request may be sent again after a failure whose outcome is unknown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Retry {

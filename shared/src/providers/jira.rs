@@ -9,7 +9,6 @@ use super::{
 use crate::domain::{TicketProviderKind, TicketState};
 use reqwest::{Client, RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -181,14 +180,8 @@ impl JiraClient {
             .await
     }
 
-    fn decode<T: DeserializeOwned>(&self, operation: &str, answer: &Answer) -> ProviderResult<T> {
-        serde_json::from_slice(&answer.body).map_err(|e| ProviderError {
-            provider: KIND,
-            operation: operation.to_owned(),
-            kind: ProviderErrorKind::BadResponse,
-            status: Some(answer.status.as_u16()),
-            message: format!("unexpected answer: {e}"),
-        })
+    fn decode<T: serde::de::DeserializeOwned>(&self, operation: &str, answer: &Answer) -> ProviderResult<T> {
+        answer.decode(KIND, operation)
     }
 
     fn ticket(&self, issue: Issue) -> RemoteTicket {

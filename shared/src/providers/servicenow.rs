@@ -146,13 +146,7 @@ impl ServiceNowClient {
     }
 
     fn decode<T: serde::de::DeserializeOwned>(&self, operation: &str, answer: &Answer) -> ProviderResult<T> {
-        serde_json::from_slice(&answer.body).map_err(|e| ProviderError {
-            provider: KIND,
-            operation: operation.to_owned(),
-            kind: ProviderErrorKind::BadResponse,
-            status: Some(answer.status.as_u16()),
-            message: format!("unexpected answer: {e}"),
-        })
+        answer.decode(KIND, operation)
     }
 
     fn ticket(&self, table: &str, record: Record) -> RemoteTicket {

@@ -75,6 +75,25 @@ impl Store {
         self.write_one(write, "updating resource").await
     }
 
+    /// A resource with its app (both must exist), as read for a decision about the resource.
+    pub async fn resource_and_app(&self, id: &ResourceId) -> StoreResult<Option<(Versioned<Resource>, App)>> {
+        let Some(resource) = self.resource(id).await? else {
+            return Ok(None);
+        };
+        Ok(self.app(&resource.value.app_id).await?.map(|app| (resource, app.value)))
+    }
+
+    /// The ticket propagation in force for a resource (its own, else its app's), if any.
+    pub async fn effective_propagation(
+        &self,
+        id: &ResourceId,
+    ) -> StoreResult<Option<crate::domain::TicketPropagation>> {
+        Ok(self
+            .resource_and_app(id)
+            .await?
+            .and_then(|(resource, app)| resource.value.effective_propagation(&app).cloned()))
+    }
+
     /// Every resource, in creation order.
     pub async fn list_resources(&self, page: &PageRequest) -> StoreResult<Page<Resource>> {
         let got = self
