@@ -139,6 +139,42 @@ impl TestStack {
         self.call(email, Method::POST, path, Some(body)).await
     }
 
+    /// Connects the sandbox Jira as the org admin; `fields` add to or replace the defaults
+    /// (base URL, the sandbox credentials, webhook secret `jira-secret`).
+    pub async fn connect_jira(&self, sandboxes: &grantdesk_local::sandbox::Sandboxes, fields: Value) {
+        use grantdesk_local::sandbox::{JIRA_API_TOKEN, JIRA_EMAIL};
+        let mut body = json!({"base_url": sandboxes.jira.url(), "email": JIRA_EMAIL, "api_token": JIRA_API_TOKEN, "webhook_secret": "jira-secret"});
+        if let (Some(body), Some(fields)) = (body.as_object_mut(), fields.as_object()) {
+            body.extend(fields.clone());
+        }
+        let reply = self.call(ADMIN, Method::PUT, "/integrations/jira", Some(body)).await;
+        assert_eq!(reply.status, 200, "connecting Jira: {:?}", reply.body);
+    }
+
+    /// Makes `resource` file Jira tickets in project OPS for the enabled directions.
+    pub async fn propagate_to_jira(&self, resource: &str, on_grant: bool, on_revocation: bool) {
+        let body = json!({"ticket_propagation": {"enabled_on_grant": on_grant, "enabled_on_revocation": on_revocation, "provider": "jira", "project": "OPS"}});
+        let reply = self
+            .call(ADMIN, Method::PATCH, &format!("/resources/{resource}"), Some(body))
+            .await;
+        assert_eq!(reply.status, 200, "enabling propagation: {:?}", reply.body);
+    }
+
+    /// Josh requests the demo resource with `body`'s fields and Riley approves; returns the
+    /// request's id.
+    pub async fn approved_request(&self, demo: &Demo, body: Value) -> String {
+        let mut request = json!({"resource_id": demo.resource});
+        if let (Some(request), Some(fields)) = (request.as_object_mut(), body.as_object()) {
+            request.extend(fields.clone());
+        }
+        let created = self.post(JOSH, "/requests", request).await;
+        assert_eq!(created.status, 201, "requesting: {:?}", created.body);
+        let id = created.str("id");
+        let approved = self.post(RILEY, &format!("/requests/{id}/approve"), json!({})).await;
+        assert_eq!(approved.status, 200, "approving: {:?}", approved.body);
+        id
+    }
+
     /// Creates a user as the admin and returns its id.
     pub async fn user(&self, email: &str, name: &str) -> String {
         let reply = self.post(ADMIN, "/users", json!({"email": email, "name": name})).await;

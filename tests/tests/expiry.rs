@@ -5,7 +5,7 @@
 use grantdesk::domain::{GrantId, ResourceId, UserId};
 use grantdesk::expiry::Expiry;
 use grantdesk_access_expiry::ExpiryInput;
-use grantdesk_e2e::{eventually_within, TestStack, ADMIN, JOSH, RILEY};
+use grantdesk_e2e::{eventually_within, TestStack, ADMIN, JOSH};
 use grantdesk_local::sandbox::{Sandboxes, JIRA_API_TOKEN, JIRA_EMAIL};
 use reqwest::Method;
 use serde_json::json;
@@ -51,21 +51,7 @@ async fn one_minute_grants_end_by_schedule_or_by_the_sweeper_and_stale_firings_c
     );
 
     // Josh: a one-minute request grant, ended by its schedule.
-    let id = stack
-        .post(
-            JOSH,
-            "/requests",
-            json!({"resource_id": demo.resource, "duration_minutes": 1}),
-        )
-        .await
-        .str("id");
-    assert_eq!(
-        stack
-            .post(RILEY, &format!("/requests/{id}/approve"), json!({}))
-            .await
-            .status,
-        200
-    );
+    let id = stack.approved_request(&demo, json!({"duration_minutes": 1})).await;
     // Sam: a one-minute hand add whose schedule is lost (as if creating it had failed).
     let users = format!("/resources/{}/users", demo.resource);
     assert_eq!(

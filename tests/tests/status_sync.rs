@@ -3,36 +3,16 @@
 
 use grantdesk::domain::{ChangeId, TicketProviderKind, TicketPurpose, TicketState, TrackedTicket};
 use grantdesk_e2e::{eventually, TestStack, ADMIN, JOSH, RILEY};
-use grantdesk_local::sandbox::{
-    hex, hmac_sha256, Sandboxes, WebhookTarget, JIRA_API_TOKEN, JIRA_EMAIL, LINEAR_API_KEY,
-};
+use grantdesk_local::sandbox::{hex, hmac_sha256, Sandboxes, WebhookTarget, LINEAR_API_KEY};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 const JIRA_SECRET: &str = "jira-webhook-secret";
 const LINEAR_SECRET: &str = "lin_wh_secret";
 
-async fn connect_jira(stack: &TestStack, sandboxes: &Sandboxes) {
-    let body = json!({"base_url": sandboxes.jira.url(), "email": JIRA_EMAIL, "api_token": JIRA_API_TOKEN,
-        "webhook_secret": JIRA_SECRET, "state_overrides": {"Won't Do": "canceled"}});
-    assert_eq!(
-        stack
-            .call(ADMIN, Method::PUT, "/integrations/jira", Some(body))
-            .await
-            .status,
-        200
-    );
-}
-
-async fn propagate_to_jira(stack: &TestStack, resource: &str) {
-    let body = json!({"ticket_propagation": {"enabled_on_grant": true, "enabled_on_revocation": false, "provider": "jira", "project": "OPS"}});
-    assert_eq!(
-        stack
-            .call(ADMIN, Method::PATCH, &format!("/resources/{resource}"), Some(body))
-            .await
-            .status,
-        200
-    );
+/// The webhook secret the tests sign with, and "Won't Do" read as canceled.
+fn jira_fields() -> Value {
+    json!({"webhook_secret": JIRA_SECRET, "state_overrides": {"Won't Do": "canceled"}})
 }
 
 async fn propagation(stack: &TestStack, resource: &str, user: &str) -> Value {
@@ -57,23 +37,9 @@ async fn wait_for_status(stack: &TestStack, resource: &str, user: &str, status: 
 /// Josh approved on My Role, with his add ticket OPS-1 filed.
 async fn josh_with_a_filed_ticket(stack: &TestStack, sandboxes: &Sandboxes) -> grantdesk_e2e::Demo {
     let demo = stack.demo().await;
-    connect_jira(stack, sandboxes).await;
-    propagate_to_jira(stack, &demo.resource).await;
-    let id = stack
-        .post(
-            JOSH,
-            "/requests",
-            json!({"resource_id": demo.resource, "duration_minutes": 60}),
-        )
-        .await
-        .str("id");
-    assert_eq!(
-        stack
-            .post(RILEY, &format!("/requests/{id}/approve"), json!({}))
-            .await
-            .status,
-        200
-    );
+    stack.connect_jira(sandboxes, jira_fields()).await;
+    stack.propagate_to_jira(&demo.resource, true, false).await;
+    stack.approved_request(&demo, json!({"duration_minutes": 60})).await;
     let filed = wait_for_status(stack, &demo.resource, &demo.josh, "pending_manual_propagation").await;
     assert_eq!(filed["ticket"]["key"], "OPS-1");
     demo
@@ -169,7 +135,7 @@ async fn without_webhooks_the_poll_and_sync_now_complete_or_flag_changes() {
 async fn two_hundred_fifty_open_jira_tickets_are_read_in_three_provider_calls() {
     let stack = TestStack::start().await;
     let sandboxes = Sandboxes::start().await.unwrap();
-    connect_jira(&stack, &sandboxes).await;
+    stack.connect_jira(&sandboxes, jira_fields()).await;
     let ids: Vec<String> = sandboxes
         .jira
         .with(|j, _| {

@@ -13,20 +13,6 @@ use grantdesk_local::sandbox::{
 use reqwest::Method;
 use serde_json::{json, Value};
 
-async fn connect_jira(stack: &TestStack, sandboxes: &Sandboxes) {
-    let body = json!({"base_url": sandboxes.jira.url(), "email": JIRA_EMAIL, "api_token": JIRA_API_TOKEN, "webhook_secret": "jira-secret", "project": "OPS"});
-    let reply = stack.call(ADMIN, Method::PUT, "/integrations/jira", Some(body)).await;
-    assert_eq!(reply.status, 200, "{:?}", reply.body);
-}
-
-async fn propagate_to_jira(stack: &TestStack, resource: &str) {
-    let body = json!({"ticket_propagation": {"enabled_on_grant": true, "enabled_on_revocation": true, "provider": "jira", "project": "OPS"}});
-    let reply = stack
-        .call(ADMIN, Method::PATCH, &format!("/resources/{resource}"), Some(body))
-        .await;
-    assert_eq!(reply.status, 200, "{:?}", reply.body);
-}
-
 /// The Users tab line of `user` once its propagation has left `pending_ticket_creation`.
 async fn settled_line(stack: &TestStack, resource: &str, user: &str) -> Value {
     eventually("the propagation ticket to be filed", || async {
@@ -74,24 +60,12 @@ async fn approving_joshs_request_files_one_jira_ticket_assigned_to_a_resource_ad
         .jira
         .with(|j, _| (j.add_user(RILEY, "Riley", false), vec![]))
         .await;
-    connect_jira(&stack, &sandboxes).await;
-    propagate_to_jira(&stack, &demo.resource).await;
+    stack.connect_jira(&sandboxes, json!({"project": "OPS"})).await;
+    stack.propagate_to_jira(&demo.resource, true, true).await;
 
-    let id = stack
-        .post(
-            JOSH,
-            "/requests",
-            json!({"resource_id": demo.resource, "reason": "on-call this week", "duration_minutes": 90}),
-        )
-        .await
-        .str("id");
-    assert_eq!(
-        stack
-            .post(RILEY, &format!("/requests/{id}/approve"), json!({}))
-            .await
-            .status,
-        200
-    );
+    stack
+        .approved_request(&demo, json!({"reason": "on-call this week", "duration_minutes": 90}))
+        .await;
 
     let line = settled_line(&stack, &demo.resource, &demo.josh).await;
     assert_eq!(line["propagation"]["status"], "pending_manual_propagation", "{line}");
@@ -134,8 +108,8 @@ async fn an_admin_removing_a_user_by_hand_files_a_revocation_ticket_assigned_to_
         .jira
         .with(|j, _| (j.add_user(RILEY, "Riley", false), vec![]))
         .await;
-    connect_jira(&stack, &sandboxes).await;
-    propagate_to_jira(&stack, &demo.resource).await;
+    stack.connect_jira(&sandboxes, json!({"project": "OPS"})).await;
+    stack.propagate_to_jira(&demo.resource, true, true).await;
 
     let added = stack
         .post(
@@ -189,7 +163,7 @@ async fn a_direction_that_is_not_enabled_files_nothing_and_unassigned_policy_ass
         .jira
         .with(|j, _| (j.add_user(ADMIN, "Admin", false), vec![]))
         .await;
-    connect_jira(&stack, &sandboxes).await;
+    stack.connect_jira(&sandboxes, json!({"project": "OPS"})).await;
     let body = json!({"ticket_propagation": {"enabled_on_grant": false, "enabled_on_revocation": true, "provider": "jira", "project": "OPS", "assignee_policy": "unassigned"}});
     assert_eq!(
         stack
@@ -231,7 +205,7 @@ async fn filing_that_fails_for_good_is_shown_on_the_users_tab_and_can_be_retried
     let stack = TestStack::start().await;
     let sandboxes = Sandboxes::start().await.unwrap();
     let demo = stack.demo().await;
-    propagate_to_jira(&stack, &demo.resource).await;
+    stack.propagate_to_jira(&demo.resource, true, true).await;
     let added = stack
         .post(
             ADMIN,
@@ -249,7 +223,7 @@ async fn filing_that_fails_for_good_is_shown_on_the_users_tab_and_can_be_retried
 
     let retry_path = format!("/resources/{}/users/{}/propagation/retry", demo.resource, demo.josh);
     assert_eq!(stack.post(JOSH, &retry_path, json!({})).await.status, 403);
-    connect_jira(&stack, &sandboxes).await;
+    stack.connect_jira(&sandboxes, json!({"project": "OPS"})).await;
     let retried = stack.post(RILEY, &retry_path, json!({})).await;
     assert_eq!(retried.status, 202, "{:?}", retried.body);
     assert_eq!(retried.body["propagation"]["status"], "pending_ticket_creation");
@@ -268,8 +242,8 @@ async fn a_provider_outage_is_retried_and_a_lost_create_answer_still_files_one_t
     let stack = TestStack::start().await;
     let sandboxes = Sandboxes::start().await.unwrap();
     let demo = stack.demo().await;
-    connect_jira(&stack, &sandboxes).await;
-    propagate_to_jira(&stack, &demo.resource).await;
+    stack.connect_jira(&sandboxes, json!({"project": "OPS"})).await;
+    stack.propagate_to_jira(&demo.resource, true, true).await;
     // The first create is done but its answer lost; the next search fails with 503 four times
     // (a whole bounded retry), so the filer gives up this delivery and is called again.
     sandboxes
@@ -284,21 +258,7 @@ async fn a_provider_outage_is_retried_and_a_lost_create_answer_still_files_one_t
             },
         );
     }
-    let id = stack
-        .post(
-            JOSH,
-            "/requests",
-            json!({"resource_id": demo.resource, "duration_minutes": 30}),
-        )
-        .await
-        .str("id");
-    assert_eq!(
-        stack
-            .post(RILEY, &format!("/requests/{id}/approve"), json!({}))
-            .await
-            .status,
-        200
-    );
+    stack.approved_request(&demo, json!({"duration_minutes": 30})).await;
     let line = settled_line(&stack, &demo.resource, &demo.josh).await;
     assert_eq!(line["propagation"]["status"], "pending_manual_propagation", "{line}");
     assert_eq!(
@@ -313,8 +273,8 @@ async fn duplicate_deliveries_and_a_crash_after_creating_leave_exactly_one_ticke
     let stack = TestStack::start_without_stream().await;
     let sandboxes = Sandboxes::start().await.unwrap();
     let demo = stack.demo().await;
-    connect_jira(&stack, &sandboxes).await;
-    propagate_to_jira(&stack, &demo.resource).await;
+    stack.connect_jira(&sandboxes, json!({"project": "OPS"})).await;
+    stack.propagate_to_jira(&demo.resource, true, true).await;
     let added = stack
         .post(
             ADMIN,
