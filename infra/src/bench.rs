@@ -41,6 +41,29 @@ pub struct Figure {
     pub met: bool,
 }
 
+impl Figure {
+    /// A figure measured once (a count, or a single timed run): value, min and max coincide.
+    fn single(
+        measure: &str,
+        subject: impl Into<String>,
+        value: f64,
+        unit: &str,
+        target: impl Into<String>,
+        met: bool,
+    ) -> Self {
+        Self {
+            measure: measure.into(),
+            subject: subject.into(),
+            value,
+            min: value,
+            max: value,
+            unit: unit.into(),
+            target: target.into(),
+            met,
+        }
+    }
+}
+
 fn stats(mut samples: Vec<f64>) -> (f64, f64, f64) {
     samples.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let median = if samples.is_empty() {
@@ -241,16 +264,14 @@ pub async fn run(out_dir: &Path, endpoint: &str, release_dir: &Path) -> Result<V
         let size = std::fs::metadata(&binary)
             .map(|m| m.len() as f64 / 1_000_000.0)
             .map_err(|e| format!("{}: {e}", binary.display()))?;
-        figures.push(Figure {
-            measure: "binary size (stripped, release profile)".into(),
-            subject: name.into(),
-            value: size,
-            min: size,
-            max: size,
-            unit: "MB".into(),
-            target: "< 8 MB".into(),
-            met: size < 8.0,
-        });
+        figures.push(Figure::single(
+            "binary size (stripped, release profile)",
+            name,
+            size,
+            "MB",
+            "< 8 MB",
+            size < 8.0,
+        ));
         let mut colds = Vec::new();
         let mut rsss = Vec::new();
         for _ in 0..7 {
@@ -616,16 +637,14 @@ pub async fn run(out_dir: &Path, endpoint: &str, release_dir: &Path) -> Result<V
             "{concurrency} concurrent, {} requests (3:1 reads:writes)",
             samples.len()
         );
-        figures.push(Figure {
-            measure: "API throughput".into(),
-            subject: subject.clone(),
-            value: throughput,
-            min: throughput,
-            max: throughput,
-            unit: "req/s".into(),
-            target: "(reported)".into(),
-            met: true,
-        });
+        figures.push(Figure::single(
+            "API throughput",
+            subject.clone(),
+            throughput,
+            "req/s",
+            "(reported)",
+            true,
+        ));
         figures.push(Figure {
             measure: "API latency p50 / p99".into(),
             subject: subject.clone(),
@@ -807,56 +826,46 @@ async fn sync_at_scale(endpoint: &str, secret: &DevTokenSecret) -> Result<Vec<Fi
     // One run reads at most the budget per provider (the rest wait their turn, oldest first).
     let read_per_provider = per_provider.min(grantdesk_status_sync::DEFAULT_BUDGET);
     let jira_target = read_per_provider.div_ceil(100);
-    figures.push(Figure {
-        measure: "status sync: Jira calls".into(),
-        subject: format!("{label}, {} read", report.tickets_read),
-        value: calls.0 as f64,
-        min: calls.0 as f64,
-        max: calls.0 as f64,
-        unit: "calls (count)".into(),
-        target: format!("⌈{read_per_provider} read/100⌉ = {jira_target}"),
-        met: calls.0 == jira_target,
-    });
-    figures.push(Figure {
-        measure: "status sync: Linear calls".into(),
-        subject: label.into(),
-        value: calls.1 as f64,
-        min: calls.1 as f64,
-        max: calls.1 as f64,
-        unit: "calls (count)".into(),
-        target: format!("⌈{read_per_provider} read/100⌉ = {jira_target}"),
-        met: calls.1 <= jira_target,
-    });
-    figures.push(Figure {
-        measure: "status sync: ServiceNow calls".into(),
-        subject: label.into(),
-        value: calls.2 as f64,
-        min: calls.2 as f64,
-        max: calls.2 as f64,
-        unit: "calls (count)".into(),
-        target: format!("⌈{read_per_provider} read/100⌉ = {jira_target}"),
-        met: calls.2 == jira_target,
-    });
-    figures.push(Figure {
-        measure: "status sync: DynamoDB calls".into(),
-        subject: label.into(),
-        value: dynamodb as f64,
-        min: dynamodb as f64,
-        max: dynamodb as f64,
-        unit: "calls (count)".into(),
-        target: "index pages + 2 per ticket".into(),
-        met: dynamodb <= (total as u64) * 2 + 200,
-    });
-    figures.push(Figure {
-        measure: "status sync: wall time against the emulator".into(),
-        subject: label.into(),
-        value: elapsed,
-        min: elapsed,
-        max: elapsed,
-        unit: "ms".into(),
-        target: "(reported)".into(),
-        met: true,
-    });
+    figures.push(Figure::single(
+        "status sync: Jira calls",
+        format!("{label}, {} read", report.tickets_read),
+        calls.0 as f64,
+        "calls (count)",
+        format!("⌈{read_per_provider} read/100⌉ = {jira_target}"),
+        calls.0 == jira_target,
+    ));
+    figures.push(Figure::single(
+        "status sync: Linear calls",
+        label,
+        calls.1 as f64,
+        "calls (count)",
+        format!("⌈{read_per_provider} read/100⌉ = {jira_target}"),
+        calls.1 <= jira_target,
+    ));
+    figures.push(Figure::single(
+        "status sync: ServiceNow calls",
+        label,
+        calls.2 as f64,
+        "calls (count)",
+        format!("⌈{read_per_provider} read/100⌉ = {jira_target}"),
+        calls.2 == jira_target,
+    ));
+    figures.push(Figure::single(
+        "status sync: DynamoDB calls",
+        label,
+        dynamodb as f64,
+        "calls (count)",
+        "index pages + 2 per ticket",
+        dynamodb <= (total as u64) * 2 + 200,
+    ));
+    figures.push(Figure::single(
+        "status sync: wall time against the emulator",
+        label,
+        elapsed,
+        "ms",
+        "(reported)",
+        true,
+    ));
     // The same with 1 % of the tickets moved on at the providers.
     let moved = per_provider / 100;
     sandboxes
@@ -891,36 +900,30 @@ async fn sync_at_scale(endpoint: &str, secret: &DevTokenSecret) -> Result<Vec<Fi
         .await;
     let (label, report, elapsed, calls, dynamodb) = sync_run("10,000 open tickets, 1 % changed").await?;
     let provider_calls = calls.0 + calls.1 + calls.2;
-    figures.push(Figure {
-        measure: "status sync: provider calls, all three".into(),
-        subject: format!("{label}, {} read", report.tickets_read),
-        value: provider_calls as f64,
-        min: provider_calls as f64,
-        max: provider_calls as f64,
-        unit: "calls (count)".into(),
-        target: format!("3 × {jira_target}"),
-        met: provider_calls <= 3 * jira_target,
-    });
-    figures.push(Figure {
-        measure: "status sync: DynamoDB calls".into(),
-        subject: label.into(),
-        value: dynamodb as f64,
-        min: dynamodb as f64,
-        max: dynamodb as f64,
-        unit: "calls (count)".into(),
-        target: "index pages + 2 per ticket".into(),
-        met: dynamodb <= (total as u64) * 2 + 200,
-    });
-    figures.push(Figure {
-        measure: "status sync: wall time against the emulator".into(),
-        subject: label.into(),
-        value: elapsed,
-        min: elapsed,
-        max: elapsed,
-        unit: "ms".into(),
-        target: "(reported)".into(),
-        met: true,
-    });
+    figures.push(Figure::single(
+        "status sync: provider calls, all three",
+        format!("{label}, {} read", report.tickets_read),
+        provider_calls as f64,
+        "calls (count)",
+        format!("3 × {jira_target}"),
+        provider_calls <= 3 * jira_target,
+    ));
+    figures.push(Figure::single(
+        "status sync: DynamoDB calls",
+        label,
+        dynamodb as f64,
+        "calls (count)",
+        "index pages + 2 per ticket",
+        dynamodb <= (total as u64) * 2 + 200,
+    ));
+    figures.push(Figure::single(
+        "status sync: wall time against the emulator",
+        label,
+        elapsed,
+        "ms",
+        "(reported)",
+        true,
+    ));
 
     Ok(figures)
 }
