@@ -1,16 +1,19 @@
 # grantdesk: `make dev` runs the whole stack locally; `make test` runs every check.
-# Everything these need beyond the Rust toolchain and Python 3 is installed here, into .venv/.
+# Everything these need beyond the Rust toolchain, Python 3, Java 17 and npm is installed here:
+# Python packages into .venv/, Amazon DynamoDB Local into .dynamodb-local/.
 
 PYTHON ?= python3
 VENV := .venv
 VENV_STAMP := $(VENV)/.installed
+DYNAMODB_LOCAL := .dynamodb-local
+DYNAMODB_LOCAL_STAMP := $(DYNAMODB_LOCAL)/.installed
 PORT ?= 3000
 # The dev token secret for `make dev` and `make token`; set your own in the environment.
 GRANTDESK_LOCAL_JWT_SECRET ?= grantdesk-local-dev-secret
 GRANTDESK_BOOTSTRAP_ADMINS ?= alice@example.com
 export GRANTDESK_LOCAL_JWT_SECRET GRANTDESK_BOOTSTRAP_ADMINS
 
-.PHONY: dev test venv token lint fmt clean bench
+.PHONY: dev test venv emulators token lint fmt clean bench
 
 $(VENV_STAMP): infra/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +22,13 @@ $(VENV_STAMP): infra/requirements.txt
 
 venv: $(VENV_STAMP)
 
-dev: venv
+$(DYNAMODB_LOCAL_STAMP): infra/scripts/install-dynamodb-local.sh
+	infra/scripts/install-dynamodb-local.sh $(DYNAMODB_LOCAL)
+
+# moto server (EventBridge, Scheduler, Secrets Manager) and DynamoDB Local (DynamoDB and its stream).
+emulators: $(VENV_STAMP) $(DYNAMODB_LOCAL_STAMP)
+
+dev: emulators
 	cargo build -p grantdesk-local
 	./target/debug/grantdesk-local dev --port $(PORT)
 
@@ -32,12 +41,12 @@ lint: venv
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/cfn-lint template.yaml
 
-test: lint
+test: lint emulators
 	cargo test --workspace
 
 # Measures cold start, size, memory, DynamoDB round trips, sync at scale, webhook latency and
 # API load; writes BENCHMARKS.md and benchmarks.json. Not part of `make test`.
-bench: venv
+bench: emulators
 	cargo build --release -p grantdesk-api -p grantdesk-ticket-filer -p grantdesk-status-sync \
 		-p grantdesk-webhook-intake -p grantdesk-access-expiry -p grantdesk-local
 	./target/release/grantdesk-local bench --out . --release-dir target/release
@@ -46,4 +55,4 @@ fmt:
 	cargo fmt --all
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) $(DYNAMODB_LOCAL) target

@@ -3,6 +3,7 @@
 //! repeated runs with min and max, on whatever machine runs it, so read them as that machine's.
 
 use crate::dev_token::DevTokenSecret;
+use crate::emulator::Endpoints;
 use crate::sandbox::{
     Sandboxes, WebhookTarget, JIRA_API_TOKEN, JIRA_EMAIL, LINEAR_API_KEY, SERVICENOW_PASSWORD, SERVICENOW_USERNAME,
 };
@@ -217,13 +218,13 @@ async fn cold_start(binary: &Path, event: &Value, env: &[(String, String)]) -> R
 }
 
 /// Runs every measure and writes the report into `out_dir`.
-pub async fn run(out_dir: &Path, endpoint: &str, release_dir: &Path) -> Result<Vec<Figure>, String> {
+pub async fn run(out_dir: &Path, endpoints: &Endpoints, release_dir: &Path) -> Result<Vec<Figure>, String> {
     let mut figures = Vec::new();
     let table = "grantdesk-bench".to_owned();
     let secret = DevTokenSecret::new("benchmark-dev-token-secret").map_err(|e| e.to_string())?;
     let sandboxes = Sandboxes::start().await?;
     let stack = LocalStack::start(StackOptions {
-        endpoint: endpoint.to_owned(),
+        endpoints: endpoints.clone(),
         table: table.clone(),
         port: 0,
         bootstrap_admins: "admin@bench.test".into(),
@@ -245,7 +246,9 @@ pub async fn run(out_dir: &Path, endpoint: &str, release_dir: &Path) -> Result<V
             "arn:aws:lambda:us-east-1:000000000000:function:x",
         ),
         ("GRANTDESK_SCHEDULER_ROLE_ARN", "arn:aws:iam::000000000000:role/x"),
-        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ENDPOINT_URL", endpoints.aws.as_str()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoints.dynamodb.as_str()),
+        ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", endpoints.dynamodb.as_str()),
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "bench"),
         ("AWS_SECRET_ACCESS_KEY", "bench"),
@@ -668,7 +671,7 @@ pub async fn run(out_dir: &Path, endpoint: &str, release_dir: &Path) -> Result<V
     }
 
     drop(stack);
-    figures.extend(sync_at_scale(endpoint, &secret).await?);
+    figures.extend(sync_at_scale(endpoints, &secret).await?);
     write_report(out_dir, &figures)?;
     Ok(figures)
 }
@@ -676,12 +679,12 @@ pub async fn run(out_dir: &Path, endpoint: &str, release_dir: &Path) -> Result<V
 /// One status-sync run over 10,000 open tickets spread over the three sandbox providers, then
 /// the same with 1 % changed, on a table of its own (the emulator's transactions copy the whole
 /// table, which would distort every other measure once it holds 10,000 records).
-async fn sync_at_scale(endpoint: &str, secret: &DevTokenSecret) -> Result<Vec<Figure>, String> {
+async fn sync_at_scale(endpoints: &Endpoints, secret: &DevTokenSecret) -> Result<Vec<Figure>, String> {
     use grantdesk::domain::{AppId, Grant, RequestConfig, Resource, ResourceId, UserId};
     let mut figures = Vec::new();
     let sandboxes = Sandboxes::start().await?;
     let stack = LocalStack::start(StackOptions {
-        endpoint: endpoint.to_owned(),
+        endpoints: endpoints.clone(),
         table: "grantdesk-bench-sync".into(),
         port: 0,
         bootstrap_admins: "admin@bench.test".into(),

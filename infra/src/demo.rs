@@ -114,7 +114,7 @@ pub async fn set_up(stack: &LocalStack, sandboxes: &Sandboxes, secret: &DevToken
         .to_owned();
 
     let slack = SecretStore::new(
-        crate::stack::secretsmanager_client(&stack.endpoint),
+        crate::stack::secretsmanager_client(&stack.endpoints.aws),
         format!("{}/", stack.table),
     );
     slack

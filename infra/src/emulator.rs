@@ -1,4 +1,6 @@
-//! Starting the AWS emulator (moto server, installed by `make` into the project's `.venv`).
+//! Starting the local AWS emulators, both installed by `make` into project-local folders:
+//! Amazon DynamoDB Local (DynamoDB and its stream, `.dynamodb-local/`) and moto server
+//! (EventBridge, Scheduler and Secrets Manager, `.venv/`).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -14,34 +16,96 @@ pub fn moto_server_path() -> PathBuf {
     }
 }
 
-/// A running emulator. It lives as long as the process that started it: the child is told to
-/// stop when its parent dies, so no test run or dev session leaves one behind.
+/// Where the project installs DynamoDB Local: `<workspace>/.dynamodb-local/`, unless
+/// `GRANTDESK_DYNAMODB_LOCAL` names another folder holding `DynamoDBLocal.jar`.
+pub fn dynamodb_local_path() -> PathBuf {
+    match std::env::var_os("GRANTDESK_DYNAMODB_LOCAL") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.dynamodb-local"),
+    }
+}
+
+/// The endpoints of the running emulators.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoints {
+    /// DynamoDB and DynamoDB Streams (DynamoDB Local).
+    pub dynamodb: String,
+    /// Every other AWS service the stack uses (moto server).
+    pub aws: String,
+}
+
+/// The running emulators. They live as long as the process that started them: each child is
+/// told to stop when its parent dies, so no test run or dev session leaves one behind.
 #[derive(Debug)]
 pub struct Emulator {
-    endpoint: String,
+    endpoints: Endpoints,
 }
 
 impl Emulator {
-    /// The emulator's endpoint URL (`http://127.0.0.1:<port>`).
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
+    /// Where the emulators answer.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
     }
 
-    /// Starts moto server on `port` (0 picks a free one) and waits until it answers.
-    pub fn start(port: u16) -> Result<Self, String> {
-        let binary = moto_server_path();
-        if !binary.exists() {
-            return Err(format!(
-                "the AWS emulator is not installed at {}; run `make venv` (or `make dev` / `make test`, which do it)",
-                binary.display()
-            ));
-        }
-        let port = if port == 0 { free_port()? } else { port };
-        spawn_bound_to_process(binary, port)?;
-        let endpoint = format!("http://127.0.0.1:{port}");
-        wait_until_listening(port, Duration::from_secs(60))?;
-        Ok(Self { endpoint })
+    /// Starts DynamoDB Local and moto server on free ports and waits until both answer.
+    pub fn start() -> Result<Self, String> {
+        let dynamodb = start_dynamodb_local()?;
+        let aws = start_moto()?;
+        Ok(Self {
+            endpoints: Endpoints { dynamodb, aws },
+        })
     }
+}
+
+fn start_moto() -> Result<String, String> {
+    let binary = moto_server_path();
+    if !binary.exists() {
+        return Err(format!(
+            "moto server is not installed at {}; run `make emulators` (or `make dev` / `make test`, which do it)",
+            binary.display()
+        ));
+    }
+    let port = free_port()?;
+    let mut command = Command::new(&binary);
+    command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    spawn_bound_to_process(command, "moto server")?;
+    wait_until_listening("moto server", port, Duration::from_secs(60))?;
+    Ok(format!("http://127.0.0.1:{port}"))
+}
+
+fn start_dynamodb_local() -> Result<String, String> {
+    let home = dynamodb_local_path();
+    let jar = home.join("DynamoDBLocal.jar");
+    if !jar.exists() {
+        return Err(format!(
+            "DynamoDB Local is not installed at {}; run `make emulators` (or `make dev` / `make test`, which do it)",
+            home.display()
+        ));
+    }
+    let java = match std::env::var_os("JAVA_HOME") {
+        Some(home) if PathBuf::from(&home).join("bin/java").exists() => PathBuf::from(home).join("bin/java"),
+        _ => PathBuf::from("java"),
+    };
+    let port = free_port()?;
+    let mut command = Command::new(&java);
+    command
+        .current_dir(&home)
+        .arg(format!(
+            "-Djava.library.path={}",
+            home.join("DynamoDBLocal_lib").display()
+        ))
+        .args([
+            "-jar",
+            "DynamoDBLocal.jar",
+            "-inMemory",
+            "-sharedDb",
+            "-port",
+            &port.to_string(),
+        ]);
+    spawn_bound_to_process(command, "DynamoDB Local")
+        .map_err(|e| format!("{e} (DynamoDB Local needs Java 17 or newer on PATH or in JAVA_HOME)"))?;
+    wait_until_listening("DynamoDB Local", port, Duration::from_secs(60))?;
+    Ok(format!("http://127.0.0.1:{port}"))
 }
 
 /// A free loopback port, as the OS hands one out.
@@ -53,20 +117,15 @@ pub fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("finding a free port: {e}"))
 }
 
-/// Spawns moto from a thread that lives as long as the process: Linux delivers the parent-death
-/// signal when the *thread* that forked the child exits, so a short-lived thread (a test's own)
-/// would take the emulator down with it.
-fn spawn_bound_to_process(binary: PathBuf, port: u16) -> Result<(), String> {
+/// Spawns an emulator from a thread that lives as long as the process: Linux delivers the
+/// parent-death signal when the *thread* that forked the child exits, so a short-lived thread
+/// (a test's own) would take the emulator down with it.
+fn spawn_bound_to_process(mut command: Command, name: &'static str) -> Result<(), String> {
     let (sent, received) = std::sync::mpsc::channel();
     std::thread::Builder::new()
-        .name("moto-server".into())
+        .name(name.into())
         .spawn(move || {
-            let mut command = Command::new(&binary);
-            command
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
+            command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
             #[cfg(target_os = "linux")]
             {
                 use std::os::unix::process::CommandExt;
@@ -86,17 +145,17 @@ fn spawn_bound_to_process(binary: PathBuf, port: u16) -> Result<(), String> {
                     let _ = child.wait();
                 }
                 Err(e) => {
-                    let _ = sent.send(Err(format!("starting {}: {e}", binary.display())));
+                    let _ = sent.send(Err(format!("starting {name} ({:?}): {e}", command.get_program())));
                 }
             }
         })
-        .map_err(|e| format!("starting the emulator thread: {e}"))?;
+        .map_err(|e| format!("starting the {name} thread: {e}"))?;
     received
         .recv()
-        .map_err(|_| "the emulator thread ended before starting moto".to_owned())?
+        .map_err(|_| format!("the {name} thread ended before starting it"))?
 }
 
-fn wait_until_listening(port: u16, limit: Duration) -> Result<(), String> {
+fn wait_until_listening(name: &str, port: u16, limit: Duration) -> Result<(), String> {
     let started = Instant::now();
     while started.elapsed() < limit {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -105,7 +164,7 @@ fn wait_until_listening(port: u16, limit: Duration) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(50));
     }
     Err(format!(
-        "the AWS emulator did not start listening on port {port} within {}s",
+        "{name} did not start listening on port {port} within {}s",
         limit.as_secs()
     ))
 }

@@ -7,7 +7,7 @@
 
 use grantdesk_local::demo::{self, DemoSetup};
 use grantdesk_local::dev_token::DevTokenSecret;
-use grantdesk_local::emulator::Emulator;
+use grantdesk_local::emulator::{Emulator, Endpoints};
 use grantdesk_local::sandbox::{self, Sandboxes};
 use grantdesk_local::sandbox_page;
 use grantdesk_local::seed;
@@ -23,7 +23,8 @@ const USAGE: &str = "usage:
 environment:
   GRANTDESK_LOCAL_JWT_SECRET   secret dev tokens are signed with (required, 16+ characters)
   GRANTDESK_BOOTSTRAP_ADMINS   comma-separated e-mails of org admins (dev default: alice@example.com)
-  AWS_ENDPOINT_URL             use an AWS emulator already running there instead of starting one
+  AWS_ENDPOINT_URL_DYNAMODB    with AWS_ENDPOINT_URL: use emulators already running there instead of
+  AWS_ENDPOINT_URL             starting DynamoDB Local (DynamoDB and its stream) and moto (the rest)
   GRANTDESK_TABLE              table name (default grantdesk-local)";
 
 fn flag(args: &[String], name: &str) -> Option<String> {
@@ -74,18 +75,18 @@ async fn dev(args: &[String]) -> Result<(), String> {
     };
     let secret = secret()?;
     // Keep the emulator handle alive for the whole session.
-    let (endpoint, _emulator) = match std::env::var("AWS_ENDPOINT_URL") {
-        Ok(url) if !url.is_empty() => (url, None),
-        _ => {
-            let emulator = Emulator::start(0)?;
-            (emulator.endpoint().to_owned(), Some(emulator))
+    let (endpoints, _emulator) = match given_endpoints() {
+        Some(endpoints) => (endpoints, None),
+        None => {
+            let emulator = Emulator::start()?;
+            (emulator.endpoints().clone(), Some(emulator))
         }
     };
     let bootstrap_admins = std::env::var("GRANTDESK_BOOTSTRAP_ADMINS").unwrap_or_else(|_| seed::ADMIN_EMAIL.into());
     let table = std::env::var("GRANTDESK_TABLE").unwrap_or_else(|_| "grantdesk-local".into());
     let sandboxes = Arc::new(Sandboxes::start().await?);
     let stack = LocalStack::start(StackOptions {
-        endpoint: endpoint.clone(),
+        endpoints: endpoints.clone(),
         table,
         port,
         bootstrap_admins,
@@ -106,24 +107,27 @@ async fn dev(args: &[String]) -> Result<(), String> {
     let page = format!("http://127.0.0.1:{page_port}");
     tokio::spawn(sandbox_page::serve(listener, sandboxes.clone()));
     match &setup {
-        Some(setup) => print_walkthrough(&stack.api_url, &endpoint, &page, setup, &sandboxes),
+        Some(setup) => print_walkthrough(&stack.api_url, &endpoints, &page, setup, &sandboxes),
         None => println!(
-            "grantdesk is running at {} (AWS emulator {endpoint}, sandbox page {page}); no demo data.",
-            stack.api_url
+            "grantdesk is running at {} (DynamoDB Local {}, AWS emulator {}, sandbox page {page}); no demo data.",
+            stack.api_url, endpoints.dynamodb, endpoints.aws
         ),
     }
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| format!("waiting for Ctrl-C: {e}"))?;
-    println!("stopping");
-    Ok(())
+    tokio::select! {
+        stopped = tokio::signal::ctrl_c() => {
+            stopped.map_err(|e| format!("waiting for Ctrl-C: {e}"))?;
+            println!("stopping");
+            Ok(())
+        }
+        failure = stack.failure() => Err(format!("the local stack stopped: {failure}")),
+    }
 }
 
 async fn bench(args: &[String]) -> Result<(), String> {
     let out = std::path::PathBuf::from(flag(args, "--out").unwrap_or_else(|| ".".into()));
     let release = std::path::PathBuf::from(flag(args, "--release-dir").unwrap_or_else(|| "target/release".into()));
-    let emulator = Emulator::start(0)?;
-    let figures = grantdesk_local::bench::run(&out, emulator.endpoint(), &release).await?;
+    let emulator = Emulator::start()?;
+    let figures = grantdesk_local::bench::run(&out, emulator.endpoints(), &release).await?;
     for f in &figures {
         println!(
             "{:<45} {:<60} {:>10.2} {:<8} target {:<30} {}",
@@ -139,18 +143,29 @@ async fn bench(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Emulators the person runs already: `AWS_ENDPOINT_URL_DYNAMODB` (DynamoDB and its stream) and
+/// `AWS_ENDPOINT_URL` (everything else), both set.
+fn given_endpoints() -> Option<Endpoints> {
+    let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+    Some(Endpoints {
+        dynamodb: var("AWS_ENDPOINT_URL_DYNAMODB")?,
+        aws: var("AWS_ENDPOINT_URL")?,
+    })
+}
+
 fn no_demo(args: &[String]) -> bool {
     args.iter().any(|a| a == "--no-demo")
 }
 
-fn print_walkthrough(api: &str, endpoint: &str, page: &str, setup: &DemoSetup, sandboxes: &Sandboxes) {
+fn print_walkthrough(api: &str, endpoints: &Endpoints, page: &str, setup: &DemoSetup, sandboxes: &Sandboxes) {
     let demo = &setup.demo;
     println!(
         r#"
 grantdesk is running.
   API                 {api}   (contract: {api}/openapi.json; webhooks at {api}/webhooks/...)
   sandbox tickets     {page}   (move a ticket to done: the provider's signed webhook follows)
-  AWS emulator        {endpoint}
+  DynamoDB Local      {dynamodb}
+  AWS emulator        {aws}   (EventBridge, Scheduler, Secrets Manager)
   sandbox Jira        {jira}   (user {jira_email}, API token {jira_token}, project OPS)
   sandbox Linear      {linear}   (API key {linear_key}, team ENG)
   sandbox ServiceNow  {servicenow}   (user {sn_user}, password {sn_password})
@@ -182,6 +197,8 @@ Walk through it (in another terminal, from the project folder):
 Refused on purpose: Josh approving his own request (403), 481 minutes on My Role (422), approving
 twice (409), Prod DB without a linked ticket (422), linking OPS-2, which is done (422).
 Stop with Ctrl-C."#,
+        dynamodb = endpoints.dynamodb,
+        aws = endpoints.aws,
         admin = demo.admin.email,
         reviewer = demo.reviewer.email,
         josh = demo.josh.email,

@@ -1,7 +1,8 @@
-//! The local stack, assembled: a table in the emulator and the API behind the local gateway.
+//! The local stack, assembled: a table in DynamoDB Local and the API behind the local gateway.
 //! `make dev` and the end-to-end tests start it the same way.
 
 use crate::dev_token::DevTokenSecret;
+use crate::emulator::Endpoints;
 use crate::gateway::Gateway;
 use crate::{schedule_firer, stream};
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
@@ -24,8 +25,8 @@ use tokio::task::JoinHandle;
 /// How to start the stack.
 #[derive(Clone, Debug)]
 pub struct StackOptions {
-    /// The AWS emulator's endpoint.
-    pub endpoint: String,
+    /// The emulators' endpoints.
+    pub endpoints: Endpoints,
     /// The table to create and use.
     pub table: String,
     /// Loopback port for the API (0 picks a free one).
@@ -50,8 +51,8 @@ pub struct LocalStack {
     pub api_url: String,
     /// The store the API uses, for seeding and for tests that look behind the API.
     pub store: Store,
-    /// The AWS emulator's endpoint.
-    pub endpoint: String,
+    /// The emulators' endpoints.
+    pub endpoints: Endpoints,
     /// The table's name; also the prefix (with `/`) of the stack's secret names.
     pub table: String,
     /// The ticket filer the stream feeds, for tests that call it directly.
@@ -64,6 +65,7 @@ pub struct LocalStack {
     pub expiry: AccessExpiry,
     /// Every event put on the bus, in order (the local bus keeps them for inspection).
     pub published: Arc<Mutex<Vec<BusEvent>>>,
+    failed: tokio::sync::watch::Receiver<Option<String>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -75,7 +77,7 @@ impl Drop for LocalStack {
     }
 }
 
-/// A DynamoDB client for the emulator at `endpoint`, with throwaway credentials.
+/// A DynamoDB client for DynamoDB Local at `endpoint`, with throwaway credentials.
 pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     counted_dynamodb_client(endpoint, &CallCounter::new())
 }
@@ -103,7 +105,7 @@ pub fn scheduler_client(endpoint: &str) -> aws_sdk_scheduler::Client {
     aws_sdk_scheduler::Client::from_conf(config)
 }
 
-/// A DynamoDB Streams client for the emulator at `endpoint`.
+/// A DynamoDB Streams client for DynamoDB Local at `endpoint`.
 pub fn dynamodbstreams_client(endpoint: &str) -> aws_sdk_dynamodbstreams::Client {
     let config = aws_sdk_dynamodbstreams::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -129,9 +131,9 @@ impl LocalStack {
     /// Creates the table and starts serving the API.
     pub async fn start(options: StackOptions) -> Result<Self, String> {
         let dynamodb_calls = CallCounter::new();
-        let client = counted_dynamodb_client(&options.endpoint, &dynamodb_calls);
+        let client = counted_dynamodb_client(&options.endpoints.dynamodb, &dynamodb_calls);
         table::create_table(&client, &options.table).await?;
-        let scheduler = scheduler_client(&options.endpoint);
+        let scheduler = scheduler_client(&options.endpoints.aws);
         let group = format!("{}-expiry", options.table);
         // The emulator refuses schedules in a missing group; AWS gets it from the template.
         scheduler
@@ -156,10 +158,10 @@ impl LocalStack {
             _ => None,
         })
         .map_err(|e| e.to_string())?;
-        let store = Store::new(client, &options.table).with_serialized_writes();
+        let store = Store::new(client, &options.table);
         // Each stack gets its own secret names, so stacks sharing one emulator stay apart.
         let secret_prefix = format!("{}/", options.table);
-        let secrets = SecretStore::new(secretsmanager_client(&options.endpoint), &secret_prefix);
+        let secrets = SecretStore::new(secretsmanager_client(&options.endpoints.aws), &secret_prefix);
         let connections = Connections::new(store.clone(), secrets, ProviderHttp::new(HttpPolicy::default()));
         let schedules = ExpirySchedules::new(
             scheduler.clone(),
@@ -223,25 +225,43 @@ impl LocalStack {
                 }
             }));
         }
+        let (fail, failed) = tokio::sync::watch::channel(None);
         if options.poll_stream {
-            tasks.push(tokio::spawn(stream::run(
-                dynamodbstreams_client(&options.endpoint),
-                dynamodb_client(&options.endpoint),
+            let poll = stream::run(
+                dynamodbstreams_client(&options.endpoints.dynamodb),
+                dynamodb_client(&options.endpoints.dynamodb),
                 options.table.clone(),
                 filer.clone(),
-            )));
+            );
+            tasks.push(tokio::spawn(async move {
+                let fatal = poll.await;
+                tracing::error!(error = %fatal, "the stream poller stopped");
+                let _ = fail.send(Some(fatal));
+            }));
         }
         Ok(Self {
             api_url,
             store,
-            endpoint: options.endpoint,
+            endpoints: options.endpoints,
             table: options.table,
             filer,
             sync,
             dynamodb_calls,
             expiry,
             published,
+            failed,
             tasks,
         })
+    }
+
+    /// Waits until a part of the stack fails for good (today: the stream poller meeting a record
+    /// it can never read) and says what failed.
+    pub async fn failure(&self) -> String {
+        let mut failed = self.failed.clone();
+        let message = match failed.wait_for(Option::is_some).await {
+            Ok(message) => message.clone().unwrap_or_default(),
+            Err(_) => "the local stack stopped".to_owned(),
+        };
+        message
     }
 }

@@ -98,8 +98,88 @@ pub fn lambda_record(record: &Record, stream_arn: &str) -> Value {
     })
 }
 
+/// Where the poller is in one shard.
+#[derive(Default)]
+struct ShardCursor {
+    iterator: Option<String>,
+    last_sequence: Option<String>,
+    closed: bool,
+}
+
+/// Names the record of a `GetRecords` answer (its raw JSON) that the SDK cannot read: one with
+/// an attribute value that is not exactly one of DynamoDB's typed shapes (DynamoDB Local's
+/// stream writes an empty map as `{}`, for instance).
+pub fn unreadable_record(answer: &Value) -> Option<String> {
+    const TYPES: [&str; 10] = ["S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL"];
+    fn bad_value(path: &str, value: &Value) -> Option<String> {
+        let Some(object) = value.as_object() else {
+            return Some(path.to_owned());
+        };
+        let mut entries = object.iter();
+        let (Some((kind, inner)), None) = (entries.next(), entries.next()) else {
+            return Some(format!("{path} (`{value}`)"));
+        };
+        if !TYPES.contains(&kind.as_str()) {
+            return Some(format!("{path} (`{value}`)"));
+        }
+        match (kind.as_str(), inner) {
+            ("M", Value::Object(map)) => map.iter().find_map(|(k, v)| bad_value(&format!("{path}.{k}"), v)),
+            ("L", Value::Array(list)) => list
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| bad_value(&format!("{path}[{i}]"), v)),
+            _ => None,
+        }
+    }
+    let records = answer.get("Records")?.as_array()?;
+    records.iter().find_map(|record| {
+        let change = record.get("dynamodb")?;
+        let bad = ["Keys", "NewImage", "OldImage"].iter().find_map(|image| {
+            change
+                .get(*image)?
+                .as_object()?
+                .iter()
+                .find_map(|(name, value)| bad_value(&format!("{image}.{name}"), value))
+        })?;
+        let key = |name: &str| change["Keys"][name]["S"].as_str().unwrap_or("?").to_owned();
+        Some(format!(
+            "stream record {} (sequence number {}, pk {}, sk {}) has an attribute the SDK cannot read: {bad}",
+            record["eventID"].as_str().unwrap_or("?"),
+            change["SequenceNumber"].as_str().unwrap_or("?"),
+            key("pk"),
+            key("sk"),
+        ))
+    })
+}
+
+/// Why a `GetRecords` call failed: a record the SDK cannot read is fatal (retrying would spin on
+/// the same batch for ever and hold back every later record); anything else may pass.
+fn get_records_failure(
+    err: aws_sdk_dynamodbstreams::error::SdkError<
+        aws_sdk_dynamodbstreams::operation::get_records::GetRecordsError,
+        aws_sdk_dynamodbstreams::config::http::HttpResponse,
+    >,
+) -> Result<String, String> {
+    let unreadable = err
+        .raw_response()
+        .filter(|raw| raw.status().is_success())
+        .and_then(|raw| raw.body().bytes())
+        .and_then(|bytes| serde_json::from_slice::<Value>(bytes).ok())
+        .map(|answer| {
+            unreadable_record(&answer)
+                .unwrap_or_else(|| "the stream answered with records the SDK cannot read".to_owned())
+        });
+    let message = aws_sdk_dynamodbstreams::error::DisplayErrorContext(err).to_string();
+    match unreadable {
+        Some(record) => Err(format!("{record}; the SDK said: {message}")),
+        None => Ok(message),
+    }
+}
+
 /// Polls the stream of `table` from its start and feeds the filer until the task is dropped.
-pub async fn run(client: Client, dynamodb: aws_sdk_dynamodb::Client, table: String, filer: TicketFiler) {
+/// Returns only when the stream holds a record that can never be read, naming it: the stack
+/// must then stop rather than silently stop filing tickets.
+pub async fn run(client: Client, dynamodb: aws_sdk_dynamodb::Client, table: String, filer: TicketFiler) -> String {
     let patterns: Vec<Value> = grantdesk_ticket_filer::FILTER_PATTERNS
         .iter()
         .map(|p| serde_json::from_str(p).expect("the filter patterns are JSON"))
@@ -117,42 +197,69 @@ pub async fn run(client: Client, dynamodb: aws_sdk_dynamodb::Client, table: Stri
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let mut iterators: HashMap<String, Option<String>> = HashMap::new();
+    // Per shard: the iterator to read next, and the last sequence number handed on, so that an
+    // iterator DynamoDB refuses (expired, or trimmed) is replaced without losing or repeating
+    // a record.
+    let mut shards: HashMap<String, ShardCursor> = HashMap::new();
     let mut retries: Vec<(Value, u32)> = Vec::new();
     loop {
         if let Ok(out) = client.describe_stream().stream_arn(&stream_arn).send().await {
             for shard in out.stream_description.and_then(|d| d.shards).unwrap_or_default() {
                 let Some(id) = shard.shard_id else { continue };
-                if iterators.contains_key(&id) {
-                    continue;
-                }
-                let iterator = client
-                    .get_shard_iterator()
-                    .stream_arn(&stream_arn)
-                    .shard_id(&id)
-                    .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                    .send()
-                    .await
-                    .ok()
-                    .and_then(|o| o.shard_iterator);
-                iterators.insert(id, iterator);
+                shards.entry(id).or_default();
             }
         }
         let mut fresh: Vec<Value> = Vec::new();
-        for iterator in iterators.values_mut() {
-            let Some(current) = iterator.clone() else { continue };
+        for (shard_id, cursor) in shards.iter_mut() {
+            if cursor.closed {
+                continue;
+            }
+            if cursor.iterator.is_none() {
+                let mut request = client.get_shard_iterator().stream_arn(&stream_arn).shard_id(shard_id);
+                request = match &cursor.last_sequence {
+                    Some(sequence) => request
+                        .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                        .sequence_number(sequence),
+                    None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+                };
+                match request.send().await {
+                    Ok(out) => cursor.iterator = out.shard_iterator,
+                    Err(err) => {
+                        tracing::warn!(shard = %shard_id, error = %aws_sdk_dynamodbstreams::error::DisplayErrorContext(err), "getting a shard iterator");
+                        continue;
+                    }
+                }
+            }
+            let Some(current) = cursor.iterator.clone() else {
+                continue;
+            };
             match client.get_records().shard_iterator(current).send().await {
                 Ok(out) => {
-                    fresh.extend(
-                        out.records
-                            .unwrap_or_default()
-                            .iter()
-                            .map(|r| lambda_record(r, &stream_arn)),
-                    );
-                    *iterator = out.next_shard_iterator;
+                    let records = out.records.unwrap_or_default();
+                    if let Some(last) = records
+                        .last()
+                        .and_then(|r| r.dynamodb.as_ref()?.sequence_number.clone())
+                    {
+                        cursor.last_sequence = Some(last);
+                    }
+                    fresh.extend(records.iter().map(|r| lambda_record(r, &stream_arn)));
+                    cursor.closed = out.next_shard_iterator.is_none();
+                    cursor.iterator = out.next_shard_iterator;
                 }
                 Err(err) => {
-                    tracing::warn!(error = %aws_sdk_dynamodbstreams::error::DisplayErrorContext(err), "reading the stream")
+                    // An iterator DynamoDB no longer honours: ask for a new one after the last
+                    // record read.
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_expired_iterator_exception() || e.is_trimmed_data_access_exception())
+                    {
+                        cursor.iterator = None;
+                        continue;
+                    }
+                    match get_records_failure(err) {
+                        Ok(passing) => tracing::warn!(error = %passing, "reading the stream"),
+                        Err(fatal) => return fatal,
+                    }
                 }
             }
         }
@@ -202,6 +309,22 @@ mod tests {
             r["dynamodb"]["OldImage"] = json!({"kind": {"S": "access_change"}, "propagation": {"S": old}});
         }
         r
+    }
+
+    #[test]
+    fn an_empty_map_in_a_stream_image_names_its_record() {
+        let answer = json!({"Records": [
+            {"eventID": "e1", "dynamodb": {"SequenceNumber": "100", "Keys": {"pk": {"S": "A"}, "sk": {"S": "A"}},
+                "NewImage": {"pk": {"S": "A"}, "tags": {"M": {"a": {"S": "b"}}}, "list": {"L": [{"N": "1"}]}}}},
+            {"eventID": "e2", "dynamodb": {"SequenceNumber": "200", "Keys": {"pk": {"S": "INTEGRATION"}, "sk": {"S": "jira"}},
+                "NewImage": {"pk": {"S": "INTEGRATION"}, "nested": {"M": {"state_overrides": {}}}}}},
+        ]});
+        let named = unreadable_record(&answer).expect("the second record is unreadable");
+        assert!(named.contains("e2") && named.contains("200"), "{named}");
+        assert!(named.contains("pk INTEGRATION, sk jira"), "{named}");
+        assert!(named.contains("NewImage.nested.state_overrides"), "{named}");
+        let fine = json!({"Records": [answer["Records"][0].clone()]});
+        assert_eq!(unreadable_record(&fine), None);
     }
 
     #[test]

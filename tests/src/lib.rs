@@ -2,7 +2,7 @@
 //! table and the local stack on a random port, driven over HTTP only.
 
 use grantdesk_local::dev_token::DevTokenSecret;
-use grantdesk_local::emulator::Emulator;
+use grantdesk_local::emulator::{Emulator, Endpoints};
 use grantdesk_local::{LocalStack, StackOptions};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -11,11 +11,11 @@ use std::sync::OnceLock;
 /// The org admin every test stack is bootstrapped with.
 pub const ADMIN: &str = "admin@example.test";
 
-fn emulator_endpoint() -> String {
+fn emulator_endpoints() -> Endpoints {
     static EMULATOR: OnceLock<Result<Emulator, String>> = OnceLock::new();
-    match EMULATOR.get_or_init(|| Emulator::start(0)) {
-        Ok(emulator) => emulator.endpoint().to_owned(),
-        Err(message) => panic!("cannot start the AWS emulator: {message}"),
+    match EMULATOR.get_or_init(Emulator::start) {
+        Ok(emulator) => emulator.endpoints().clone(),
+        Err(message) => panic!("cannot start the AWS emulators: {message}"),
     }
 }
 
@@ -68,13 +68,18 @@ impl TestStack {
     }
 
     async fn start_with(poll_stream: bool, slack_api_url: String) -> Self {
-        let endpoint = tokio::task::spawn_blocking(emulator_endpoint)
+        // `GRANTDESK_TEST_LOG=1` shows the stack's logs (RUST_LOG filters them).
+        static LOGS: OnceLock<()> = OnceLock::new();
+        if std::env::var_os("GRANTDESK_TEST_LOG").is_some() {
+            LOGS.get_or_init(lambda_http::tracing::init_default_subscriber);
+        }
+        let endpoints = tokio::task::spawn_blocking(emulator_endpoints)
             .await
             .expect("emulator start-up panicked");
         let secret = DevTokenSecret::new("end-to-end-test-secret").unwrap();
         let table = format!("grantdesk-test-{}", uuid_suffix());
         let stack = LocalStack::start(StackOptions {
-            endpoint,
+            endpoints,
             table,
             port: 0,
             bootstrap_admins: ADMIN.into(),

@@ -34,7 +34,7 @@ async fn a_new_request_notifies_its_reviewers_once_and_every_transition_is_publi
     let sandboxes = Sandboxes::start().await.unwrap();
     let stack = TestStack::start_with_slack(sandboxes.slack_api_url()).await;
     let secrets = grantdesk::secrets::SecretStore::new(
-        grantdesk_local::stack::secretsmanager_client(&stack.stack.endpoint),
+        grantdesk_local::stack::secretsmanager_client(&stack.stack.endpoints.aws),
         format!("{}/", stack.stack.table),
     );
     secrets

@@ -62,7 +62,7 @@ async fn one_minute_grants_end_by_schedule_or_by_the_sweeper_and_stale_firings_c
         201
     );
     let sam_grant = grant_of(&stack, &demo.resource, &demo.stranger).await;
-    let scheduler = grantdesk_local::stack::scheduler_client(&stack.stack.endpoint);
+    let scheduler = grantdesk_local::stack::scheduler_client(&stack.stack.endpoints.aws);
     let group = format!("{}-expiry", stack.stack.table);
     let schedules = scheduler.list_schedules().group_name(&group).send().await.unwrap();
     let names: Vec<&str> = schedules.schedules().iter().filter_map(|s| s.name()).collect();
@@ -220,7 +220,7 @@ async fn an_early_firing_does_not_end_a_grant() {
             .status,
         201
     );
-    let scheduler = grantdesk_local::stack::scheduler_client(&stack.stack.endpoint);
+    let scheduler = grantdesk_local::stack::scheduler_client(&stack.stack.endpoints.aws);
     let listed = scheduler
         .list_schedules()
         .group_name(format!("{}-expiry", stack.stack.table))

@@ -124,7 +124,7 @@ async fn connecting_checks_credentials_first_and_never_shows_or_tables_a_secret(
         );
     }
 
-    let dynamodb = grantdesk_local::stack::dynamodb_client(&stack.stack.endpoint);
+    let dynamodb = grantdesk_local::stack::dynamodb_client(&stack.stack.endpoints.dynamodb);
     let item = dynamodb
         .get_item()
         .table_name(&stack.stack.table)
@@ -143,7 +143,7 @@ async fn connecting_checks_credentials_first_and_never_shows_or_tables_a_secret(
         "the token is not in the table"
     );
     let secrets = grantdesk::secrets::SecretStore::new(
-        grantdesk_local::stack::secretsmanager_client(&stack.stack.endpoint),
+        grantdesk_local::stack::secretsmanager_client(&stack.stack.endpoints.aws),
         format!("{}/", stack.stack.table),
     );
     let stored = secrets.integration("jira").await.unwrap().expect("secrets stored");

@@ -28,7 +28,7 @@ pub struct Integration {
     pub connected_at: chrono::DateTime<chrono::Utc>,
     /// The last check.
     pub health: IntegrationHealth,
-    /// Provider state → normalized state, ahead of the defaults.
-    #[serde(default)]
+    /// Provider state → normalized state, ahead of the defaults (not stored when empty).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub state_overrides: BTreeMap<String, TicketState>,
 }

@@ -170,6 +170,14 @@ fn to_item<T: Serialize>(keys: &Keys, kind: &str, version: u64, data: &T) -> Sto
         data,
     };
     let item: Item = serde_dynamo::to_item(&envelope).map_err(|e| StoreError::dynamo("encoding item", e))?;
+    if let Some(path) = empty_collection(&item) {
+        // DynamoDB Local's stream images carry an empty map or list in a shape the SDK cannot
+        // read, which would stop the outbox; absence means the same, so none is ever stored.
+        return Err(StoreError::dynamo(
+            "encoding item",
+            format!("a {kind} record holds an empty map or list at {path}; skip it when empty"),
+        ));
+    }
     // A record with a field named like an envelope attribute would silently overwrite it.
     match item.get("kind") {
         Some(AttributeValue::S(written)) if written == kind => Ok(item),
@@ -178,6 +186,23 @@ fn to_item<T: Serialize>(keys: &Keys, kind: &str, version: u64, data: &T) -> Sto
             format!("a {kind} record overwrites the envelope's attributes"),
         )),
     }
+}
+
+/// The path of the first empty map or list in `item`, if any.
+fn empty_collection(item: &Item) -> Option<String> {
+    fn walk(path: String, value: &AttributeValue) -> Option<String> {
+        match value {
+            AttributeValue::M(map) if map.is_empty() => Some(path),
+            AttributeValue::L(list) if list.is_empty() => Some(path),
+            AttributeValue::M(map) => map.iter().find_map(|(k, v)| walk(format!("{path}.{k}"), v)),
+            AttributeValue::L(list) => list
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| walk(format!("{path}[{i}]"), v)),
+            _ => None,
+        }
+    }
+    item.iter().find_map(|(k, v)| walk(k.clone(), v))
 }
 
 fn from_item<T: DeserializeOwned>(item: Item) -> StoreResult<Versioned<T>> {
@@ -260,7 +285,6 @@ impl Write {
 pub struct Store {
     client: Client,
     table: String,
-    write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Store {
@@ -269,22 +293,6 @@ impl Store {
         Self {
             client,
             table: table.into(),
-            write_gate: None,
-        }
-    }
-
-    /// The same store, with its writes sent one at a time. Only for the local emulator: moto
-    /// rolls a failed transaction back by restoring a snapshot of the whole table, which
-    /// erases writes committed meanwhile by other requests. DynamoDB itself needs no such gate.
-    pub fn with_serialized_writes(mut self) -> Self {
-        self.write_gate = Some(std::sync::Arc::new(tokio::sync::Mutex::new(())));
-        self
-    }
-
-    async fn gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.write_gate {
-            Some(gate) => Some(gate.lock().await),
-            None => None,
         }
     }
 
@@ -471,7 +479,6 @@ impl Store {
         let Some(put) = item.put else {
             return self.transact(vec![Write { label, item }], operation).await;
         };
-        let _gate = self.gate().await;
         let result = self
             .client
             .put_item()
@@ -486,6 +493,8 @@ impl Store {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(service)) => match service.into_err() {
                 PutItemError::ConditionalCheckFailedException(_) => Err(StoreError::Conflict(label)),
+                // The record is inside another request's transaction right now: that one wins.
+                PutItemError::TransactionConflictException(_) => Err(StoreError::Conflict(label)),
                 other => Err(StoreError::dynamo(operation, DisplayErrorContext(other))),
             },
             Err(other) => Err(StoreError::dynamo(operation, DisplayErrorContext(other))),
@@ -496,7 +505,6 @@ impl Store {
     async fn transact(&self, writes: Vec<Write>, operation: &'static str) -> StoreResult<()> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
         let labels: Vec<String> = writes.iter().map(|w| w.label.clone()).collect();
-        let _gate = self.gate().await;
         let result = self
             .client
             .transact_write_items()
@@ -508,10 +516,12 @@ impl Store {
             Err(SdkError::ServiceError(service)) => match service.into_err() {
                 TransactWriteItemsError::TransactionCanceledException(cancel) => {
                     let reasons = cancel.cancellation_reasons();
+                    // A condition that failed, or a record another transaction holds right now
+                    // (`TransactionConflict`): either way a concurrent writer got there first.
                     let failed: Vec<&str> = reasons
                         .iter()
                         .zip(&labels)
-                        .filter(|(r, _)| r.code() == Some("ConditionalCheckFailed"))
+                        .filter(|(r, _)| matches!(r.code(), Some("ConditionalCheckFailed" | "TransactionConflict")))
                         .map(|(_, label)| label.as_str())
                         .collect();
                     if failed.is_empty() {
@@ -520,9 +530,32 @@ impl Store {
                         Err(StoreError::Conflict(failed.join(", ")))
                     }
                 }
+                TransactWriteItemsError::TransactionInProgressException(_) => {
+                    Err(StoreError::Conflict(labels.join(", ")))
+                }
                 other => Err(StoreError::dynamo(operation, DisplayErrorContext(other))),
             },
             Err(other) => Err(StoreError::dynamo(operation, DisplayErrorContext(other))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_map_or_list_is_never_written() {
+        let keys = keys::marker("test");
+        let nested = serde_json::json!({"settings": {"overrides": {}}});
+        let err = to_item(&keys, "thing", 1, &nested).unwrap_err();
+        assert!(err.to_string().contains("settings.overrides"), "{err}");
+        let list = serde_json::json!({"members": []});
+        assert!(to_item(&keys, "thing", 1, &list)
+            .unwrap_err()
+            .to_string()
+            .contains("members"));
+        let fine = serde_json::json!({"settings": {"overrides": {"Won't Do": "canceled"}}, "members": ["a"]});
+        assert!(to_item(&keys, "thing", 1, &fine).is_ok());
     }
 }

@@ -280,23 +280,30 @@ impl Store {
     }
 
     /// Whether the marker `name` was set (a webhook delivery handled, reviewers notified).
+    /// A marker past its `ttl` counts as unset: DynamoDB deletes expired items only eventually
+    /// (within days), and DynamoDB Local never does.
     pub async fn marker_set(&self, name: &str) -> StoreResult<bool> {
+        let now = chrono::Utc::now().timestamp();
         Ok(self
             .get::<serde_json::Value>(&keys::marker(name), "reading marker")
             .await?
-            .is_some())
+            .is_some_and(|marker| marker.value["ttl"].as_i64().is_none_or(|ttl| ttl > now)))
     }
 
     /// Sets the marker `name` until `expires` (epoch seconds; DynamoDB's TTL removes it).
     pub async fn set_marker(&self, name: &str, expires: i64) -> StoreResult<()> {
         let data = serde_json::json!({"ttl": expires});
         let item = super::to_item(&keys::marker(name), "marker", 1, &data)?;
-        let _gate = self.gate().await;
         self.client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
+            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(
+                ":now",
+                aws_sdk_dynamodb::types::AttributeValue::N(chrono::Utc::now().timestamp().to_string()),
+            )
             .send()
             .await
             .map(|_| ())
@@ -329,7 +336,6 @@ impl Store {
         account: &ProviderAccount,
     ) -> StoreResult<()> {
         let item = super::to_item(&keys::provider_user(provider, email), PROVIDER_USER, 1, account)?;
-        let _gate = self.gate().await;
         self.client
             .put_item()
             .table_name(&self.table)
