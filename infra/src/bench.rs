@@ -3,7 +3,7 @@
 //! repeated runs with min and max, on whatever machine runs it, so read them as that machine's.
 
 use crate::dev_token::DevTokenSecret;
-use crate::emulator::Endpoints;
+use crate::emulator::{Emulator, Endpoints};
 use crate::sandbox::{
     Sandboxes, WebhookTarget, JIRA_API_TOKEN, JIRA_EMAIL, LINEAR_API_KEY, SERVICENOW_PASSWORD, SERVICENOW_USERNAME,
 };
@@ -15,9 +15,8 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Signed webhooks measured end to end (the issue asks for 200; the emulator's memory grows with
-/// every transaction it serves, and 200 full cycles exhaust it on a 24 GiB machine).
-const WEBHOOK_DELIVERIES: usize = 60;
+/// Signed webhooks measured end to end, each a full add → file → webhook → completed cycle.
+const WEBHOOK_DELIVERIES: usize = 1000;
 /// Requests per concurrency level in the load measure.
 const LOAD_REQUESTS: usize = 240;
 
@@ -185,13 +184,6 @@ async fn runtime_stub(
     (address, receiver, task)
 }
 
-fn peak_rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
 async fn cold_start(binary: &Path, event: &Value, env: &[(String, String)]) -> Result<(f64, f64), String> {
     let (address, mut marks, stub) = runtime_stub(event.clone()).await;
     let started = Instant::now();
@@ -211,14 +203,15 @@ async fn cold_start(binary: &Path, event: &Value, env: &[(String, String)]) -> R
         .map(|(_, at)| at.duration_since(started).as_secs_f64() * 1000.0)
         .unwrap_or(f64::NAN);
     let _ = tokio::time::timeout(Duration::from_secs(20), marks.recv()).await;
-    let rss = peak_rss_mb(pid).unwrap_or(f64::NAN);
+    let rss = crate::emulator::process_memory_mb(pid, "VmHWM").unwrap_or(f64::NAN);
     let _ = child.kill().await;
     stub.abort();
     Ok((cold, rss))
 }
 
 /// Runs every measure and writes the report into `out_dir`.
-pub async fn run(out_dir: &Path, endpoints: &Endpoints, release_dir: &Path) -> Result<Vec<Figure>, String> {
+pub async fn run(out_dir: &Path, emulator: &Emulator, release_dir: &Path) -> Result<Vec<Figure>, String> {
+    let endpoints = emulator.endpoints();
     let mut figures = Vec::new();
     let table = "grantdesk-bench".to_owned();
     let secret = DevTokenSecret::new("benchmark-dev-token-secret").map_err(|e| e.to_string())?;
@@ -496,8 +489,7 @@ pub async fn run(out_dir: &Path, endpoints: &Endpoints, release_dir: &Path) -> R
             .map_err(|e| e.to_string())?;
     }
 
-    // 5: webhook → completed. The emulator copies a whole table, stream included, on every
-    // transaction, so its memory grows with each delivery; the count is bounded to keep it alive.
+    // 5: webhook → completed.
     let mut latencies = Vec::new();
     sandboxes.jira.set_webhook(Some(WebhookTarget {
         url: format!("{}/webhooks/jira", stack.api_url),
@@ -566,6 +558,7 @@ pub async fn run(out_dir: &Path, endpoints: &Endpoints, release_dir: &Path) -> R
     }
     let (p50, lo, hi) = stats(latencies.clone());
     let p95 = percentile(&mut latencies, 0.95);
+    let p99 = percentile(&mut latencies, 0.99);
     figures.push(Figure {
         measure: "signed webhook → change completed".into(),
         subject: format!("p50 over {WEBHOOK_DELIVERIES} deliveries"),
@@ -585,6 +578,16 @@ pub async fn run(out_dir: &Path, endpoints: &Endpoints, release_dir: &Path) -> R
         unit: "ms".into(),
         target: "< 1000 ms; poll path worst case: one schedule period (120 s)".into(),
         met: p95 < 1000.0,
+    });
+    figures.push(Figure {
+        measure: "signed webhook → change completed".into(),
+        subject: format!("p99 over {WEBHOOK_DELIVERIES} deliveries"),
+        value: p99,
+        min: lo,
+        max: hi,
+        unit: "ms".into(),
+        target: "(reported)".into(),
+        met: true,
     });
 
     // 6: API under load.
@@ -672,13 +675,22 @@ pub async fn run(out_dir: &Path, endpoints: &Endpoints, release_dir: &Path) -> R
 
     drop(stack);
     figures.extend(sync_at_scale(endpoints, &secret).await?);
+    for (name, mb) in emulator.resident_mb() {
+        figures.push(Figure::single(
+            "emulator memory after the bench",
+            name,
+            mb.unwrap_or(f64::NAN),
+            "MB resident",
+            "(reported; moto held 13.5 GB after 1,500 transactions)",
+            true,
+        ));
+    }
     write_report(out_dir, &figures)?;
     Ok(figures)
 }
 
 /// One status-sync run over 10,000 open tickets spread over the three sandbox providers, then
-/// the same with 1 % changed, on a table of its own (the emulator's transactions copy the whole
-/// table, which would distort every other measure once it holds 10,000 records).
+/// the same with 1 % changed, on a table of its own so its 10,000 records touch no other measure.
 async fn sync_at_scale(endpoints: &Endpoints, secret: &DevTokenSecret) -> Result<Vec<Figure>, String> {
     use grantdesk::domain::{AppId, Grant, RequestConfig, Resource, ResourceId, UserId};
     let mut figures = Vec::new();
@@ -862,7 +874,7 @@ async fn sync_at_scale(endpoints: &Endpoints, secret: &DevTokenSecret) -> Result
         dynamodb <= (total as u64) * 2 + 200,
     ));
     figures.push(Figure::single(
-        "status sync: wall time against the emulator",
+        "status sync: wall time against DynamoDB Local",
         label,
         elapsed,
         "ms",
@@ -920,7 +932,7 @@ async fn sync_at_scale(endpoints: &Endpoints, secret: &DevTokenSecret) -> Result
         dynamodb <= (total as u64) * 2 + 200,
     ));
     figures.push(Figure::single(
-        "status sync: wall time against the emulator",
+        "status sync: wall time against DynamoDB Local",
         label,
         elapsed,
         "ms",
@@ -947,7 +959,7 @@ fn write_report(out_dir: &Path, figures: &[Figure]) -> Result<(), String> {
         std::env::consts::ARCH,
     );
     let mut md = format!(
-        "# grantdesk benchmarks\n\nWritten by `make bench` on {} ({machine}); the AWS emulator and the sandbox providers run on the same machine.\n\
+        "# grantdesk benchmarks\n\nWritten by `make bench` on {} ({machine}); DynamoDB Local, moto server (EventBridge, Scheduler, Secrets Manager) and the sandbox providers run on the same machine.\n\
          Times are medians with min and max over repeated runs (7 for cold start); counts are exact. Release profile: `opt-level = \"s\"`, fat LTO, one codegen unit, `panic = \"abort\"`, stripped.\n\n\
          | measure | subject | figure | min | max | unit | target | met |\n|---|---|---|---|---|---|---|---|\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")

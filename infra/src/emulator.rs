@@ -39,6 +39,7 @@ pub struct Endpoints {
 #[derive(Debug)]
 pub struct Emulator {
     endpoints: Endpoints,
+    processes: Vec<(&'static str, u32)>,
 }
 
 impl Emulator {
@@ -49,15 +50,35 @@ impl Emulator {
 
     /// Starts DynamoDB Local and moto server on free ports and waits until both answer.
     pub fn start() -> Result<Self, String> {
-        let dynamodb = start_dynamodb_local()?;
-        let aws = start_moto()?;
+        let (dynamodb, dynamodb_pid) = start_dynamodb_local()?;
+        let (aws, moto_pid) = start_moto()?;
         Ok(Self {
             endpoints: Endpoints { dynamodb, aws },
+            processes: vec![("DynamoDB Local", dynamodb_pid), ("moto server", moto_pid)],
         })
+    }
+
+    /// Each emulator's resident memory now, in MB (Linux; `None` where it cannot be read).
+    pub fn resident_mb(&self) -> Vec<(&'static str, Option<f64>)> {
+        self.processes
+            .iter()
+            .map(|(name, pid)| (*name, process_memory_mb(*pid, "VmRSS")))
+            .collect()
     }
 }
 
-fn start_moto() -> Result<String, String> {
+/// A memory figure of a process in MB, from `/proc/<pid>/status` (`VmRSS`: resident now,
+/// `VmHWM`: peak resident).
+pub fn process_memory_mb(pid: u32, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn start_moto() -> Result<(String, u32), String> {
     let binary = moto_server_path();
     if !binary.exists() {
         return Err(format!(
@@ -68,12 +89,12 @@ fn start_moto() -> Result<String, String> {
     let port = free_port()?;
     let mut command = Command::new(&binary);
     command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
-    spawn_bound_to_process(command, "moto server")?;
+    let pid = spawn_bound_to_process(command, "moto server")?;
     wait_until_listening("moto server", port, Duration::from_secs(60))?;
-    Ok(format!("http://127.0.0.1:{port}"))
+    Ok((format!("http://127.0.0.1:{port}"), pid))
 }
 
-fn start_dynamodb_local() -> Result<String, String> {
+fn start_dynamodb_local() -> Result<(String, u32), String> {
     let home = dynamodb_local_path();
     let jar = home.join("DynamoDBLocal.jar");
     if !jar.exists() {
@@ -102,10 +123,10 @@ fn start_dynamodb_local() -> Result<String, String> {
             "-port",
             &port.to_string(),
         ]);
-    spawn_bound_to_process(command, "DynamoDB Local")
+    let pid = spawn_bound_to_process(command, "DynamoDB Local")
         .map_err(|e| format!("{e} (DynamoDB Local needs Java 17 or newer on PATH or in JAVA_HOME)"))?;
     wait_until_listening("DynamoDB Local", port, Duration::from_secs(60))?;
-    Ok(format!("http://127.0.0.1:{port}"))
+    Ok((format!("http://127.0.0.1:{port}"), pid))
 }
 
 /// A free loopback port, as the OS hands one out.
@@ -120,7 +141,7 @@ pub fn free_port() -> Result<u16, String> {
 /// Spawns an emulator from a thread that lives as long as the process: Linux delivers the
 /// parent-death signal when the *thread* that forked the child exits, so a short-lived thread
 /// (a test's own) would take the emulator down with it.
-fn spawn_bound_to_process(mut command: Command, name: &'static str) -> Result<(), String> {
+fn spawn_bound_to_process(mut command: Command, name: &'static str) -> Result<u32, String> {
     let (sent, received) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name(name.into())
@@ -141,7 +162,7 @@ fn spawn_bound_to_process(mut command: Command, name: &'static str) -> Result<()
             }
             match command.spawn() {
                 Ok(mut child) => {
-                    let _ = sent.send(Ok(()));
+                    let _ = sent.send(Ok(child.id()));
                     let _ = child.wait();
                 }
                 Err(e) => {

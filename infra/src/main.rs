@@ -127,7 +127,7 @@ async fn bench(args: &[String]) -> Result<(), String> {
     let out = std::path::PathBuf::from(flag(args, "--out").unwrap_or_else(|| ".".into()));
     let release = std::path::PathBuf::from(flag(args, "--release-dir").unwrap_or_else(|| "target/release".into()));
     let emulator = Emulator::start()?;
-    let figures = grantdesk_local::bench::run(&out, emulator.endpoints(), &release).await?;
+    let figures = grantdesk_local::bench::run(&out, &emulator, &release).await?;
     for f in &figures {
         println!(
             "{:<45} {:<60} {:>10.2} {:<8} target {:<30} {}",
