@@ -61,7 +61,10 @@ impl DevTokenSecret {
     pub fn mint(&self, email: &str, name: &str, ttl_seconds: i64) -> String {
         let now = chrono::Utc::now().timestamp();
         let header = json!({"alg": "HS256", "typ": "JWT"});
-        let claims = json!({"sub": email, "email": email, "name": name, "iat": now, "exp": now + ttl_seconds});
+        // The subject is the normalized e-mail, as the sandbox OpenID provider's is: the same
+        // person gets the same subject however the address is typed.
+        let subject = email.trim().to_lowercase();
+        let claims = json!({"sub": subject, "email": email, "name": name, "iat": now, "exp": now + ttl_seconds});
         let signing_input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),

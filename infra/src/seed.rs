@@ -38,6 +38,7 @@ fn user(email: &str, name: &str, is_admin: bool) -> Result<User, String> {
         name: name.into(),
         is_admin,
         created_at: domain::now(),
+        identity: None,
     })
 }
 

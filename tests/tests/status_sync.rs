@@ -191,7 +191,7 @@ async fn forged_stale_oversized_and_replayed_webhooks_change_nothing() {
     let issue_id = sandboxes.jira.with(|j, _| (j.issues[0].id.clone(), vec![])).await;
     let http = reqwest::Client::new();
     let url = format!("{}/webhooks/jira", stack.stack.api_url);
-    let body = json!({"webhookEvent": "jira:issue_updated", "issue": {"id": issue_id, "key": "OPS-1"}}).to_string();
+    let body = json!({"timestamp": chrono::Utc::now().timestamp_millis(), "webhookEvent": "jira:issue_updated", "issue": {"id": issue_id, "key": "OPS-1"}}).to_string();
     let send = |signature: String, delivery: &'static str, body: String| {
         http.post(&url)
             .header("X-Hub-Signature", signature)
@@ -243,12 +243,15 @@ async fn forged_stale_oversized_and_replayed_webhooks_change_nothing() {
         "pending_manual_propagation"
     );
 
-    let unknown_body = json!({"issue": {"id": "999999"}}).to_string();
+    let unknown_body = json!({"timestamp": chrono::Utc::now().timestamp_millis(), "issue": {"id": "999999"}}).to_string();
     let unknown_sig = format!("sha256={}", hex(&hmac_sha256(JIRA_SECRET, unknown_body.as_bytes())));
     let unknown = send(unknown_sig, "u-1", unknown_body).await.unwrap();
     assert_eq!(unknown.status(), 200, "unknown tickets are acknowledged");
 
-    // A fresh genuine delivery does apply: the provider is re-read, the body is not trusted.
+    // A fresh genuine delivery (Jira dates each one) does apply: the provider is re-read, the
+    // body is not trusted.
+    let body = json!({"timestamp": chrono::Utc::now().timestamp_millis() + 1, "webhookEvent": "jira:issue_updated", "issue": {"id": issue_id, "key": "OPS-1"}}).to_string();
+    let good = format!("sha256={}", hex(&hmac_sha256(JIRA_SECRET, body.as_bytes())));
     let fresh = send(good, "d-2", body).await.unwrap();
     assert_eq!(fresh.status(), 200);
     assert_eq!(

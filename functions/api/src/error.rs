@@ -15,6 +15,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong, for people.
     pub message: String,
+    /// Headers the answer carries besides the body (`Allow`, `Retry-After`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 /// The JSON body of every error: `{"error": {"code", "message"}}`.
@@ -40,7 +42,27 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            headers: Vec::new(),
         }
+    }
+
+    /// 405: the path exists, but not with this method; `Allow` lists the methods it serves.
+    pub fn method_not_allowed(method: &lambda_http::http::Method, allowed: &[lambda_http::http::Method]) -> Self {
+        let allow = allowed.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
+        let mut err = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not served here; use {allow}"),
+        );
+        err.headers.push(("allow", allow));
+        err
+    }
+
+    /// 429: asked too often; `Retry-After` says when to ask again.
+    pub fn too_many_requests(message: impl Into<String>, retry_after_seconds: u64) -> Self {
+        let mut err = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        err.headers.push(("retry-after", retry_after_seconds.max(1).to_string()));
+        err
     }
 
     /// 400: the body or a parameter is malformed.

@@ -3,7 +3,8 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::Api;
-use grantdesk::domain::{self, Email, GroupId, User, UserId};
+use grantdesk::domain::{self, Email, GroupId, IdentityBinding, User, UserId};
+use lambda_http::http::StatusCode;
 use grantdesk::store::StoreError;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
@@ -24,8 +25,16 @@ impl Caller {
     }
 }
 
-/// The verified claims of the request's JWT: `(email, name)`.
-fn claims(req: &Request) -> ApiResult<(Email, Option<String>)> {
+/// What the request's verified JWT says about the caller.
+struct Claims {
+    email: Email,
+    name: Option<String>,
+    account: IdentityBinding,
+}
+
+/// The verified claims of the request's JWT. A token whose `email_verified` is false (boolean
+/// or string, as API Gateway passes claims) is refused.
+fn claims(req: &Request) -> ApiResult<Claims> {
     let Some(RequestContext::ApiGatewayV2(context)) = req.request_context_ref() else {
         return Err(ApiError::unauthorized("no verified identity on the request"));
     };
@@ -34,50 +43,82 @@ fn claims(req: &Request) -> ApiResult<(Email, Option<String>)> {
         .as_ref()
         .and_then(|a| a.jwt.as_ref())
         .ok_or_else(|| ApiError::unauthorized("no verified identity on the request"))?;
-    let email = jwt
-        .claims
-        .get("email")
-        .ok_or_else(|| ApiError::unauthorized("the token has no email claim"))?;
+    let claim = |name: &str| jwt.claims.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    if claim("email_verified").is_some_and(|v| v.eq_ignore_ascii_case("false")) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "email_not_verified",
+            "the identity provider has not verified this token's e-mail address",
+        ));
+    }
+    let email = claim("email").ok_or_else(|| ApiError::unauthorized("the token has no email claim"))?;
     let email =
         Email::parse(email).map_err(|_| ApiError::unauthorized("the token's email claim is not an e-mail address"))?;
-    let name = jwt
-        .claims
-        .get("name")
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty());
-    Ok((email, name))
+    let subject = claim("sub").ok_or_else(|| ApiError::unauthorized("the token has no sub claim"))?;
+    Ok(Claims {
+        name: claim("name").map(str::to_owned),
+        account: IdentityBinding {
+            issuer: claim("iss").unwrap_or_default().to_owned(),
+            subject: subject.to_owned(),
+        },
+        email,
+    })
+}
+
+fn identity_mismatch() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "identity_mismatch",
+        "this e-mail address belongs to another identity-provider account; an org admin can clear the binding",
+    )
 }
 
 impl Api {
-    /// Resolves the caller; a valid token for an unknown e-mail creates a non-admin user.
+    /// Resolves the caller: the directory user with the token's e-mail, bound to the token's
+    /// `iss` and `sub` by the first token accepted for it. A valid token for an unknown e-mail
+    /// creates a non-admin user, bound to that token.
     pub(crate) async fn caller(&self, req: &Request) -> ApiResult<Caller> {
-        let (email, name) = claims(req)?;
-        let user = match self.store.user_by_email(&email).await? {
-            Some(user) => user,
-            None => {
-                let name = name.unwrap_or_else(|| email.as_str().split('@').next().unwrap_or_default().to_owned());
-                let name = domain::directory::parse_name("name", &name).unwrap_or_else(|_| email.to_string());
-                let user = User {
-                    id: UserId::generate(),
-                    email: email.clone(),
-                    name,
-                    is_admin: false,
-                    created_at: domain::now(),
-                };
-                match self.store.create_user(&user).await {
-                    Ok(()) => user,
-                    // Two first calls at once: the other one created the user.
-                    Err(StoreError::Conflict(_)) => self
-                        .store
-                        .user_by_email(&email)
-                        .await?
-                        .ok_or_else(|| ApiError::conflict("conflict", "the user is being created; retry"))?,
-                    Err(err) => return Err(err.into()),
+        let Claims { email, name, account } = claims(req)?;
+        // Two attempts: a concurrent first call may create or bind the user between our read
+        // and our write; the second read sees what it wrote.
+        for _ in 0..2 {
+            let user = match self.store.user_record_by_email(&email).await? {
+                Some(record) => match &record.value.identity {
+                    Some(bound) if *bound == account => record.value,
+                    Some(_) => return Err(identity_mismatch()),
+                    None => {
+                        let mut user = record.value.clone();
+                        user.identity = Some(account.clone());
+                        match self.store.replace_user(&record, &user).await {
+                            Ok(()) => user,
+                            Err(StoreError::Conflict(_)) => continue,
+                            Err(err) => return Err(err.into()),
+                        }
+                    }
+                },
+                None => {
+                    let fallback = email.as_str().split('@').next().unwrap_or_default().to_owned();
+                    let name = domain::directory::parse_name("name", name.as_deref().unwrap_or(&fallback))
+                        .unwrap_or_else(|_| email.to_string());
+                    let user = User {
+                        id: UserId::generate(),
+                        email: email.clone(),
+                        name,
+                        is_admin: false,
+                        created_at: domain::now(),
+                        identity: Some(account.clone()),
+                    };
+                    match self.store.create_user(&user).await {
+                        Ok(()) => user,
+                        Err(StoreError::Conflict(_)) => continue,
+                        Err(err) => return Err(err.into()),
+                    }
                 }
-            }
-        };
-        let is_admin = user.is_admin || self.config.bootstrap_admins.contains(&user.email);
-        Ok(Caller { user, is_admin })
+            };
+            let is_admin = user.is_admin || self.config.bootstrap_admins.contains(&user.email);
+            return Ok(Caller { user, is_admin });
+        }
+        Err(ApiError::conflict("conflict", "the user is being created; retry"))
     }
 
     /// Refuses anyone but an org admin.

@@ -79,7 +79,13 @@ impl Api {
                 } else {
                     tracing::info!(status = err.status.as_u16(), code = err.code, "request refused");
                 }
-                json(err.status, &err.body())
+                let mut response = json(err.status, &err.body());
+                for (name, value) in &err.headers {
+                    if let Ok(value) = header::HeaderValue::from_str(value) {
+                        response.headers_mut().insert(*name, value);
+                    }
+                }
+                response
             }
         }
     }
@@ -107,6 +113,7 @@ impl Api {
             (Method::PUT, ["settings"]) => settings::put(self, &caller, body(req)?).await,
             (Method::POST, ["users"]) => directory::create_user(self, &caller, body(req)?).await,
             (Method::GET, ["users"]) => directory::list_users(self, &caller, page(req)?).await,
+            (Method::DELETE, ["users", id, "identity"]) => directory::clear_identity(self, &caller, id).await,
             (Method::POST, ["groups"]) => directory::create_group(self, &caller, body(req)?).await,
             (Method::GET, ["groups"]) => directory::list_groups(self, &caller, page(req)?).await,
             (Method::GET, ["groups", id]) => directory::get_group(self, &caller, id).await,
@@ -136,9 +143,63 @@ impl Api {
             (Method::POST, ["requests", id, "cancel"]) => {
                 requests::cancel(self, &caller, id, body_or_empty(req)?).await
             }
-            (method, _) => Err(ApiError::not_found(format!("no route for {method} {path}"))),
+            (method, segments) => match allowed_methods(segments) {
+                allowed if allowed.is_empty() => Err(ApiError::not_found(format!("no route for {method} {path}"))),
+                allowed => Err(ApiError::method_not_allowed(&method, &allowed)),
+            },
         }
     }
+}
+
+/// Every route: its method and path, `*` standing for one path parameter. `route` above is the
+/// dispatch; this table answers which methods a path serves, for 405 and `Allow`.
+const ROUTES: &[(Method, &str)] = &[
+    (Method::GET, "openapi.json"),
+    (Method::GET, "me"),
+    (Method::GET, "integrations"),
+    (Method::PUT, "integrations/*"),
+    (Method::DELETE, "integrations/*"),
+    (Method::GET, "tickets/search"),
+    (Method::GET, "settings"),
+    (Method::PUT, "settings"),
+    (Method::POST, "users"),
+    (Method::GET, "users"),
+    (Method::DELETE, "users/*/identity"),
+    (Method::POST, "groups"),
+    (Method::GET, "groups"),
+    (Method::GET, "groups/*"),
+    (Method::PUT, "groups/*/members"),
+    (Method::POST, "apps"),
+    (Method::GET, "apps"),
+    (Method::GET, "apps/*"),
+    (Method::PATCH, "apps/*"),
+    (Method::POST, "resources"),
+    (Method::GET, "resources"),
+    (Method::GET, "resources/*"),
+    (Method::PATCH, "resources/*"),
+    (Method::POST, "resources/*/sync"),
+    (Method::GET, "resources/*/users"),
+    (Method::POST, "resources/*/users"),
+    (Method::DELETE, "resources/*/users/*"),
+    (Method::POST, "resources/*/users/*/propagation/retry"),
+    (Method::POST, "requests"),
+    (Method::GET, "requests"),
+    (Method::GET, "requests/*"),
+    (Method::POST, "requests/*/approve"),
+    (Method::POST, "requests/*/deny"),
+    (Method::POST, "requests/*/cancel"),
+];
+
+/// The methods the path `segments` serves (empty: no such path).
+fn allowed_methods(segments: &[&str]) -> Vec<Method> {
+    ROUTES
+        .iter()
+        .filter(|(_, pattern)| {
+            let parts: Vec<&str> = pattern.split('/').collect();
+            parts.len() == segments.len() && parts.iter().zip(segments).all(|(p, s)| *p == "*" || p == s)
+        })
+        .map(|(method, _)| method.clone())
+        .collect()
 }
 
 /// A JSON response.
@@ -175,13 +236,19 @@ fn body_bytes(req: &Request) -> ApiResult<&[u8]> {
     Ok(bytes)
 }
 
-/// Parses the JSON body; malformed JSON and wrong types are 400 `invalid_body`.
+/// Parses the JSON body, which must be an object; malformed JSON, another JSON value and
+/// wrong types are 400 `invalid_body`.
 fn body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
     let bytes = body_bytes(req)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("invalid_body", "a JSON body is required"));
     }
-    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
 }
 
 /// Like [`body`], but an empty body or `null` reads as `{}`.

@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "grantdesk", description = "Time-bound access requests tied to Jira Cloud, Linear and ServiceNow tickets."),
     paths(
-        directory::me, directory::create_user, directory::list_users, directory::create_group, directory::list_groups,
+        directory::me, directory::create_user, directory::list_users, directory::clear_identity, directory::create_group, directory::list_groups,
         directory::get_group, directory::set_members,
         settings::get, settings::put,
         integrations::list, integrations::connect, integrations::disconnect, tickets::search,

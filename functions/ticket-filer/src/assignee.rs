@@ -4,6 +4,7 @@
 //! request, expiry or a closed linked ticket goes to a random member of the resource's admin
 //! group who has an account on the provider (looked up by e-mail, cached for a day); if nobody
 //! has one, or the admin has none, the ticket is unassigned. `unassigned`: never assigned.
+//! Whatever the policy, the user whose access the change is about is never the assignee.
 
 use grantdesk::domain::{self, AccessChange, App, AssigneePolicy, ChangeCause, Email, Resource, TicketTarget};
 use grantdesk::providers::{ProviderResult, TicketProvider};
@@ -26,17 +27,22 @@ pub async fn choose(
     if target.assignee_policy == AssigneePolicy::Unassigned {
         return Ok(None);
     }
+    // An admin who changes their own access by hand is treated like any other cause: the
+    // ticket is never assigned to the person whose access it changes.
     if let ChangeCause::Manual { admin_id } = &change.cause {
-        let admin = store.user(admin_id).await.ok().flatten();
-        return match admin {
-            Some(admin) => account(store, client, target, &admin.email).await,
-            None => Ok(None),
-        };
+        if admin_id != &change.user_id {
+            let admin = store.user(admin_id).await.ok().flatten();
+            return match admin {
+                Some(admin) => account(store, client, target, &admin.email).await,
+                None => Ok(None),
+            };
+        }
     }
     let Some(group) = resource.effective_admin_group(app) else {
         return Ok(None);
     };
     let mut members = store.group_members(group).await.unwrap_or_default();
+    members.retain(|member| member != &change.user_id);
     shuffle(&mut members);
     for member in members.into_iter().take(MAX_CANDIDATES) {
         let Some(user) = store.user(&member).await.ok().flatten() else {

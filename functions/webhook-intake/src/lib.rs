@@ -6,7 +6,8 @@
 use base64::Engine;
 use grantdesk::domain::TicketProviderKind;
 use grantdesk::providers::{ConnectionError, Connections, TicketProvider};
-use grantdesk::store::Store;
+use grantdesk::store::{MarkerClaim, Store};
+use std::collections::HashMap;
 use grantdesk::sync::apply_remote_state;
 use hmac::{Hmac, Mac};
 use lambda_http::http::{HeaderMap, StatusCode};
@@ -21,6 +22,12 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const LINEAR_MAX_AGE_MS: i64 = 60_000;
 /// ServiceNow deliveries older than this are stale.
 pub const SERVICENOW_MAX_AGE_SECS: i64 = 300;
+/// Jira deliveries whose signed `timestamp` is older than this are stale.
+pub const JIRA_MAX_AGE_MS: i64 = 10 * 60 * 1000;
+/// How long a webhook secret read from Secrets Manager is used before it is read again (and
+/// how long "not connected" is believed, shorter, so a new connection is picked up soon).
+const SECRET_CACHE: std::time::Duration = std::time::Duration::from_secs(60);
+const NOT_CONNECTED_CACHE: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long a delivery id is remembered for de-duplication.
 pub const DEDUP_HOURS: i64 = 72;
 
@@ -29,6 +36,14 @@ pub const DEDUP_HOURS: i64 = 72;
 pub struct WebhookIntake {
     store: Store,
     connections: Connections,
+    secrets: std::sync::Arc<tokio::sync::Mutex<HashMap<TicketProviderKind, CachedSecret>>>,
+}
+
+/// A webhook secret as last read, or `None` when the provider was not connected.
+#[derive(Clone, Debug)]
+struct CachedSecret {
+    read_at: std::time::Instant,
+    secret: Option<secrecy::SecretString>,
 }
 
 fn answer(status: StatusCode, code: &str, message: &str) -> Response<Body> {
@@ -69,7 +84,8 @@ fn hex_decode(text: &str) -> Option<Vec<u8>> {
 /// A delivery that passed verification: its de-duplication key and the ticket it is about.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Verified {
-    /// The provider's delivery id (or, where it sends none, a digest of the signed content).
+    /// A digest of the signed content: the same delivery sent twice has the same one, and no
+    /// unsigned header can make two different deliveries look alike.
     pub delivery_id: String,
     /// The ticket's remote id, as grantdesk stores it.
     pub remote_id: Option<String>,
@@ -94,11 +110,12 @@ pub fn verify(
             mac(secret, &[body])
                 .verify_slice(&expected)
                 .map_err(|_| "bad signature")?;
-            let delivery_id = header(headers, "x-atlassian-webhook-identifier")
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("sha256:{}", hex_of(&Sha256::digest(body))));
+            let sent = parsed["timestamp"].as_i64().ok_or("missing timestamp")?;
+            if now_ms - sent > JIRA_MAX_AGE_MS {
+                return Err("stale delivery: timestamp is more than 10 minutes old".into());
+            }
             Ok(Verified {
-                delivery_id,
+                delivery_id: digest(&[body]),
                 remote_id: parsed["issue"]["id"].as_str().map(str::to_owned),
             })
         }
@@ -108,17 +125,18 @@ pub fn verify(
             mac(secret, &[body])
                 .verify_slice(&expected)
                 .map_err(|_| "bad signature")?;
-            let sent = parsed["webhookTimestamp"].as_i64().ok_or("missing webhookTimestamp")?;
+            // Linear documents an integer of milliseconds; a float is read as well.
+            let sent = parsed["webhookTimestamp"].as_f64().ok_or("missing webhookTimestamp")? as i64;
             if (now_ms - sent).abs() > LINEAR_MAX_AGE_MS {
                 return Err("stale delivery: webhookTimestamp is more than 60 s from now".into());
             }
-            let delivery_id = header(headers, "linear-delivery")
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("sha256:{}", hex_of(&Sha256::digest(body))));
             let remote_id = (parsed["type"] == "Issue")
                 .then(|| parsed["data"]["id"].as_str().map(str::to_owned))
                 .flatten();
-            Ok(Verified { delivery_id, remote_id })
+            Ok(Verified {
+                delivery_id: digest(&[body]),
+                remote_id,
+            })
         }
         TicketProviderKind::Servicenow => {
             let timestamp = header(headers, "x-grantdesk-timestamp").ok_or("missing X-Grantdesk-Timestamp")?;
@@ -138,7 +156,7 @@ pub fn verify(
             let table = parsed["sys_class_name"].as_str().unwrap_or("incident");
             let remote_id = parsed["sys_id"].as_str().map(|id| format!("{table}:{id}"));
             Ok(Verified {
-                delivery_id: format!("sig:{signature}"),
+                delivery_id: digest(&[timestamp.as_bytes(), b".", body]),
                 remote_id,
             })
         }
@@ -149,10 +167,62 @@ fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `sha256:<hex>` of the signed content.
+fn digest(parts: &[&[u8]]) -> String {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part);
+    }
+    format!("sha256:{}", hex_of(&hash.finalize()))
+}
+
+/// Every refused delivery gets the same answer, connected provider or not, so a stranger
+/// learns nothing about which providers exist; the reason goes to the log.
+fn refused() -> Response<Body> {
+    answer(
+        StatusCode::UNAUTHORIZED,
+        "invalid_signature",
+        "the delivery's signature or timestamp could not be verified",
+    )
+}
+
 impl WebhookIntake {
     /// An intake over `store`, reaching providers through `connections`.
     pub fn new(store: Store, connections: Connections) -> Self {
-        Self { store, connections }
+        Self {
+            store,
+            connections,
+            secrets: Default::default(),
+        }
+    }
+
+    /// The provider's webhook secret, from memory while fresh: anonymous POSTs must not cost a
+    /// Secrets Manager read each.
+    async fn webhook_secret(
+        &self,
+        provider: TicketProviderKind,
+    ) -> Result<Option<secrecy::SecretString>, grantdesk::secrets::SecretError> {
+        let mut cache = self.secrets.lock().await;
+        if let Some(cached) = cache.get(&provider) {
+            let fresh_for = if cached.secret.is_some() { SECRET_CACHE } else { NOT_CONNECTED_CACHE };
+            if cached.read_at.elapsed() < fresh_for {
+                return Ok(cached.secret.clone());
+            }
+        }
+        let secret = self
+            .connections
+            .secrets()
+            .integration(provider.as_str())
+            .await?
+            .map(|s| s.webhook_secret);
+        cache.insert(
+            provider,
+            CachedSecret {
+                read_at: std::time::Instant::now(),
+                secret: secret.clone(),
+            },
+        );
+        Ok(secret)
     }
 
     /// Answers one delivery.
@@ -174,49 +244,44 @@ impl WebhookIntake {
                 "deliveries are at most 1 MiB",
             );
         }
-        let secrets = match self.connections.secrets().integration(provider.as_str()).await {
-            Ok(Some(secrets)) => secrets,
-            Ok(None) => return answer(StatusCode::NOT_FOUND, "not_connected", "this provider is not connected"),
+        let secret = match self.webhook_secret(provider).await {
+            Ok(Some(secret)) => secret,
+            Ok(None) => {
+                tracing::warn!(%provider, "webhook refused: the provider is not connected");
+                return refused();
+            }
             Err(err) => {
                 tracing::error!(error = %err, "reading the webhook secret");
                 return answer(StatusCode::INTERNAL_SERVER_ERROR, "internal", "try again");
             }
         };
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let verified = match verify(
-            provider,
-            req.headers(),
-            body,
-            secrets.webhook_secret.expose_secret(),
-            now_ms,
-        ) {
+        let verified = match verify(provider, req.headers(), body, secret.expose_secret(), now_ms) {
             Ok(verified) => verified,
             Err(reason) => {
                 tracing::warn!(%provider, %reason, "webhook refused");
-                return answer(StatusCode::UNAUTHORIZED, "invalid_signature", &reason);
+                return refused();
             }
         };
-        match self
-            .store
-            .marker_set(&format!("delivery#{provider}#{}", verified.delivery_id))
-            .await
-        {
-            Ok(true) => return answer(StatusCode::OK, "duplicate", "this delivery was handled before"),
-            Ok(false) => {}
+        // Claimed before the work, with one conditional write: of two identical deliveries
+        // arriving together exactly one is processed.
+        let marker = format!("delivery#{provider}#{}", verified.delivery_id);
+        let expires = (chrono::Utc::now() + chrono::Duration::hours(DEDUP_HOURS)).timestamp();
+        match self.store.claim_marker(&marker, expires).await {
+            Ok(MarkerClaim::Claimed) => {}
+            Ok(MarkerClaim::HeldUntil(_)) => {
+                return answer(StatusCode::OK, "duplicate", "this delivery was handled before")
+            }
             Err(err) => {
-                tracing::error!(error = %err, "checking the delivery id");
+                tracing::error!(error = %err, "claiming the delivery");
                 return answer(StatusCode::INTERNAL_SERVER_ERROR, "internal", "try again");
             }
         }
         let response = self.apply(provider, verified.remote_id.as_deref()).await;
-        if response.status().is_success() {
-            let expires = (chrono::Utc::now() + chrono::Duration::hours(DEDUP_HOURS)).timestamp();
-            if let Err(err) = self
-                .store
-                .set_marker(&format!("delivery#{provider}#{}", verified.delivery_id), expires)
-                .await
-            {
-                tracing::warn!(error = %err, "remembering the delivery id");
+        if !response.status().is_success() {
+            // Not done: let the provider's redelivery try again.
+            if let Err(err) = self.store.release_marker(&marker).await {
+                tracing::warn!(error = %err, "releasing the delivery claim");
             }
         }
         response
@@ -284,44 +349,64 @@ mod tests {
     }
 
     #[test]
-    fn jira_signatures_are_checked_over_the_raw_body() {
-        let body = br#"{"issue":{"id":"10001"}}"#;
-        let good = format!("sha256={}", hex_of(&mac("s", &[body]).finalize().into_bytes()));
+    fn jira_signatures_are_checked_over_the_raw_body_and_old_deliveries_are_stale() {
+        let now = 1_800_000_000_000_i64;
+        let signed = |body: &[u8]| format!("sha256={}", hex_of(&mac("s", &[body]).finalize().into_bytes()));
+        let body = format!(r#"{{"timestamp":{},"issue":{{"id":"10001"}}}}"#, now - 5_000);
+        let good = signed(body.as_bytes());
         let ok = verify(
             TicketProviderKind::Jira,
             &headers(&[
                 ("x-hub-signature", good.clone()),
                 ("x-atlassian-webhook-identifier", "d1".into()),
             ]),
-            body,
+            body.as_bytes(),
             "s",
-            0,
-        );
-        assert_eq!(
-            ok,
-            Ok(Verified {
-                delivery_id: "d1".into(),
-                remote_id: Some("10001".into())
-            })
-        );
-        assert!(verify(
+            now,
+        )
+        .unwrap();
+        assert_eq!(ok.remote_id.as_deref(), Some("10001"));
+        assert_eq!(ok.delivery_id, digest(&[body.as_bytes()]), "keyed on the signed body, not the header");
+        let other_header = verify(
+            TicketProviderKind::Jira,
+            &headers(&[
+                ("x-hub-signature", good.clone()),
+                ("x-atlassian-webhook-identifier", "d2".into()),
+            ]),
+            body.as_bytes(),
+            "s",
+            now,
+        )
+        .unwrap();
+        assert_eq!(other_header.delivery_id, ok.delivery_id, "an unsigned header changes nothing");
+        let wrong_secret = verify(
             TicketProviderKind::Jira,
             &headers(&[("x-hub-signature", good.clone())]),
-            body,
+            body.as_bytes(),
             "other",
-            0
-        )
-        .is_err());
-        let tampered = br#"{"issue":{"id":"10002"}}"#;
-        assert!(verify(
+            now,
+        );
+        assert!(wrong_secret.is_err());
+        let tampered = body.replace("10001", "10002");
+        let tampered = verify(
             TicketProviderKind::Jira,
             &headers(&[("x-hub-signature", good)]),
-            tampered,
+            tampered.as_bytes(),
             "s",
-            0
+            now,
+        );
+        assert!(tampered.is_err());
+        assert!(verify(TicketProviderKind::Jira, &HeaderMap::new(), body.as_bytes(), "s", now).is_err());
+        let old = format!(r#"{{"timestamp":{},"issue":{{"id":"10001"}}}}"#, now - JIRA_MAX_AGE_MS - 1);
+        let stale = verify(
+            TicketProviderKind::Jira,
+            &headers(&[("x-hub-signature", signed(old.as_bytes()))]),
+            old.as_bytes(),
+            "s",
+            now,
         )
-        .is_err());
-        assert!(verify(TicketProviderKind::Jira, &HeaderMap::new(), body, "s", 0).is_err());
+        .unwrap_err();
+        assert!(stale.contains("stale"), "{stale}");
     }
 
     #[test]
@@ -355,6 +440,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.remote_id.as_deref(), Some("u1"));
+        let float = format!(
+            r#"{{"type":"Issue","data":{{"id":"u1"}},"webhookTimestamp":{}.5}}"#,
+            now - 1_000
+        );
+        let sig = hex_of(&mac("s", &[float.as_bytes()]).finalize().into_bytes());
+        let ok = verify(
+            TicketProviderKind::Linear,
+            &headers(&[("linear-signature", sig)]),
+            float.as_bytes(),
+            "s",
+            now,
+        );
+        assert!(ok.is_ok(), "a float webhookTimestamp is read: {ok:?}");
     }
 
     #[test]

@@ -71,6 +71,19 @@ pub struct User {
     pub is_admin: bool,
     /// When the user was added.
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The identity-provider account this user is bound to: set by the first token accepted
+    /// for the user, cleared only by an org admin. Absent until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityBinding>,
+}
+
+/// An identity-provider account: the token's `iss` (empty when the token has none) and `sub`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IdentityBinding {
+    /// The issuer (`iss`); empty for tokens without one.
+    pub issuer: String,
+    /// The subject (`sub`).
+    pub subject: String,
 }
 
 /// A named set of users, used as an app's or resource's admins or a resource's reviewers.

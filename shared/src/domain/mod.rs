@@ -22,7 +22,7 @@ pub mod ticket_text;
 pub use access_change::{AccessChange, ChangeCause, ChangeDirection, PropagationStatus, TicketTarget};
 pub use audit::{AuditEvent, AuditEventKind, AuditTarget};
 pub use catalog::{App, AssigneePolicy, RequestConfig, Resource, TicketPropagation};
-pub use directory::{Email, Group, User};
+pub use directory::{Email, Group, IdentityBinding, User};
 pub use duration::DurationMinutes;
 pub use error::DomainError;
 pub use grant::{Grant, GrantSource, GrantStatus, RevocationReason};

@@ -213,6 +213,7 @@ mod tests {
             name: name.into(),
             is_admin: false,
             created_at: crate::domain::now(),
+            identity: None,
         }
     }
 

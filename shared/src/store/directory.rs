@@ -54,13 +54,43 @@ impl Store {
 
     /// A user by e-mail address.
     pub async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
+        Ok(self.user_record_by_email(email).await?.map(|v| v.value))
+    }
+
+    /// A user by e-mail address, with the version read (for [`Store::replace_user`]).
+    pub async fn user_record_by_email(&self, email: &Email) -> StoreResult<Option<Versioned<User>>> {
         let Some(claim) = self
             .get::<EmailClaim>(&keys::email_claim(email), "reading e-mail claim")
             .await?
         else {
             return Ok(None);
         };
-        self.user(&claim.value.user_id).await
+        self.user_record(&claim.value.user_id).await
+    }
+
+    /// A user by id, with the version read.
+    pub async fn user_record(&self, id: &UserId) -> StoreResult<Option<Versioned<User>>> {
+        self.get::<User>(&keys::user_key(id), "reading user").await
+    }
+
+    /// Writes `user` over the record read as `read`, if nobody changed it since (its e-mail
+    /// address stays the same: the claim is not moved).
+    pub async fn replace_user(&self, read: &Versioned<User>, user: &User) -> StoreResult<()> {
+        if read.value.email != user.email || read.value.id != user.id {
+            return Err(StoreError::dynamo(
+                "replacing user",
+                "a user's id and e-mail address cannot change",
+            ));
+        }
+        let write = Write::replace(
+            &self.table,
+            &keys::user(&user.id, &user.email),
+            USER,
+            read.version,
+            user,
+            format!("user {}", user.id),
+        )?;
+        self.write_one(write, "replacing user").await
     }
 
     /// Many users by id; unknown ids are left out.

@@ -230,6 +230,11 @@ pub fn marker(name: &str) -> Keys {
     Keys::new(format!("MARKER#{name}"), "MARKER")
 }
 
+/// The random key pagination tokens are signed with.
+pub fn pagination_key() -> Keys {
+    Keys::new("CONFIG#pagination".to_owned(), "KEY")
+}
+
 /// A cached look-up of a provider account by e-mail.
 pub fn provider_user(provider: crate::domain::TicketProviderKind, email: &Email) -> Keys {
     Keys::new(format!("PROVIDERUSER#{provider}#{email}"), "USER")

@@ -17,12 +17,12 @@ mod tickets;
 
 pub use access::{ApprovalWrite, ResourceUser};
 pub use directory::MAX_MEMBER_CHANGES;
-pub use tickets::ProviderAccount;
+pub use tickets::{MarkerClaim, ProviderAccount};
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
-use base64::Engine;
+use base64::Engine as _;
 use keys::Keys;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -101,29 +101,60 @@ impl PageRequest {
     fn limit(&self) -> i32 {
         self.limit.unwrap_or(Self::DEFAULT_LIMIT).clamp(1, Self::MAX_LIMIT)
     }
+}
 
-    fn start_key(&self) -> StoreResult<Option<Item>> {
-        let Some(token) = &self.next_token else { return Ok(None) };
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(token)
+/// Signs and checks pagination tokens. A token is the page's last key (base64url JSON) and an
+/// HMAC-SHA256 tag over it and the list it belongs to, keyed with a random key the table holds
+/// (created once), so a forged, altered or foreign token is refused before any query runs.
+#[derive(Clone, Debug, Default)]
+struct TokenSigner {
+    key: std::sync::Arc<tokio::sync::OnceCell<Vec<u8>>>,
+}
+
+/// Bytes of the tag kept in a token (128 bits).
+const TAG_BYTES: usize = 16;
+
+impl TokenSigner {
+    fn mac(key: &[u8], list: &str, payload: &str) -> hmac::Hmac<sha2::Sha256> {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+        mac.update(list.as_bytes());
+        mac.update(b"\n");
+        mac.update(payload.as_bytes());
+        mac
+    }
+
+    fn encode(key: &[u8], list: &str, last: &Item) -> Option<String> {
+        use hmac::Mac;
+        let plain: BTreeMap<&str, &str> = last
+            .iter()
+            .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str())))
+            .collect();
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&plain).ok()?);
+        let tag = Self::mac(key, list, &payload).finalize().into_bytes();
+        Some(format!("{payload}.{}", URL_SAFE_NO_PAD.encode(&tag[..TAG_BYTES])))
+    }
+
+    fn decode(key: &[u8], list: &str, token: &str) -> StoreResult<Item> {
+        use hmac::Mac;
+        let (payload, tag) = token.split_once('.').ok_or(StoreError::InvalidToken)?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| StoreError::InvalidToken)?;
+        if tag.len() != TAG_BYTES {
+            return Err(StoreError::InvalidToken);
+        }
+        Self::mac(key, list, payload)
+            .verify_truncated_left(&tag)
             .map_err(|_| StoreError::InvalidToken)?;
+        let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| StoreError::InvalidToken)?;
         let key: BTreeMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidToken)?;
         if key.is_empty() || key.len() > 4 {
             return Err(StoreError::InvalidToken);
         }
-        Ok(Some(key.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect()))
+        Ok(key.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
     }
 }
 
-fn encode_token(key: Option<&Item>) -> Option<String> {
-    let key = key?;
-    let plain: BTreeMap<&str, &str> = key
-        .iter()
-        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str())))
-        .collect();
-    let json = serde_json::to_vec(&plain).ok()?;
-    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
-}
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 #[derive(Serialize)]
 struct Envelope<'a, T> {
@@ -285,6 +316,7 @@ impl Write {
 pub struct Store {
     client: Client,
     table: String,
+    tokens: TokenSigner,
 }
 
 impl Store {
@@ -293,6 +325,63 @@ impl Store {
         Self {
             client,
             table: table.into(),
+            tokens: TokenSigner::default(),
+        }
+    }
+
+    /// The key pagination tokens are signed with: read from the table once per process, and
+    /// created there (conditionally, so concurrent first calls agree) if it is not there yet.
+    async fn token_key(&self) -> StoreResult<&[u8]> {
+        #[derive(Serialize, Deserialize)]
+        struct TokenKey {
+            key: String,
+        }
+        let key = self
+            .tokens
+            .key
+            .get_or_try_init(|| async {
+                let keys = keys::pagination_key();
+                for _ in 0..2 {
+                    if let Some(found) = self.get::<TokenKey>(&keys, "reading the pagination key").await? {
+                        return URL_SAFE_NO_PAD
+                            .decode(&found.value.key)
+                            .map_err(|e| StoreError::dynamo("reading the pagination key", e));
+                    }
+                    let fresh: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+                        .iter()
+                        .flat_map(|u| u.into_bytes())
+                        .collect();
+                    let item = TokenKey {
+                        key: URL_SAFE_NO_PAD.encode(&fresh),
+                    };
+                    let write = Write::create(&self.table, &keys, "pagination_key", &item, "the pagination key")?;
+                    match self.write_one(write, "creating the pagination key").await {
+                        Ok(()) => return Ok(fresh),
+                        Err(StoreError::Conflict(_)) => continue,
+                        Err(err) => return Err(err),
+                    }
+                }
+                Err(StoreError::dynamo("creating the pagination key", "it was created and is unreadable"))
+            })
+            .await?;
+        Ok(key.as_slice())
+    }
+
+    /// Where a page starts: `None` for the first page; a token this table did not sign is
+    /// [`StoreError::InvalidToken`].
+    /// `list` names the index and partition the page is of.
+    async fn start_key(&self, list: &str, page: &PageRequest) -> StoreResult<Option<Item>> {
+        match &page.next_token {
+            None => Ok(None),
+            Some(token) => Ok(Some(TokenSigner::decode(self.token_key().await?, list, token)?)),
+        }
+    }
+
+    /// The token for the page of `list` after one that ended at `last`.
+    async fn next_token(&self, list: &str, last: Option<&Item>) -> StoreResult<Option<String>> {
+        match last {
+            None => Ok(None),
+            Some(last) => Ok(TokenSigner::encode(self.token_key().await?, list, last)),
         }
     }
 
@@ -377,6 +466,29 @@ impl Store {
         page: &PageRequest,
         operation: &'static str,
     ) -> StoreResult<Page<Versioned<T>>> {
+        let list = format!("{}|{partition}|{}", index.unwrap_or("table"), prefix.unwrap_or(""));
+        let start = self.start_key(&list, page).await?;
+        let (items, last) = self
+            .query_from(index, partition, prefix, forward, page.limit(), start, operation)
+            .await?;
+        Ok(Page {
+            items,
+            next_token: self.next_token(&list, last.as_ref()).await?,
+        })
+    }
+
+    /// One Query call from `start`: the records and the key to go on from.
+    #[allow(clippy::too_many_arguments)]
+    async fn query_from<T: DeserializeOwned>(
+        &self,
+        index: Option<&str>,
+        partition: &str,
+        prefix: Option<&str>,
+        forward: bool,
+        limit: i32,
+        start: Option<Item>,
+        operation: &'static str,
+    ) -> StoreResult<(Vec<Versioned<T>>, Option<Item>)> {
         let (pk, sk) = match index {
             Some(name) => (format!("{name}pk"), format!("{name}sk")),
             None => (keys::PK.to_owned(), keys::SK.to_owned()),
@@ -390,8 +502,11 @@ impl Store {
             .expression_attribute_names("#pk", pk)
             .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
             .scan_index_forward(forward)
-            .limit(page.limit())
-            .set_exclusive_start_key(page.start_key()?);
+            // What a base-table query finds decides behaviour (group members, a ticket's
+            // owner): read what was last written. Indexes cannot be read consistently.
+            .consistent_read(index.is_none())
+            .limit(limit)
+            .set_exclusive_start_key(start);
         if let Some(prefix) = prefix {
             condition.push_str(" AND begins_with(#sk, :prefix)");
             q = q
@@ -409,10 +524,7 @@ impl Store {
             .into_iter()
             .map(from_item)
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page {
-            items,
-            next_token: encode_token(out.last_evaluated_key.as_ref()),
-        })
+        Ok((items, out.last_evaluated_key))
     }
 
     /// Reads up to `limit` records of an index partition whose sort key sorts before `below`,
@@ -453,20 +565,17 @@ impl Store {
         operation: &'static str,
     ) -> StoreResult<Vec<Versioned<T>>> {
         let mut all = Vec::new();
-        let mut page = PageRequest {
-            limit: Some(PageRequest::MAX_LIMIT),
-            next_token: None,
-        };
+        let mut start = None;
         loop {
-            let got = self
-                .query::<T>(index, partition, prefix, true, &page, operation)
+            let (items, last) = self
+                .query_from::<T>(index, partition, prefix, true, PageRequest::MAX_LIMIT, start, operation)
                 .await?;
-            all.extend(got.items);
+            all.extend(items);
             if all.len() > cap {
                 return Err(StoreError::dynamo(operation, format!("more than {cap} records")));
             }
-            match got.next_token {
-                Some(token) => page.next_token = Some(token),
+            match last {
+                Some(last) => start = Some(last),
                 None => return Ok(all),
             }
         }

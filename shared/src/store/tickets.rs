@@ -15,6 +15,15 @@ const PROVIDER_USER: &str = "provider_user";
 /// The `kind` of access change items; the ticket filer's stream filter matches on it.
 pub const ACCESS_CHANGE: &str = "access_change";
 
+/// What claiming a marker found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MarkerClaim {
+    /// This call set it.
+    Claimed,
+    /// Someone set it before; it holds until this time (epoch seconds).
+    HeldUntil(i64),
+}
+
 /// A provider account looked up by e-mail (`None`: the provider has no such user).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderAccount {
@@ -182,26 +191,23 @@ impl Store {
         provider: TicketProviderKind,
         limit: i32,
     ) -> StoreResult<Vec<Versioned<TrackedTicket>>> {
-        let page = super::PageRequest {
-            limit: Some(limit.clamp(1, super::PageRequest::MAX_LIMIT)),
-            next_token: None,
-        };
         let mut found = Vec::new();
-        let mut next = page;
+        let mut start = None;
         loop {
-            let got = self
-                .query::<TrackedTicket>(
+            let (items, last) = self
+                .query_from::<TrackedTicket>(
                     Some("gsi3"),
                     &keys::open_tickets(provider),
                     None,
                     true,
-                    &next,
+                    limit.clamp(1, super::PageRequest::MAX_LIMIT),
+                    start,
                     "listing open tickets",
                 )
                 .await?;
-            found.extend(got.items);
-            match got.next_token {
-                Some(token) if (found.len() as i32) < limit => next.next_token = Some(token),
+            found.extend(items);
+            match last {
+                Some(last) if (found.len() as i32) < limit => start = Some(last),
                 _ => break,
             }
         }
@@ -290,30 +296,61 @@ impl Store {
             .is_some_and(|marker| marker.value["ttl"].as_i64().is_none_or(|ttl| ttl > now)))
     }
 
-    /// Sets the marker `name` until `expires` (epoch seconds; DynamoDB's TTL removes it).
+    /// Sets the marker `name` until `expires` (epoch seconds; DynamoDB's TTL removes it); a
+    /// marker already set stays as it is.
     pub async fn set_marker(&self, name: &str, expires: i64) -> StoreResult<()> {
+        self.claim_marker(name, expires).await.map(|_| ())
+    }
+
+    /// Claims the marker `name` until `expires` (epoch seconds) with one conditional write:
+    /// exactly one of any number of concurrent claims gets [`MarkerClaim::Claimed`]; the others
+    /// learn until when it is held.
+    pub async fn claim_marker(&self, name: &str, expires: i64) -> StoreResult<MarkerClaim> {
+        use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
         let data = serde_json::json!({"ttl": expires});
         let item = super::to_item(&keys::marker(name), "marker", 1, &data)?;
-        self.client
+        let result = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
             .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(
-                ":now",
-                aws_sdk_dynamodb::types::AttributeValue::N(chrono::Utc::now().timestamp().to_string()),
-            )
+            .expression_attribute_values(":now", AttributeValue::N(chrono::Utc::now().timestamp().to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(MarkerClaim::Claimed),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(failed)) => {
+                    let until = failed
+                        .item()
+                        .and_then(|old| old.get("ttl"))
+                        .and_then(|ttl| ttl.as_n().ok())
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(expires);
+                    Ok(MarkerClaim::HeldUntil(until))
+                }
+                Some(err) if err.is_transaction_conflict_exception() => Ok(MarkerClaim::HeldUntil(expires)),
+                _ => Err(super::StoreError::dynamo(
+                    "claiming marker",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
+                )),
+            },
+        }
+    }
+
+    /// Removes the marker `name` (work it stood for failed and may be tried again).
+    pub async fn release_marker(&self, name: &str) -> StoreResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key_of(&keys::marker(name))))
             .send()
             .await
             .map(|_| ())
-            .or_else(|e| match e.as_service_error() {
-                Some(err) if err.is_conditional_check_failed_exception() => Ok(()),
-                _ => Err(super::StoreError::dynamo(
-                    "setting marker",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                )),
-            })
+            .map_err(|e| super::StoreError::dynamo("releasing marker", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
     }
 
     /// A cached provider account for an e-mail, if looked up before.

@@ -117,6 +117,13 @@ pub async fn add_user(api: &Api, caller: &Caller, id: &str, body: AddUser) -> Ap
     let loaded = load_resource(api, id).await?;
     require_resource_admin(api, caller, &loaded).await?;
     let user_id = parse_id("user", &body.user_id, UserId::parse)?;
+    if &user_id == caller.id() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cannot_grant_self",
+            "nobody adds themself by hand; request access like anyone else",
+        ));
+    }
     let user = api
         .store
         .user(&user_id)

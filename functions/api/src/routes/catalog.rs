@@ -274,12 +274,23 @@ pub async fn get_resource(api: &Api, caller: &Caller, id: &str) -> ApiResult<Res
 }
 
 /// Changes a resource (org admins and the resource's admins; only org admins may change
-/// who administers it).
+/// who administers it, who reviews its requests and auto-approval).
 #[utoipa::path(patch, path = "/resources/{id}", tag = "catalog", params(("id" = String, Path,)), request_body = PatchResource,
     responses((status = 200, body = Resource), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn patch_resource(api: &Api, caller: &Caller, id: &str, patch: PatchResource) -> ApiResult<Response<Body>> {
     let loaded = load_resource(api, id).await?;
     require_resource_admin(api, caller, &loaded).await?;
+    // Who administers a resource, who reviews its requests and whether they are reviewed at
+    // all are org-admin decisions: a resource admin could otherwise approve himself.
+    let reviewing = patch
+        .request_config
+        .as_ref()
+        .is_some_and(|c| c.reviewer_group_id.is_some() || c.auto_approve.is_some());
+    if (patch.admin_group_id.is_some() || reviewing) && !caller.is_admin {
+        return Err(ApiError::forbidden(
+            "only org admins may change a resource's admin group, reviewers or auto-approval",
+        ));
+    }
     let Versioned {
         version,
         value: mut resource,
@@ -288,8 +299,6 @@ pub async fn patch_resource(api: &Api, caller: &Caller, id: &str, patch: PatchRe
         resource.name = name("name", &new_name)?;
     }
     if let Some(group) = patch.admin_group_id {
-        Api::require_admin(caller)
-            .map_err(|_| ApiError::forbidden("only org admins may change a resource's admin group"))?;
         resource.admin_group_id = existing_group(api, group.as_deref()).await?;
     }
     if let Some(config) = patch.request_config {
@@ -314,13 +323,31 @@ pub async fn patch_resource(api: &Api, caller: &Caller, id: &str, patch: PatchRe
     Ok(json(StatusCode::OK, &resource))
 }
 
-/// Asks status sync to read this resource's open tickets now; answers at once (202).
+/// The shortest time between two "sync now" requests of one resource.
+pub const SYNC_NOW_WINDOW_SECONDS: i64 = 30;
+
+/// Asks status sync to read this resource's open tickets now; answers at once (202). At most
+/// once per resource per 30 s; sooner is 429 with `Retry-After`.
 #[utoipa::path(post, path = "/resources/{id}/sync", tag = "catalog", params(("id" = String, Path,)),
-    responses((status = 202), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 202), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody, headers(("Retry-After" = u64, description = "seconds until a sync may be requested again")))))]
 pub async fn sync_now(api: &Api, caller: &Caller, id: &str) -> ApiResult<Response<Body>> {
     let loaded = load_resource(api, id).await?;
     require_resource_admin(api, caller, &loaded).await?;
     let resource = &loaded.resource.value;
+    // At most one queued sync per resource per window: each one reads every open ticket of
+    // the resource from its provider.
+    let now = chrono::Utc::now().timestamp();
+    let claim = api
+        .store
+        .claim_marker(&format!("sync#{}", resource.id), now + SYNC_NOW_WINDOW_SECONDS)
+        .await?;
+    if let grantdesk::store::MarkerClaim::HeldUntil(until) = claim {
+        return Err(ApiError::too_many_requests(
+            format!("a sync of this resource was requested less than {SYNC_NOW_WINDOW_SECONDS} s ago"),
+            u64::try_from(until - now).unwrap_or(1),
+        ));
+    }
     api.events
         .publish(
             grantdesk::events::SYNC_REQUESTED,

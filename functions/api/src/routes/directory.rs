@@ -1,4 +1,4 @@
-//! `GET /me`, `POST, GET /users`, `POST, GET /groups`, `GET /groups/{id}`,
+//! `GET /me`, `POST, GET /users`, `DELETE /users/{id}/identity`, `POST, GET /groups`, `GET /groups/{id}`,
 //! `PUT /groups/{id}/members`.
 
 use super::{name, parse_id, List};
@@ -68,6 +68,7 @@ pub async fn create_user(api: &Api, caller: &Caller, body: CreateUser) -> ApiRes
         name: name("name", &body.name)?,
         is_admin: body.is_admin,
         created_at: domain::now(),
+        identity: None,
     };
     match api.store.create_user(&user).await {
         Ok(()) => Ok(json(StatusCode::CREATED, &user)),
@@ -89,6 +90,29 @@ pub async fn list_users(api: &Api, caller: &Caller, page: PageRequest) -> ApiRes
         StatusCode::OK,
         &List::from_page(api.store.list_users(&page).await?, |u| u),
     ))
+}
+
+/// Clears a user's identity-provider binding (after their IdP account was recreated, say):
+/// the next token accepted for the e-mail address binds it again.
+#[utoipa::path(delete, path = "/users/{id}/identity", tag = "directory",
+    params(("id" = String, Path, description = "the user's id")),
+    responses((status = 204, description = "the binding is cleared"), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)))]
+pub async fn clear_identity(api: &Api, caller: &Caller, id: &str) -> ApiResult<Response<Body>> {
+    Api::require_admin(caller)?;
+    let id = parse_id("user", id, UserId::parse)?;
+    let record = api
+        .store
+        .user_record(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no user {id}")))?;
+    if record.value.identity.is_some() {
+        let mut user = record.value.clone();
+        user.identity = None;
+        api.store.replace_user(&record, &user).await?;
+    }
+    Ok(crate::no_content())
 }
 
 /// A group with its members.

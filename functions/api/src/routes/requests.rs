@@ -122,12 +122,27 @@ pub struct CreateRequest {
     pub linked_ticket: Option<LinkedTicketInput>,
 }
 
+/// The most a comment may say: it is posted to tickets and carried by events, whose entries
+/// EventBridge limits to 256 KB.
+pub const MAX_COMMENT_CHARS: usize = 2_000;
+
 /// `POST /requests/{id}/approve|deny|cancel`.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct Decision {
     /// What the reviewer or requester says; required to deny.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_comment")]
+    #[schema(max_length = 2000)]
     pub comment: Option<String>,
+}
+
+fn bounded_comment<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let comment = Option::<String>::deserialize(d)?;
+    match &comment {
+        Some(text) if text.chars().count() > MAX_COMMENT_CHARS => Err(serde::de::Error::custom(format!(
+            "comment must be at most {MAX_COMMENT_CHARS} characters"
+        ))),
+        _ => Ok(comment),
+    }
 }
 
 impl Api {
