@@ -59,12 +59,21 @@ impl DevTokenSecret {
 
     /// Mints a token for `email` valid for `ttl_seconds`.
     pub fn mint(&self, email: &str, name: &str, ttl_seconds: i64) -> String {
+        self.mint_with(email, name, ttl_seconds, &json!({}))
+    }
+
+    /// Mints a token for `email` whose claims are the usual ones overridden by `extra` (an
+    /// object): `{"sub": "..."}`, `{"email_verified": false}`, `{"iss": "..."}`.
+    pub fn mint_with(&self, email: &str, name: &str, ttl_seconds: i64, extra: &Value) -> String {
         let now = chrono::Utc::now().timestamp();
         let header = json!({"alg": "HS256", "typ": "JWT"});
         // The subject is the normalized e-mail, as the sandbox OpenID provider's is: the same
         // person gets the same subject however the address is typed.
         let subject = email.trim().to_lowercase();
-        let claims = json!({"sub": subject, "email": email, "name": name, "iat": now, "exp": now + ttl_seconds});
+        let mut claims = json!({"sub": subject, "email": email, "name": name, "iat": now, "exp": now + ttl_seconds});
+        if let (Some(claims), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
+            claims.extend(extra.clone());
+        }
         let signing_input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),

@@ -155,6 +155,8 @@ impl LocalStack {
             "GRANTDESK_SCHEDULE_GROUP" => Some(group.clone()),
             "GRANTDESK_EXPIRY_TARGET_ARN" => Some(expiry_target.into()),
             "GRANTDESK_SCHEDULER_ROLE_ARN" => Some(scheduler_role.into()),
+            // The sandbox providers answer on loopback http://.
+            "GRANTDESK_ALLOW_LOOPBACK_HTTP" => Some("true".into()),
             _ => None,
         })
         .map_err(|e| e.to_string())?;

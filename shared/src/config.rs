@@ -34,6 +34,9 @@ pub struct ApiConfig {
     pub event_bus: String,
     /// Where grant expiry schedules are created.
     pub expiry: ExpiryConfig,
+    /// Whether integrations may use `http://` base URLs on loopback
+    /// (`GRANTDESK_ALLOW_LOOPBACK_HTTP=true`: the local stack sets it; AWS never does).
+    pub allow_loopback_http: bool,
 }
 
 /// Where grant expiry schedules go: `GRANTDESK_SCHEDULE_GROUP`, `GRANTDESK_EXPIRY_TARGET_ARN`,
@@ -85,12 +88,23 @@ impl ApiConfig {
             .filter(|v| !v.trim().is_empty())
             .unwrap_or_else(|| "default".into());
         let expiry = ExpiryConfig::from_lookup(&lookup)?;
+        let allow_loopback_http = match lookup("GRANTDESK_ALLOW_LOOPBACK_HTTP").as_deref().map(str::trim) {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "GRANTDESK_ALLOW_LOOPBACK_HTTP",
+                    reason: format!("must be true or false, not {other:?}"),
+                })
+            }
+        };
         Ok(Self {
             table_name,
             bootstrap_admins,
             secret_prefix,
             event_bus,
             expiry,
+            allow_loopback_http,
         })
     }
 }

@@ -243,7 +243,8 @@ async fn forged_stale_oversized_and_replayed_webhooks_change_nothing() {
         "pending_manual_propagation"
     );
 
-    let unknown_body = json!({"timestamp": chrono::Utc::now().timestamp_millis(), "issue": {"id": "999999"}}).to_string();
+    let unknown_body =
+        json!({"timestamp": chrono::Utc::now().timestamp_millis(), "issue": {"id": "999999"}}).to_string();
     let unknown_sig = format!("sha256={}", hex(&hmac_sha256(JIRA_SECRET, unknown_body.as_bytes())));
     let unknown = send(unknown_sig, "u-1", unknown_body).await.unwrap();
     assert_eq!(unknown.status(), 200, "unknown tickets are acknowledged");

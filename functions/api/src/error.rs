@@ -61,7 +61,8 @@ impl ApiError {
     /// 429: asked too often; `Retry-After` says when to ask again.
     pub fn too_many_requests(message: impl Into<String>, retry_after_seconds: u64) -> Self {
         let mut err = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
-        err.headers.push(("retry-after", retry_after_seconds.max(1).to_string()));
+        err.headers
+            .push(("retry-after", retry_after_seconds.max(1).to_string()));
         err
     }
 
@@ -151,7 +152,8 @@ impl From<StoreError> for ApiError {
 
 impl From<ProviderError> for ApiError {
     fn from(err: ProviderError) -> Self {
-        Self::new(StatusCode::BAD_GATEWAY, "provider_failed", err.to_string())
+        tracing::warn!(error = %err, "provider call failed");
+        Self::new(StatusCode::BAD_GATEWAY, "provider_failed", err.public_message())
     }
 }
 

@@ -4,8 +4,8 @@
 use crate::error::{ApiError, ApiResult};
 use crate::Api;
 use grantdesk::domain::{self, Email, GroupId, IdentityBinding, User, UserId};
-use lambda_http::http::StatusCode;
 use grantdesk::store::StoreError;
+use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 

@@ -7,7 +7,6 @@ use base64::Engine;
 use grantdesk::domain::TicketProviderKind;
 use grantdesk::providers::{ConnectionError, Connections, TicketProvider};
 use grantdesk::store::{MarkerClaim, Store};
-use std::collections::HashMap;
 use grantdesk::sync::apply_remote_state;
 use hmac::{Hmac, Mac};
 use lambda_http::http::{HeaderMap, StatusCode};
@@ -15,6 +14,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 
 /// The largest delivery accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -204,7 +204,11 @@ impl WebhookIntake {
     ) -> Result<Option<secrecy::SecretString>, grantdesk::secrets::SecretError> {
         let mut cache = self.secrets.lock().await;
         if let Some(cached) = cache.get(&provider) {
-            let fresh_for = if cached.secret.is_some() { SECRET_CACHE } else { NOT_CONNECTED_CACHE };
+            let fresh_for = if cached.secret.is_some() {
+                SECRET_CACHE
+            } else {
+                NOT_CONNECTED_CACHE
+            };
             if cached.read_at.elapsed() < fresh_for {
                 return Ok(cached.secret.clone());
             }
@@ -366,7 +370,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.remote_id.as_deref(), Some("10001"));
-        assert_eq!(ok.delivery_id, digest(&[body.as_bytes()]), "keyed on the signed body, not the header");
+        assert_eq!(
+            ok.delivery_id,
+            digest(&[body.as_bytes()]),
+            "keyed on the signed body, not the header"
+        );
         let other_header = verify(
             TicketProviderKind::Jira,
             &headers(&[
@@ -378,7 +386,10 @@ mod tests {
             now,
         )
         .unwrap();
-        assert_eq!(other_header.delivery_id, ok.delivery_id, "an unsigned header changes nothing");
+        assert_eq!(
+            other_header.delivery_id, ok.delivery_id,
+            "an unsigned header changes nothing"
+        );
         let wrong_secret = verify(
             TicketProviderKind::Jira,
             &headers(&[("x-hub-signature", good.clone())]),
@@ -397,7 +408,10 @@ mod tests {
         );
         assert!(tampered.is_err());
         assert!(verify(TicketProviderKind::Jira, &HeaderMap::new(), body.as_bytes(), "s", now).is_err());
-        let old = format!(r#"{{"timestamp":{},"issue":{{"id":"10001"}}}}"#, now - JIRA_MAX_AGE_MS - 1);
+        let old = format!(
+            r#"{{"timestamp":{},"issue":{{"id":"10001"}}}}"#,
+            now - JIRA_MAX_AGE_MS - 1
+        );
         let stale = verify(
             TicketProviderKind::Jira,
             &headers(&[("x-hub-signature", signed(old.as_bytes()))]),

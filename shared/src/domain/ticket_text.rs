@@ -167,6 +167,12 @@ pub fn audit_comment(event: &AuditEvent, actor: Option<&User>, grant: Option<&Gr
     }
 }
 
+/// Text made safe for Slack's mrkdwn: `&`, `<` and `>` become entities, which is all Slack
+/// asks for (its control sequences all start with `<`).
+pub fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
 /// The Slack message that asks reviewers to look at a new request.
 pub fn review_message(
     request: &AccessRequest,
@@ -174,25 +180,31 @@ pub fn review_message(
     resource: Option<&Resource>,
     app_url: &str,
 ) -> String {
-    let who = requester
-        .map(person)
-        .unwrap_or_else(|| request.requester_id.to_string());
-    let what = resource
-        .map(|r| r.name.clone())
-        .unwrap_or_else(|| request.resource_id.to_string());
+    // Everything a person typed is escaped for Slack's mrkdwn, so nobody can ping
+    // `<!channel>` or dress a link up as something else from a reason or a name.
+    let who = slack_escape(
+        &requester
+            .map(person)
+            .unwrap_or_else(|| request.requester_id.to_string()),
+    );
+    let what = slack_escape(
+        &resource
+            .map(|r| r.name.clone())
+            .unwrap_or_else(|| request.resource_id.to_string()),
+    );
     let duration = match request.duration_minutes {
         Some(d) => format!("{} minutes", d.minutes()),
         None => "indefinite access".into(),
     };
     let reason = if request.reason.trim().is_empty() {
-        "no reason given"
+        "no reason given".to_owned()
     } else {
-        request.reason.trim()
+        slack_escape(request.reason.trim())
     };
     let linked = request
         .linked_ticket
         .as_ref()
-        .map(|t| format!("\nLinked ticket: {} {}", t.key, t.url))
+        .map(|t| format!("\nLinked ticket: {} {}", slack_escape(&t.key), slack_escape(&t.url)))
         .unwrap_or_default();
     format!(
         "{who} requests access to {what} for {duration}.\nReason: {reason}{linked}\nReview: {app_url}/requests/{}",
@@ -203,6 +215,14 @@ pub fn review_message(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slack_text_from_people_cannot_ping_or_disguise_links() {
+        assert_eq!(
+            slack_escape("<!channel> see <https://evil.example|your bank> & more"),
+            "&lt;!channel&gt; see &lt;https://evil.example|your bank&gt; &amp; more"
+        );
+    }
     use crate::domain::catalog::{AssigneePolicy, RequestConfig, TicketPropagation};
     use crate::domain::{AppId, DurationMinutes, Email, NewRequest, ResourceId, Settings, TicketProviderKind, UserId};
 
@@ -266,6 +286,14 @@ mod tests {
             link: "https://grantdesk.example.com/resources/x/users".into(),
         };
         let (title, description) = propagation_ticket(&facts);
+        let mut sneaky = request.clone();
+        sneaky.reason = "<!channel> urgent: <https://evil.example|grantdesk login>".into();
+        let message = review_message(&sneaky, Some(&josh), Some(&resource), "https://grantdesk.example.com");
+        assert!(
+            !message.contains("<!channel>") && !message.contains("<https://evil"),
+            "{message}"
+        );
+        assert!(message.contains("&lt;!channel&gt; urgent"), "{message}");
         assert_eq!(title, "Add Josh to My Role (AWS)");
         for needle in [
             "Please add Josh (josh@example.com) to \"My Role\" in AWS.",

@@ -84,6 +84,8 @@ impl ProviderHttp {
             .timeout(policy.timeout)
             .connect_timeout(policy.timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("grantdesk/", env!("CARGO_PKG_VERSION")))
+            // A provider API never redirects; following one would send credentials elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("the HTTP client's TLS configuration is valid");
         Self {
@@ -147,8 +149,15 @@ impl ProviderHttp {
             };
             let status = response.status();
             let retry_after = retry_after(response.headers());
-            let body = match response.bytes().await {
-                Ok(bytes) => bytes.to_vec(),
+            let body = match read_capped(response).await {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => {
+                    return Err(error(
+                        ProviderErrorKind::BadResponse,
+                        Some(status),
+                        format!("{} answer larger than {MAX_ANSWER_BYTES} bytes", status.as_u16()),
+                    ))
+                }
                 Err(err) => {
                     if !last && retry == Retry::Safe {
                         tokio::time::sleep(self.backoff(attempt)).await;
@@ -195,6 +204,24 @@ impl ProviderHttp {
             return Err(error(kind, Some(status), status_message(status, &body)));
         }
     }
+}
+
+/// The largest provider answer read; a batch of 100 tickets is far below it.
+pub const MAX_ANSWER_BYTES: usize = 2 * 1024 * 1024;
+
+/// The answer's body, or `None` when it is larger than [`MAX_ANSWER_BYTES`] (read no further).
+async fn read_capped(mut response: reqwest::Response) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// `Retry-After` in seconds (the form Jira sends).

@@ -55,6 +55,26 @@ pub struct ProviderError {
     pub message: String,
 }
 
+impl ProviderError {
+    /// What may be shown to the caller of grantdesk's own API: the operation and the status
+    /// line, never the provider's answer body (a base URL pointing somewhere else must not
+    /// turn grantdesk into a way of reading that place's pages).
+    pub fn public_message(&self) -> String {
+        match self.status {
+            Some(code) => {
+                let reason = reqwest::StatusCode::from_u16(code)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("");
+                format!("{} in {}: {code} {reason}", self.operation, self.provider)
+                    .trim_end()
+                    .to_owned()
+            }
+            None => self.to_string(),
+        }
+    }
+}
+
 /// Result of a provider call.
 pub type ProviderResult<T> = Result<T, ProviderError>;
 
@@ -232,9 +252,9 @@ impl TicketProvider for AnyProvider {
     }
 }
 
-/// Checks an integration's base URL: `https://`, or `http://` only to a loopback address (the
-/// sandbox providers and tests).
-pub fn validate_base_url(text: &str) -> Result<String, String> {
+/// Checks an integration's base URL: `https://`, or, where `allow_loopback_http` (the local
+/// stack only, never in AWS), `http://` to a loopback address (the sandbox providers and tests).
+pub fn validate_base_url(text: &str, allow_loopback_http: bool) -> Result<String, String> {
     let url = reqwest::Url::parse(text.trim()).map_err(|e| format!("base_url is not a URL: {e}"))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err("base_url must not carry credentials".into());
@@ -247,8 +267,13 @@ pub fn validate_base_url(text: &str) -> Result<String, String> {
     };
     match url.scheme() {
         "https" => {}
-        "http" if loopback => {}
-        _ => return Err("base_url must use https:// (http:// is allowed only for loopback addresses)".into()),
+        "http" if loopback && allow_loopback_http => {}
+        "http" if loopback => {
+            return Err(
+                "base_url must use https:// (http:// to loopback is allowed only when grantdesk runs locally)".into(),
+            )
+        }
+        _ => return Err("base_url must use https:// (http:// is allowed only for loopback addresses, locally)".into()),
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err("base_url must not have a query or fragment".into());
@@ -263,16 +288,19 @@ mod tests {
     #[test]
     fn base_urls_must_be_https_except_on_loopback() {
         assert_eq!(
-            validate_base_url("https://acme.atlassian.net/").unwrap(),
+            validate_base_url("https://acme.atlassian.net/", false).unwrap(),
             "https://acme.atlassian.net"
         );
-        assert!(validate_base_url("http://127.0.0.1:8080").is_ok());
-        assert!(validate_base_url("http://localhost:8080").is_ok());
-        assert!(validate_base_url("http://[::1]:8080").is_ok());
-        assert!(validate_base_url("http://acme.atlassian.net").is_err());
-        assert!(validate_base_url("http://10.0.0.5").is_err());
-        assert!(validate_base_url("ftp://acme.example").is_err());
-        assert!(validate_base_url("https://user:pw@acme.atlassian.net").is_err());
-        assert!(validate_base_url("not a url").is_err());
+        assert!(validate_base_url("http://127.0.0.1:8080", true).is_ok());
+        assert!(validate_base_url("http://127.0.0.1:8080", false).is_err(), "not in AWS");
+        assert!(validate_base_url("http://localhost:8080", true).is_ok());
+        assert!(validate_base_url("http://localhost:8080", false).is_err(), "not in AWS");
+        assert!(validate_base_url("http://[::1]:8080", true).is_ok());
+        assert!(validate_base_url("http://[::1]:8080", false).is_err(), "not in AWS");
+        assert!(validate_base_url("http://acme.atlassian.net", true).is_err());
+        assert!(validate_base_url("http://10.0.0.5", true).is_err());
+        assert!(validate_base_url("ftp://acme.example", true).is_err());
+        assert!(validate_base_url("https://user:pw@acme.atlassian.net", true).is_err());
+        assert!(validate_base_url("not a url", true).is_err());
     }
 }

@@ -361,7 +361,10 @@ impl Store {
                         Err(err) => return Err(err),
                     }
                 }
-                Err(StoreError::dynamo("creating the pagination key", "it was created and is unreadable"))
+                Err(StoreError::dynamo(
+                    "creating the pagination key",
+                    "it was created and is unreadable",
+                ))
             })
             .await?;
         Ok(key.as_slice())

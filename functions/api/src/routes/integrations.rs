@@ -122,7 +122,8 @@ pub async fn connect(
         (TicketProviderKind::Linear, None) => LINEAR_API.to_owned(),
         (_, url) => required(url, "base_url")?,
     };
-    let base_url = providers::validate_base_url(&base_url).map_err(|m| ApiError::bad_request("invalid_base_url", m))?;
+    let base_url = providers::validate_base_url(&base_url, api.config.allow_loopback_http)
+        .map_err(|m| ApiError::bad_request("invalid_base_url", m))?;
     let (account, credentials) = match kind {
         TicketProviderKind::Jira => {
             let email = required(body.email, "email")?;
@@ -171,7 +172,10 @@ pub async fn connect(
             return Err(match err.kind {
                 ProviderErrorKind::Unauthorized => ApiError::unprocessable(
                     "invalid_credentials",
-                    format!("{kind} refused the credentials ({}); nothing was saved", err.message),
+                    format!(
+                        "{kind} refused the credentials ({}); nothing was saved",
+                        err.public_message()
+                    ),
                 ),
                 ProviderErrorKind::NotFound if project.is_some() => ApiError::unprocessable(
                     "project_not_found",
@@ -184,7 +188,7 @@ pub async fn connect(
                     "provider_not_found",
                     format!(
                         "{base_url} did not answer like a {kind} API ({}); nothing was saved",
-                        err.message
+                        err.public_message()
                     ),
                 ),
                 _ => err.into(),
