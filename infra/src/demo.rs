@@ -70,7 +70,7 @@ pub async fn set_up(stack: &LocalStack, sandboxes: &Sandboxes, secret: &DevToken
         "webhook_secret": JIRA_WEBHOOK_SECRET, "project": "OPS", "state_overrides": {"Won't Do": "canceled"}});
     client.call(admin, put.clone(), "/integrations/jira", jira).await?;
     let linear = json!({"base_url": sandboxes.linear.url(), "api_key": sandbox::LINEAR_API_KEY,
-        "webhook_secret": LINEAR_WEBHOOK_SECRET, "project": "ENG"});
+        "webhook_secret": LINEAR_WEBHOOK_SECRET, "project": "ENG", "searchable_projects": ["ENG"]});
     client.call(admin, put.clone(), "/integrations/linear", linear).await?;
     let servicenow = json!({"base_url": sandboxes.servicenow.url(), "username": sandbox::SERVICENOW_USERNAME,
         "password": sandbox::SERVICENOW_PASSWORD, "webhook_secret": SERVICENOW_WEBHOOK_SECRET, "project": "incident"});

@@ -243,6 +243,7 @@ async fn a_linked_ticket_must_be_connected_exist_and_be_open() {
 #[tokio::test]
 async fn the_ticket_picker_searches_connected_providers_for_open_tickets() {
     let stack = TestStack::start().await;
+    let demo = stack.demo().await;
     let sandboxes = Sandboxes::start().await.unwrap();
     sandboxes
         .jira
@@ -250,6 +251,8 @@ async fn the_ticket_picker_searches_connected_providers_for_open_tickets() {
             jira.add_issue("OPS", "Database access for Josh");
             let done = jira.add_issue("OPS", "Database cleanup");
             jira.set_state(&done, TicketState::Done, None);
+            jira.projects.push("SEC".into());
+            jira.add_issue("SEC", "Database breach, confidential");
             ((), vec![])
         })
         .await;
@@ -258,7 +261,15 @@ async fn the_ticket_picker_searches_connected_providers_for_open_tickets() {
         .with(|sn, _| (sn.add_ticket("incident", "Database is slow"), vec![]))
         .await;
     connect_jira(&stack, &sandboxes).await;
-    let servicenow = json!({"base_url": sandboxes.servicenow.url(), "username": SERVICENOW_USERNAME, "password": SERVICENOW_PASSWORD, "webhook_secret": "sn-secret"});
+    let unscoped = stack.get(JOSH, "/tickets/search?provider=jira&q=database").await;
+    assert_eq!(
+        unscoped.body["items"],
+        json!([]),
+        "no project is configured yet: the picker searches nothing, though the account sees OPS and SEC"
+    );
+    // OPS becomes a propagation target; SEC never does.
+    stack.propagate_to_jira(&demo.resource, true, false).await;
+    let servicenow = json!({"base_url": sandboxes.servicenow.url(), "username": SERVICENOW_USERNAME, "password": SERVICENOW_PASSWORD, "webhook_secret": "sn-secret", "searchable_projects": ["incident"]});
     assert_eq!(
         stack
             .call(ADMIN, Method::PUT, "/integrations/servicenow", Some(servicenow))
@@ -275,7 +286,26 @@ async fn the_ticket_picker_searches_connected_providers_for_open_tickets() {
         .iter()
         .map(|t| t["key"].as_str().unwrap())
         .collect();
-    assert_eq!(keys, ["OPS-1"]);
+    assert_eq!(keys, ["OPS-1"], "SEC-1 matches too, but SEC is not searchable");
+    assert_eq!(
+        stack.get(JOSH, "/tickets/search?provider=jira&q=SEC-1").await.body["items"],
+        json!([]),
+        "not by key either"
+    );
+    let listed = stack.get(ADMIN, "/integrations").await;
+    let servicenow_view = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["provider"] == "servicenow")
+        .cloned()
+        .unwrap();
+    assert_eq!(servicenow_view["searchable_projects"], json!(["incident"]));
+    let bad = json!({"base_url": sandboxes.servicenow.url(), "username": SERVICENOW_USERNAME, "password": SERVICENOW_PASSWORD, "webhook_secret": "sn-secret", "searchable_projects": ["sys_user"]});
+    let refused = stack
+        .call(ADMIN, Method::PUT, "/integrations/servicenow", Some(bad))
+        .await;
+    assert_eq!((refused.status, refused.code()), (400, "invalid_body"));
     assert_eq!(jira_only.body["items"][0]["title"], "Database access for Josh");
     assert_eq!(jira_only.body["items"][0]["state"], "open");
     let everywhere = stack.get(JOSH, "/tickets/search?q=database").await;

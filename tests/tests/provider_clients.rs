@@ -331,15 +331,28 @@ async fn jira_finds_users_and_open_tickets() {
         None,
         "a hidden e-mail is no match"
     );
-    let found = client.search_open("database", 10).await.unwrap();
+    let ops = ["OPS".to_owned()];
+    let found = client.search_open("database", &ops, 10).await.unwrap();
     assert_eq!(
         found.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(),
         ["OPS-1"],
         "closed issues are left out"
     );
-    assert_eq!(client.search_open("ops-2", 10).await.unwrap()[0].title, "Unrelated");
+    assert_eq!(
+        client.search_open("ops-2", &ops, 10).await.unwrap()[0].title,
+        "Unrelated"
+    );
     assert!(client.find_ticket("OPS-99").await.unwrap().is_none());
-    assert!(client.search_open("OPS-3", 10).await.unwrap().is_empty());
+    assert!(client.search_open("OPS-3", &ops, 10).await.unwrap().is_empty());
+    assert!(
+        client.search_open("database", &[], 10).await.unwrap().is_empty(),
+        "no project, no search"
+    );
+    assert!(client
+        .search_open("ops-2", &["SEC".to_owned()], 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -368,14 +381,21 @@ async fn linear_creates_reads_comments_and_closes_through_the_spec_operations() 
     assert_eq!(issue.assignee_id, Some(riley));
     assert_eq!(issue.comments.len(), 1, "a retried comment is not posted twice");
 
-    assert_eq!(client.search_open("eng-1", 5).await.unwrap().len(), 1);
+    assert_eq!(
+        client.search_open("eng-1", &["ENG".to_owned()], 5).await.unwrap().len(),
+        1
+    );
     client.close(&created, "Access ended.").await.unwrap();
     let read = client
         .read_tickets(std::slice::from_ref(&created.remote_id))
         .await
         .unwrap();
     assert_eq!(read[0].state, TicketState::Done);
-    assert!(client.search_open("ENG-1", 5).await.unwrap().is_empty());
+    assert!(client
+        .search_open("ENG-1", &["ENG".to_owned()], 5)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(client.find_ticket("ENG-404").await.unwrap().is_none());
 
     let requests = sandboxes.linear.requests();
@@ -477,7 +497,13 @@ async fn servicenow_reads_in_batches_closes_both_tables_and_searches() {
         client.find_ticket(&incident.key).await.unwrap().unwrap().remote_id,
         incident.remote_id
     );
-    assert_eq!(client.search_open("add josh", 10).await.unwrap().len(), 2);
+    let tables = ["incident".to_owned(), "sc_task".to_owned()];
+    assert_eq!(client.search_open("add josh", &tables, 10).await.unwrap().len(), 2);
+    assert_eq!(
+        client.search_open("add josh", &tables[..1], 10).await.unwrap().len(),
+        1,
+        "only the tables asked for"
+    );
     client.comment(&incident, "Approved.").await.unwrap();
     client.close(&incident, "Access ended.").await.unwrap();
     client.close(&task, "").await.unwrap();
@@ -497,5 +523,5 @@ async fn servicenow_reads_in_batches_closes_both_tables_and_searches() {
         .map(|t| t.state)
         .collect();
     assert_eq!(states, [TicketState::Done, TicketState::Done]);
-    assert!(client.search_open("add josh", 10).await.unwrap().is_empty());
+    assert!(client.search_open("add josh", &tables, 10).await.unwrap().is_empty());
 }

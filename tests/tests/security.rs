@@ -231,7 +231,12 @@ async fn bodies_must_be_objects_comments_are_bounded_and_unknown_methods_are_405
         "the settings were not reset"
     );
     let put = stack
-        .call(ADMIN, Method::PUT, "/settings", Some(json!({"require_ticket_link": false})))
+        .call(
+            ADMIN,
+            Method::PUT,
+            "/settings",
+            Some(json!({"require_ticket_link": false})),
+        )
         .await;
     assert_eq!(put.status, 200);
 

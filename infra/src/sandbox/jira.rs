@@ -236,7 +236,7 @@ impl JiraSandbox {
     }
 
     /// Evaluates the JQL subset grantdesk sends: clauses joined by AND, on project, labels,
-    /// key (=, in), text (~) and statusCategory (=, !=), with an optional ORDER BY.
+    /// project (=, in), key (=, in), text (~) and statusCategory (=, !=), with an optional ORDER BY.
     fn jql(&self, jql: &str) -> Result<Vec<&JiraIssue>, String> {
         let body = jql.split(" ORDER BY ").next().unwrap_or("").trim();
         if body.is_empty() {
@@ -266,10 +266,20 @@ impl JiraSandbox {
                 let words = unquote(value).to_lowercase();
                 matches.retain(|i| words.split_whitespace().all(|w| i.summary.to_lowercase().contains(w)));
             } else if let Some((field, value)) = clause.split_once(" in ") {
-                if field.trim() != "key" {
-                    return Err(format!("Error in the JQL Query: unsupported clause '{clause}'"));
+                let listed: Vec<String> = value.trim().trim_matches(['(', ')']).split(',').map(unquote).collect();
+                match field.trim() {
+                    "key" => {}
+                    "project" => {
+                        // Jira refuses a project nobody can see, as it does a key.
+                        if let Some(missing) = listed.iter().find(|p| !self.projects.contains(p)) {
+                            return Err(format!("The value '{missing}' does not exist for the field 'project'."));
+                        }
+                        matches.retain(|i| listed.contains(&i.project));
+                        continue;
+                    }
+                    _ => return Err(format!("Error in the JQL Query: unsupported clause '{clause}'")),
                 }
-                let keys: Vec<String> = value.trim().trim_matches(['(', ')']).split(',').map(unquote).collect();
+                let keys = listed;
                 if let Some(missing) = keys.iter().find(|k| self.find(k).is_none()) {
                     return Err(format!("An issue with key '{missing}' does not exist for field 'key'."));
                 }

@@ -31,4 +31,8 @@ pub struct Integration {
     /// Provider state → normalized state, ahead of the defaults (not stored when empty).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub state_overrides: BTreeMap<String, TicketState>,
+    /// Projects (Jira project keys, Linear team keys, ServiceNow tables) the ticket picker may
+    /// search besides the propagation and audit targets (not stored when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub searchable_projects: Vec<String>,
 }

@@ -437,14 +437,21 @@ impl TicketProvider for JiraClient {
             .map(|u| u.account_id))
     }
 
-    async fn search_open(&self, query: &str, limit: usize) -> ProviderResult<Vec<RemoteTicket>> {
+    async fn search_open(&self, query: &str, projects: &[String], limit: usize) -> ProviderResult<Vec<RemoteTicket>> {
         let query = query.trim();
+        if projects.is_empty() {
+            return Ok(Vec::new());
+        }
         if looks_like_key(query) {
+            let key = query.to_uppercase();
+            if !super::key_in_projects(&key, projects) {
+                return Ok(Vec::new());
+            }
             return Ok(self
-                .find_ticket(&query.to_uppercase())
+                .find_ticket(&key)
                 .await?
                 .into_iter()
-                .filter(|t| !t.state.is_closed())
+                .filter(|t| !t.state.is_closed() && super::key_in_projects(&t.key, projects))
                 .collect());
         }
         let words: String = query
@@ -454,11 +461,17 @@ impl TicketProvider for JiraClient {
         if words.trim().is_empty() {
             return Ok(Vec::new());
         }
+        let scope = projects.iter().map(|p| jql_string(p)).collect::<Vec<_>>().join(", ");
         let jql = format!(
-            "text ~ {} AND statusCategory != Done ORDER BY updated DESC",
+            "project in ({scope}) AND text ~ {} AND statusCategory != Done ORDER BY updated DESC",
             jql_string(words.trim())
         );
-        self.search("searching Jira issues", jql, limit).await
+        let found = self.search("searching Jira issues", jql, limit).await?;
+        // The search is scoped already; what comes back is checked all the same.
+        Ok(found
+            .into_iter()
+            .filter(|t| super::key_in_projects(&t.key, projects))
+            .collect())
     }
 }
 

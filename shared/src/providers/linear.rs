@@ -455,16 +455,16 @@ impl TicketProvider for LinearClient {
     }
 
     /// Linear's picker takes an issue identifier (`ENG-7`): the operation set has no text search.
-    async fn search_open(&self, query: &str, _limit: usize) -> ProviderResult<Vec<RemoteTicket>> {
-        let query = query.trim();
-        if query.is_empty() || !query.contains('-') {
+    async fn search_open(&self, query: &str, projects: &[String], _limit: usize) -> ProviderResult<Vec<RemoteTicket>> {
+        let key = query.trim().to_uppercase();
+        if !super::key_in_projects(&key, projects) {
             return Ok(Vec::new());
         }
         Ok(self
-            .find_ticket(&query.to_uppercase())
+            .find_ticket(&key)
             .await?
             .into_iter()
-            .filter(|t| !t.state.is_closed())
+            .filter(|t| !t.state.is_closed() && super::key_in_projects(&t.key, projects))
             .collect())
     }
 }

@@ -143,8 +143,15 @@ pub trait TicketProvider: Send + Sync {
     /// The provider's user id for an e-mail address, if it has such a user.
     fn find_user_by_email(&self, email: &str) -> impl Future<Output = ProviderResult<Option<String>>> + Send;
 
-    /// Open tickets matching a key or text, for the ticket picker.
-    fn search_open(&self, query: &str, limit: usize) -> impl Future<Output = ProviderResult<Vec<RemoteTicket>>> + Send;
+    /// Open tickets matching a key or text in one of `projects` (Jira project keys, Linear team
+    /// keys, ServiceNow tables), for the ticket picker; nothing outside them, whatever the
+    /// integration's account could see.
+    fn search_open(
+        &self,
+        query: &str,
+        projects: &[String],
+        limit: usize,
+    ) -> impl Future<Output = ProviderResult<Vec<RemoteTicket>>> + Send;
 }
 
 /// The credentials of one integration. Debug output hides the secrets.
@@ -247,9 +254,15 @@ impl TicketProvider for AnyProvider {
         delegate!(self, c => c.find_user_by_email(email))
     }
 
-    async fn search_open(&self, query: &str, limit: usize) -> ProviderResult<Vec<RemoteTicket>> {
-        delegate!(self, c => c.search_open(query, limit))
+    async fn search_open(&self, query: &str, projects: &[String], limit: usize) -> ProviderResult<Vec<RemoteTicket>> {
+        delegate!(self, c => c.search_open(query, projects, limit))
     }
+}
+
+/// Whether a ticket key (`OPS-12`, `ENG-7`) belongs to one of `projects`, by its prefix.
+pub fn key_in_projects(key: &str, projects: &[String]) -> bool {
+    key.rsplit_once('-')
+        .is_some_and(|(prefix, _)| projects.iter().any(|p| p.eq_ignore_ascii_case(prefix)))
 }
 
 /// Checks an integration's base URL: `https://`, or, where `allow_loopback_http` (the local

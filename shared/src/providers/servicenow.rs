@@ -378,13 +378,13 @@ impl TicketProvider for ServiceNowClient {
             .map(str::to_owned))
     }
 
-    async fn search_open(&self, query: &str, limit: usize) -> ProviderResult<Vec<RemoteTicket>> {
+    async fn search_open(&self, query: &str, projects: &[String], limit: usize) -> ProviderResult<Vec<RemoteTicket>> {
         let query = query_value(query.trim());
         if query.is_empty() {
             return Ok(Vec::new());
         }
         let mut found = Vec::new();
-        for table in TABLES {
+        for table in TABLES.iter().filter(|t| projects.iter().any(|p| p == *t)) {
             let encoded = format!("active=true^numberSTARTSWITH{query}^ORshort_descriptionLIKE{query}");
             let operation = format!("searching ServiceNow {table}");
             found.extend(

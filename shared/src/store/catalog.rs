@@ -104,4 +104,30 @@ impl Store {
             next_token: got.next_token,
         })
     }
+
+    /// The projects `provider` files tickets in: every app's and resource's propagation
+    /// target there (at most `cap` of each are read) and the audit target.
+    pub async fn configured_projects(
+        &self,
+        provider: crate::domain::TicketProviderKind,
+        cap: usize,
+    ) -> StoreResult<std::collections::BTreeSet<String>> {
+        let mut projects = std::collections::BTreeSet::new();
+        let settings = self.settings().await?.value;
+        if settings.audit_tickets.provider == Some(provider) {
+            projects.extend(settings.audit_tickets.project);
+        }
+        let apps = self
+            .query_all::<App>(Some("gsi1"), "APPS", None, cap, "listing apps")
+            .await?;
+        let resources = self
+            .query_all::<Resource>(Some("gsi1"), "RESOURCES", None, cap, "listing resources")
+            .await?;
+        let targets = apps
+            .iter()
+            .filter_map(|a| a.value.ticket_propagation.as_ref())
+            .chain(resources.iter().filter_map(|r| r.value.ticket_propagation.as_ref()));
+        projects.extend(targets.filter(|t| t.provider == provider).map(|t| t.project.clone()));
+        Ok(projects)
+    }
 }

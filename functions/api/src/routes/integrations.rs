@@ -29,6 +29,8 @@ pub struct IntegrationView {
     pub health: IntegrationHealth,
     /// Provider state → normalized state, ahead of the defaults.
     pub state_overrides: BTreeMap<String, TicketState>,
+    /// Projects the ticket picker searches besides the propagation and audit targets.
+    pub searchable_projects: Vec<String>,
 }
 
 impl From<Integration> for IntegrationView {
@@ -39,6 +41,7 @@ impl From<Integration> for IntegrationView {
             connected_at: i.connected_at,
             health: i.health,
             state_overrides: i.state_overrides,
+            searchable_projects: i.searchable_projects,
         }
     }
 }
@@ -76,6 +79,11 @@ pub struct ConnectIntegration {
     /// normalized state.
     #[serde(default)]
     pub state_overrides: BTreeMap<String, TicketState>,
+    /// Projects (Jira project keys, Linear team keys, ServiceNow tables) the ticket picker may
+    /// search besides the propagation and audit targets; none by default.
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    pub searchable_projects: Vec<String>,
 }
 
 fn provider(text: &str) -> ApiResult<TicketProviderKind> {
@@ -87,6 +95,36 @@ fn required(value: Option<String>, field: &str) -> ApiResult<String> {
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ApiError::bad_request("invalid_body", format!("{field} is required")))
+}
+
+/// Checks the picker's extra projects: at most 50, each a project key, team key or (for
+/// ServiceNow) `incident` or `sc_task`.
+fn searchable_projects(kind: TicketProviderKind, projects: Vec<String>) -> ApiResult<Vec<String>> {
+    if projects.len() > 50 {
+        return Err(ApiError::bad_request("invalid_body", "at most 50 searchable_projects"));
+    }
+    let mut checked: Vec<String> = Vec::new();
+    for project in projects {
+        let project = project.trim().to_owned();
+        let valid = match kind {
+            TicketProviderKind::Servicenow => matches!(project.as_str(), "incident" | "sc_task"),
+            _ => {
+                !project.is_empty()
+                    && project.len() <= 64
+                    && project.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            }
+        };
+        if !valid {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                format!("{project:?} is not a {kind} project key"),
+            ));
+        }
+        if !checked.contains(&project) {
+            checked.push(project);
+        }
+    }
+    Ok(checked)
 }
 
 /// The connected providers.
@@ -124,6 +162,7 @@ pub async fn connect(
     };
     let base_url = providers::validate_base_url(&base_url, api.config.allow_loopback_http)
         .map_err(|m| ApiError::bad_request("invalid_base_url", m))?;
+    let searchable_projects = searchable_projects(kind, body.searchable_projects)?;
     let (account, credentials) = match kind {
         TicketProviderKind::Jira => {
             let email = required(body.email, "email")?;
@@ -207,6 +246,7 @@ pub async fn connect(
             message: format!("connected as {identity}"),
         },
         state_overrides: body.state_overrides,
+        searchable_projects,
     };
     let secrets = IntegrationSecrets {
         credential: secret,

@@ -11,6 +11,8 @@ use serde::Serialize;
 
 /// Most tickets returned per provider.
 const PICKER_LIMIT: usize = 20;
+/// Most apps and resources read to find the projects grantdesk files tickets in.
+const MAX_CONFIGURED: usize = 2_000;
 
 /// An open ticket the requester may link.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -27,7 +29,9 @@ pub struct TicketMatch {
     pub state: TicketState,
 }
 
-/// Open tickets matching a key or text, in one provider or every connected one.
+/// Open tickets matching a key or text, in one provider or every connected one, searched only
+/// in the projects grantdesk files tickets in (propagation and audit targets) and the
+/// integration's `searchable_projects`.
 #[utoipa::path(get, path = "/tickets/search", tag = "tickets",
     params(("provider" = Option<String>, Query, description = "jira, linear or servicenow; all connected when absent"),
            ("q" = String, Query, description = "a ticket key or words from its title")),
@@ -67,7 +71,14 @@ pub async fn search(
     let mut items = Vec::new();
     for kind in providers {
         let client = api.connections.client(kind).await?;
-        for ticket in client.search_open(&q, PICKER_LIMIT).await? {
+        // Only where grantdesk files tickets, and where an admin opened the picker to: the
+        // integration's account may see far more (confidential projects among them).
+        let mut projects = api.store.configured_projects(kind, MAX_CONFIGURED).await?;
+        if let Some(integration) = api.store.integration(kind).await? {
+            projects.extend(integration.value.searchable_projects);
+        }
+        let projects: Vec<String> = projects.into_iter().collect();
+        for ticket in client.search_open(&q, &projects, PICKER_LIMIT).await? {
             items.push(TicketMatch {
                 provider: kind,
                 key: ticket.key,
