@@ -13,7 +13,7 @@ GRANTDESK_LOCAL_JWT_SECRET ?= grantdesk-local-dev-secret
 GRANTDESK_BOOTSTRAP_ADMINS ?= alice@example.com
 export GRANTDESK_LOCAL_JWT_SECRET GRANTDESK_BOOTSTRAP_ADMINS
 
-.PHONY: dev test venv emulators token lint fmt clean bench
+.PHONY: dev test venv emulators token lint fmt clean bench fuzz
 
 $(VENV_STAMP): infra/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ lint: venv
 
 test: lint emulators
 	cargo test --workspace
+	$(MAKE) fuzz
+
+# schemathesis against /openapi.json of a running local stack (infra/scripts/fuzz-api.sh).
+fuzz: emulators
+	cargo build -q -p grantdesk-local
+	infra/scripts/fuzz-api.sh
 
 # Measures cold start, size, memory, DynamoDB round trips, sync at scale, webhook latency and
 # API load; writes BENCHMARKS.md and benchmarks.json. Not part of `make test`.

@@ -285,3 +285,70 @@ fn page(req: &Request) -> ApiResult<PageRequest> {
         next_token: query(req, "next_token").filter(|t| !t.is_empty()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_and_the_route_table_list_the_same_routes() {
+        let doc = openapi::document();
+        let mut documented: Vec<(String, String)> = Vec::new();
+        for (path, operations) in doc["paths"].as_object().unwrap() {
+            let pattern: Vec<String> = path
+                .trim_matches('/')
+                .split('/')
+                .map(|s| {
+                    if s.starts_with('{') {
+                        "*".to_owned()
+                    } else {
+                        s.to_owned()
+                    }
+                })
+                .collect();
+            for method in operations.as_object().unwrap().keys() {
+                documented.push((method.to_uppercase(), pattern.join("/")));
+            }
+        }
+        let mut routed: Vec<(String, String)> = ROUTES
+            .iter()
+            .filter(|(_, path)| *path != "openapi.json")
+            .map(|(method, path)| (method.to_string(), (*path).to_owned()))
+            .collect();
+        documented.sort();
+        routed.sort();
+        assert_eq!(documented, routed);
+    }
+
+    #[test]
+    fn every_documented_route_answers_401_and_405_and_states_its_parameters() {
+        let doc = openapi::document();
+        for (path, operations) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in operations.as_object().unwrap() {
+                for status in ["401", "405"] {
+                    assert!(
+                        operation["responses"].get(status).is_some(),
+                        "{method} {path} lacks {status}"
+                    );
+                }
+                for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                    if parameter["name"] == "limit" {
+                        assert_eq!(parameter["schema"]["maximum"], 100, "{method} {path}");
+                    }
+                }
+            }
+        }
+        let propagation = &doc["components"]["schemas"]["TicketPropagation"]["oneOf"][1];
+        assert_eq!(
+            propagation["properties"]["project"]["enum"],
+            serde_json::json!(["incident", "sc_task"])
+        );
+    }
+
+    #[test]
+    fn a_known_path_with_another_method_lists_what_it_serves() {
+        assert_eq!(allowed_methods(&["requests", "req_1", "approve"]), [Method::POST]);
+        assert_eq!(allowed_methods(&["resources", "r"]), [Method::GET, Method::PATCH]);
+        assert!(allowed_methods(&["nothing", "here"]).is_empty());
+    }
+}

@@ -44,8 +44,8 @@ impl TicketPropagation {
 /// Checks a project for a provider: a non-blank key for Jira and Linear, `incident` or
 /// `sc_task` for ServiceNow.
 pub fn validate_project(provider: Option<TicketProviderKind>, project: &str) -> Result<(), String> {
-    let project = project.trim();
-    if project.is_empty() || project.len() > 100 {
+    // Limits apply to what was sent, as the OpenAPI document states them.
+    if super::trim_text(project).is_empty() || project.chars().count() > 100 {
         return Err("project must be 1 to 100 characters".into());
     }
     if provider == Some(TicketProviderKind::Servicenow) && !matches!(project, "incident" | "sc_task") {

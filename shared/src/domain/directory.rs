@@ -99,15 +99,19 @@ pub struct Group {
 
 /// Checks a display name: non-blank after trimming and at most 200 characters.
 pub fn parse_name(field: &str, text: &str) -> Result<String, String> {
-    let text = text.trim();
+    // The length is of what was sent, so the limit is the one the OpenAPI document states.
+    if text.chars().count() > MAX_NAME_CHARS {
+        return Err(format!("{field} must be at most {MAX_NAME_CHARS} characters"));
+    }
+    let text = super::trim_text(text);
     if text.is_empty() {
         return Err(format!("{field} must not be empty"));
     }
-    if text.chars().count() > 200 {
-        return Err(format!("{field} must be at most 200 characters"));
-    }
     Ok(text.to_owned())
 }
+
+/// The longest display name.
+pub const MAX_NAME_CHARS: usize = 200;
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// `None` where a duration is optional means indefinite.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(try_from = "i64", into = "u32")]
+#[serde(try_from = "f64", into = "u32")]
 #[schema(value_type = u32)]
 pub struct DurationMinutes(u32);
 
@@ -40,6 +40,27 @@ impl DurationMinutes {
     }
 }
 
+/// JSON has one number type: `90.0` is the integer 90 as far as JSON Schema is concerned, so
+/// it is read as such; `90.5` is not a whole number of minutes.
+impl TryFrom<f64> for DurationMinutes {
+    type Error = String;
+    fn try_from(value: f64) -> Result<Self, Self::Error> {
+        if !value.is_finite() || value.fract() != 0.0 {
+            return Err(format!("duration must be a whole number of minutes, got {value}"));
+        }
+        if value < 1.0 {
+            return Err(format!("duration must be at least 1 minute, got {value}"));
+        }
+        if value > f64::from(Self::MAX) {
+            return Err(format!(
+                "duration must be at most {} minutes (366 days), got {value}; request indefinite access instead",
+                Self::MAX
+            ));
+        }
+        Self::new(value as i64)
+    }
+}
+
 impl TryFrom<i64> for DurationMinutes {
     type Error = String;
     fn try_from(value: i64) -> Result<Self, Self::Error> {
@@ -56,6 +77,16 @@ impl From<DurationMinutes> for u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_integers_written_as_floats_are_whole_minutes() {
+        let parse = |text: &str| serde_json::from_str::<DurationMinutes>(text);
+        assert_eq!(parse("90").unwrap().minutes(), 90);
+        assert_eq!(parse("90.0").unwrap().minutes(), 90);
+        assert!(parse("90.5").is_err());
+        assert!(parse("0").is_err());
+        assert!(parse("1e9").is_err());
+    }
 
     #[test]
     fn zero_negative_and_absurd_durations_are_rejected() {

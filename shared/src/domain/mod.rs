@@ -35,6 +35,19 @@ pub use ticket::{AuditTicket, LinkedTicket, TicketProviderKind, TicketPurpose, T
 /// A point in time, always UTC.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
 
+/// Text without leading and trailing white space, by the definition JSON Schema patterns use
+/// (ECMAScript's `\s`), so "not only white space" means the same here and in the OpenAPI
+/// document (Rust's own `trim` also strips U+0085, which `\s` does not match).
+pub fn trim_text(text: &str) -> &str {
+    text.trim_matches(|c: char| {
+        matches!(
+            c,
+            '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+                ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
+        )
+    })
+}
+
 /// The current time truncated to whole milliseconds, so stored and returned times round-trip exactly.
 pub fn now() -> Timestamp {
     use chrono::{SubsecRound, Utc};

@@ -33,7 +33,7 @@ impl Settings {
             if audit.provider.is_none() {
                 return Err("audit_tickets.provider is required when audit tickets are enabled".into());
             }
-            match audit.project.as_deref().map(str::trim) {
+            match audit.project.as_deref().map(super::trim_text) {
                 None | Some("") => {
                     return Err("audit_tickets.project is required when audit tickets are enabled".into())
                 }

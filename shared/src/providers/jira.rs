@@ -223,6 +223,9 @@ impl JiraClient {
     }
 }
 
+/// Most projects the picker asks one by one when Jira refuses the list as a whole.
+const MAX_PICKER_PROJECTS: usize = 10;
+
 impl TicketProvider for JiraClient {
     fn kind(&self) -> TicketProviderKind {
         KIND
@@ -461,12 +464,33 @@ impl TicketProvider for JiraClient {
         if words.trim().is_empty() {
             return Ok(Vec::new());
         }
-        let scope = projects.iter().map(|p| jql_string(p)).collect::<Vec<_>>().join(", ");
-        let jql = format!(
-            "project in ({scope}) AND text ~ {} AND statusCategory != Done ORDER BY updated DESC",
-            jql_string(words.trim())
-        );
-        let found = self.search("searching Jira issues", jql, limit).await?;
+        let text = jql_string(words.trim());
+        let scoped = |projects: &[String]| {
+            let scope = projects.iter().map(|p| jql_string(p)).collect::<Vec<_>>().join(", ");
+            format!("project in ({scope}) AND text ~ {text} AND statusCategory != Done ORDER BY updated DESC")
+        };
+        let found = match self.search("searching Jira issues", scoped(projects), limit).await {
+            Ok(found) => found,
+            // Jira refuses the whole query when one project of the list does not exist (a
+            // target mistyped, a project deleted): ask project by project, skipping those.
+            Err(err) if err.kind == super::ProviderErrorKind::Rejected && projects.len() > 1 => {
+                let mut found = Vec::new();
+                for project in projects.iter().take(MAX_PICKER_PROJECTS) {
+                    match self
+                        .search("searching Jira issues", scoped(std::slice::from_ref(project)), limit)
+                        .await
+                    {
+                        Ok(some) => found.extend(some),
+                        Err(err) if err.kind == super::ProviderErrorKind::Rejected => {}
+                        Err(err) => return Err(err),
+                    }
+                }
+                found.truncate(limit);
+                found
+            }
+            Err(err) if err.kind == super::ProviderErrorKind::Rejected => Vec::new(),
+            Err(err) => return Err(err),
+        };
         // The search is scoped already; what comes back is checked all the same.
         Ok(found
             .into_iter()

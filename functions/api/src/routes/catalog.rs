@@ -113,7 +113,7 @@ fn checked_propagation(propagation: Option<TicketPropagation>) -> ApiResult<Opti
         Some(mut p) => {
             p.validate()
                 .map_err(|m| ApiError::bad_request("invalid_body", format!("ticket_propagation: {m}")))?;
-            p.project = p.project.trim().to_owned();
+            p.project = domain::trim_text(&p.project).to_owned();
             Ok(Some(p))
         }
         None => Ok(None),

@@ -43,15 +43,16 @@ pub async fn search(
     provider: Option<String>,
     q: Option<String>,
 ) -> ApiResult<Response<Body>> {
-    let q = q
-        .map(|q| q.trim().to_owned())
-        .filter(|q| !q.is_empty())
-        .ok_or_else(|| ApiError::bad_request("invalid_query", "q is required"))?;
+    let q = q.unwrap_or_default();
     if q.chars().count() > 200 {
         return Err(ApiError::bad_request(
             "invalid_query",
             "q must be at most 200 characters",
         ));
+    }
+    let q = grantdesk::domain::trim_text(&q).to_owned();
+    if q.is_empty() {
+        return Err(ApiError::bad_request("invalid_query", "q is required"));
     }
     let providers = match provider.as_deref().filter(|p| !p.is_empty()) {
         Some(name) => vec![TicketProviderKind::parse(name).ok_or_else(|| {
