@@ -96,6 +96,44 @@ async fn the_printed_walkthrough_works() {
         .post(josh, "/requests", json!({"resource_id": setup.prod_db, "duration_minutes": 120, "linked_ticket": {"provider": "linear", "key": "ENG-1"}}))
         .await;
     assert_eq!(linked.status, 201, "{:?}", linked.body);
+    // Canceling it resolves its own audit incident, and only that one: the instance's
+    // pre-existing "Database is slow" incident carries no correlation_id and is never ours.
+    let linked_id = linked.str("id");
+    let audit_key = eventually("the linked request's audit incident", || async {
+        let view = stack.get(josh, &format!("/requests/{linked_id}")).await;
+        view.body["audit_ticket"]["key"].as_str().map(str::to_owned)
+    })
+    .await;
+    assert_ne!(audit_key, "INC0010001");
+    let canceled = stack
+        .post(josh, &format!("/requests/{linked_id}/cancel"), json!({}))
+        .await;
+    assert_eq!(canceled.status, 200);
+    let state_of = |number: &'static str| {
+        let sandboxes = sandboxes.clone();
+        async move {
+            sandboxes
+                .servicenow
+                .with(move |s, _| {
+                    let state = s.tables["incident"]
+                        .iter()
+                        .find(|r| r.get("number").map(String::as_str) == Some(number))
+                        .and_then(|r| r.get("state").cloned());
+                    (state, vec![])
+                })
+                .await
+        }
+    };
+    let audit_number: &'static str = Box::leak(audit_key.into_boxed_str());
+    eventually("the audit incident to be resolved", || async {
+        (state_of(audit_number).await.as_deref() == Some("6")).then_some(())
+    })
+    .await;
+    assert_eq!(
+        state_of("INC0010001").await.as_deref(),
+        Some("1"),
+        "someone else's incident is untouched"
+    );
     let done_ticket = stack
         .post(josh, "/requests", json!({"resource_id": setup.prod_db, "duration_minutes": 60, "linked_ticket": {"provider": "jira", "key": "OPS-2"}}))
         .await;

@@ -525,3 +525,29 @@ async fn servicenow_reads_in_batches_closes_both_tables_and_searches() {
     assert_eq!(states, [TicketState::Done, TicketState::Done]);
     assert!(client.search_open("add josh", &tables, 10).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn servicenow_never_takes_someone_elses_incident_for_its_own() {
+    let sandboxes = Sandboxes::start().await.unwrap();
+    // An incident that was there before grantdesk: no correlation_id at all.
+    let theirs = sandboxes
+        .servicenow
+        .with(|s, _| (s.add_ticket("incident", "Database is slow"), vec![]))
+        .await;
+    let client = servicenow(&sandboxes, SERVICENOW_PASSWORD);
+    let ours = client
+        .create_ticket(&ticket("grantdesk-req_1", "incident"))
+        .await
+        .unwrap();
+    assert_ne!(ours.key, theirs, "a new incident, not the one that was there");
+    let again = client
+        .create_ticket(&ticket("grantdesk-req_1", "incident"))
+        .await
+        .unwrap();
+    assert_eq!(again.key, ours.key, "and the same one when filed again");
+    let count = sandboxes
+        .servicenow
+        .with(|s, _| (s.tables["incident"].len(), vec![]))
+        .await;
+    assert_eq!(count, 2);
+}

@@ -72,11 +72,35 @@ fn term_matches(record: &Record, term: &str) -> Option<bool> {
             if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 continue;
             }
-            return record.get(field).map(|actual| test(actual, value));
+            // A field of the table that this record leaves empty matches nothing but an empty
+            // value, as on an instance; only a field the table does not have is ignored.
+            return match record.get(field) {
+                Some(actual) => Some(test(actual, value)),
+                None if KNOWN_FIELDS.contains(&field) => Some(test("", value)),
+                None => None,
+            };
         }
     }
     None
 }
+
+/// Fields every `incident` and `sc_task` record has, set or empty.
+const KNOWN_FIELDS: &[&str] = &[
+    "sys_id",
+    "number",
+    "short_description",
+    "description",
+    "state",
+    "active",
+    "correlation_id",
+    "correlation_display",
+    "assigned_to",
+    "close_code",
+    "close_notes",
+    "sys_class_name",
+    "email",
+    "user_name",
+];
 
 impl ServiceNowSandbox {
     /// An instance with empty `incident` and `sc_task` tables and no users.
@@ -353,5 +377,10 @@ mod tests {
             matches(&r, "no_such_field=1"),
             "unknown terms are ignored, widening the result"
         );
+        assert!(
+            !matches(&r, "correlation_id=grantdesk-req_1"),
+            "a field of the table left empty matches no key"
+        );
+        assert!(matches(&r, "correlation_id="), "it is empty");
     }
 }

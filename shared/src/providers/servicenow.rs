@@ -41,6 +41,8 @@ struct Record {
     short_description: String,
     #[serde(default)]
     state: String,
+    #[serde(default)]
+    correlation_id: String,
 }
 
 #[derive(Deserialize)]
@@ -170,6 +172,17 @@ impl ServiceNowClient {
         encoded: &str,
         limit: usize,
     ) -> ProviderResult<Vec<RemoteTicket>> {
+        let records = self.query_records(operation, table, encoded, limit).await?;
+        Ok(records.into_iter().map(|r| self.ticket(table, r)).collect())
+    }
+
+    async fn query_records(
+        &self,
+        operation: &str,
+        table: &str,
+        encoded: &str,
+        limit: usize,
+    ) -> ProviderResult<Vec<Record>> {
         let limit = limit.to_string();
         let query = [
             ("sysparm_query", encoded),
@@ -181,13 +194,21 @@ impl ServiceNowClient {
             .call(operation, Retry::Safe, Method::GET, table, &query, None)
             .await?;
         let many: Many = self.decode(operation, &answer)?;
-        Ok(many.result.into_iter().map(|r| self.ticket(table, r)).collect())
+        Ok(many.result)
     }
 
+    /// The record filed under `key`, if any. What comes back is checked, not trusted: an
+    /// instance that does not honour the term (an ACL on the field, another table) answers
+    /// with unrelated records, and a record whose `correlation_id` is not exactly `key` is
+    /// never ours.
     async fn by_correlation(&self, table: &str, key: &str) -> ProviderResult<Option<RemoteTicket>> {
         let operation = format!("searching ServiceNow {table} for correlation id {key}");
         let encoded = format!("correlation_id={}", query_value(key));
-        Ok(self.query(&operation, table, &encoded, 1).await?.into_iter().next())
+        let records = self.query_records(&operation, table, &encoded, 10).await?;
+        Ok(records
+            .into_iter()
+            .find(|r| r.correlation_id == key)
+            .map(|r| self.ticket(table, r)))
     }
 
     fn invalid(&self, operation: &str, message: String) -> ProviderError {
