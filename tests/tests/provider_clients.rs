@@ -551,3 +551,41 @@ async fn servicenow_never_takes_someone_elses_incident_for_its_own() {
         .await;
     assert_eq!(count, 2);
 }
+
+#[tokio::test]
+async fn jira_cuts_long_summaries_and_reads_again_what_bulkfetch_could_not() {
+    let sandboxes = Sandboxes::start().await.unwrap();
+    let client = jira(&sandboxes, JIRA_API_TOKEN);
+    let mut long = ticket("chg_long", "OPS");
+    long.title = "x".repeat(300);
+    let created = client
+        .create_ticket(&long)
+        .await
+        .expect("a 300-character title is cut, not refused");
+    let summary = sandboxes.jira.with(|j, _| (j.issues[0].summary.clone(), vec![])).await;
+    assert_eq!(summary.chars().count(), 255);
+    assert!(summary.ends_with('…'));
+
+    // A retriable error for one read: read again, found.
+    let id = created.remote_id.clone();
+    sandboxes
+        .jira
+        .with(|j, _| (j.issue_errors.insert(id.clone(), 1), vec![]))
+        .await;
+    let read = client
+        .read_tickets(std::slice::from_ref(&created.remote_id))
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 1, "an issue in issueErrors is not gone");
+    // Errors that persist fail the read instead of passing the issue off as deleted.
+    let id = created.remote_id.clone();
+    sandboxes
+        .jira
+        .with(|j, _| (j.issue_errors.insert(id.clone(), 10), vec![]))
+        .await;
+    let err = client
+        .read_tickets(std::slice::from_ref(&created.remote_id))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, grantdesk::providers::ProviderErrorKind::Unavailable, "{err}");
+}

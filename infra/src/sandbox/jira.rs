@@ -67,6 +67,9 @@ pub struct JiraSandbox {
     pub issues: Vec<JiraIssue>,
     /// The workflow's statuses.
     pub statuses: Vec<JiraStatus>,
+    /// Issue ids that `bulkfetch` reports in `issueErrors` (a retriable error) for the next so
+    /// many reads, as Jira does under load.
+    pub issue_errors: std::collections::BTreeMap<String, u32>,
     next_id: u64,
 }
 
@@ -106,6 +109,7 @@ impl JiraSandbox {
                 status("10001", "Done", "done"),
                 status("10002", "Won't Do", "done"),
             ],
+            issue_errors: Default::default(),
             next_id: 10_000,
         }
     }
@@ -372,6 +376,21 @@ impl Provider for JiraSandbox {
                         none(),
                     );
                 };
+                if summary.chars().count() > 255 {
+                    return (
+                        field_error("summary", "Summary must be less than 255 characters."),
+                        none(),
+                    );
+                }
+                if summary.contains('\n') {
+                    return (
+                        field_error(
+                            "summary",
+                            "The summary is invalid because it contains newline characters.",
+                        ),
+                        none(),
+                    );
+                }
                 if fields["issuetype"]["name"].as_str().is_none() && fields["issuetype"]["id"].as_str().is_none() {
                     return (field_error("issuetype", "Specify an issue type"), none());
                 }
@@ -422,8 +441,16 @@ impl Provider for JiraSandbox {
                     );
                 }
                 let fields = Self::requested_fields(&body["fields"]);
+                let mut errors = Vec::new();
+                for id in &ids {
+                    if let Some(left) = self.issue_errors.get_mut(id).filter(|n| **n > 0) {
+                        *left -= 1;
+                        errors.push(json!({"id": id, "errorMessage": "The issue could not be read; try again."}));
+                    }
+                }
                 let mut found: Vec<&JiraIssue> = ids
                     .iter()
+                    .filter(|id| !errors.iter().any(|e| e["id"] == id.as_str()))
                     .filter_map(|id| self.find(id))
                     .map(|i| &self.issues[i])
                     .collect();
@@ -431,7 +458,7 @@ impl Provider for JiraSandbox {
                 found.dedup_by_key(|i| i.id.clone());
                 SandboxResponse::json(
                     200,
-                    json!({"issues": found.iter().map(|i| self.issue_json(i, &fields)).collect::<Vec<_>>(), "issueErrors": []}),
+                    json!({"issues": found.iter().map(|i| self.issue_json(i, &fields)).collect::<Vec<_>>(), "issueErrors": errors}),
                 )
             }
             ("GET", ["issue", id]) => match self.find(id) {

@@ -60,7 +60,35 @@ struct StatusCategory {
 struct IssueList {
     #[serde(default)]
     issues: Vec<Issue>,
+    /// `bulkfetch`: issues that hit a retriable error (not gone: read them again).
+    #[serde(default, rename = "issueErrors")]
+    issue_errors: Vec<IssueError>,
 }
+
+#[derive(Deserialize)]
+struct IssueError {
+    #[serde(default)]
+    id: String,
+    #[serde(default, rename = "errorMessage")]
+    error_message: String,
+}
+
+/// Jira refuses a summary longer than this.
+pub const MAX_SUMMARY_CHARS: usize = 255;
+
+/// A title as Jira takes it: one line, at most [`MAX_SUMMARY_CHARS`] characters (cut with `…`).
+fn summary(title: &str) -> String {
+    let line: String = title.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if line.chars().count() <= MAX_SUMMARY_CHARS {
+        return line;
+    }
+    let mut cut: String = line.chars().take(MAX_SUMMARY_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// Reads of the ids `bulkfetch` reported in `issueErrors`, the first included.
+const ISSUE_ERROR_ATTEMPTS: u32 = 3;
 
 #[derive(Deserialize)]
 struct Transitions {
@@ -268,7 +296,7 @@ impl TicketProvider for JiraClient {
         let mut fields = json!({
             "project": {"key": ticket.project},
             "issuetype": {"name": "Task"},
-            "summary": ticket.title,
+            "summary": summary(&ticket.title),
             "description": adf(&ticket.description),
             "labels": ["grantdesk", label],
         });
@@ -322,25 +350,52 @@ impl TicketProvider for JiraClient {
     async fn read_tickets(&self, remote_ids: &[String]) -> ProviderResult<Vec<RemoteTicket>> {
         let mut found = Vec::with_capacity(remote_ids.len());
         for chunk in remote_ids.chunks(BULK_FETCH_MAX) {
-            let body = json!({"issueIdsOrKeys": chunk, "fields": ["summary", "status"]});
-            let operation = format!("reading {} Jira issues", chunk.len());
-            let answer = self
-                .call(
-                    &operation,
-                    Retry::Safe,
-                    reqwest::Method::POST,
-                    "/issue/bulkfetch",
-                    Some(&body),
-                )
-                .await?;
-            let list: IssueList = self.decode(&operation, &answer)?;
-            // Missing or invisible issues are simply absent; match on id, since keys can change.
-            found.extend(
-                list.issues
+            let mut pending: Vec<String> = chunk.to_vec();
+            for attempt in 1..=ISSUE_ERROR_ATTEMPTS {
+                let body = json!({"issueIdsOrKeys": pending, "fields": ["summary", "status"]});
+                let operation = format!("reading {} Jira issues", pending.len());
+                let answer = self
+                    .call(
+                        &operation,
+                        Retry::Safe,
+                        reqwest::Method::POST,
+                        "/issue/bulkfetch",
+                        Some(&body),
+                    )
+                    .await?;
+                let list: IssueList = self.decode(&operation, &answer)?;
+                // Missing or invisible issues are simply absent; match on id, since keys can change.
+                found.extend(
+                    list.issues
+                        .into_iter()
+                        .filter(|i| pending.contains(&i.id))
+                        .map(|i| self.ticket(i)),
+                );
+                // An issue in `issueErrors` is not gone: read it again, and if it still cannot
+                // be read, fail rather than let it pass for deleted.
+                let errored: Vec<IssueError> = list
+                    .issue_errors
                     .into_iter()
-                    .filter(|i| chunk.contains(&i.id))
-                    .map(|i| self.ticket(i)),
-            );
+                    .filter(|e| pending.contains(&e.id))
+                    .collect();
+                if errored.is_empty() {
+                    break;
+                }
+                if attempt == ISSUE_ERROR_ATTEMPTS {
+                    return Err(ProviderError {
+                        provider: KIND,
+                        operation,
+                        kind: ProviderErrorKind::Unavailable,
+                        status: Some(200),
+                        message: format!(
+                            "Jira could not read issue {} ({}); read again later",
+                            errored[0].id, errored[0].error_message
+                        ),
+                    });
+                }
+                pending = errored.into_iter().map(|e| e.id).collect();
+                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+            }
         }
         Ok(found)
     }

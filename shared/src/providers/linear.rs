@@ -126,12 +126,24 @@ fn is_rate_limited(status: StatusCode, body: &[u8]) -> bool {
     if status == StatusCode::TOO_MANY_REQUESTS {
         return true;
     }
-    status == StatusCode::BAD_REQUEST
+    // Linear answers a rate limit as a GraphQL error, on 400 or on 200; its SDK reads both
+    // `extensions.code` and `extensions.type`.
+    (status == StatusCode::BAD_REQUEST || status.is_success())
         && serde_json::from_slice::<Value>(body).ok().is_some_and(|v| {
             v["errors"]
                 .as_array()
-                .is_some_and(|errors| errors.iter().any(|e| e["extensions"]["code"] == "RATELIMITED"))
+                .is_some_and(|errors| errors.iter().any(is_rate_limit_error))
         })
+}
+
+fn is_rate_limit_error(error: &Value) -> bool {
+    let extensions = &error["extensions"];
+    extensions["code"]
+        .as_str()
+        .is_some_and(|c| c.eq_ignore_ascii_case("RATELIMITED"))
+        || extensions["type"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case("ratelimited"))
 }
 
 impl LinearClient {
@@ -204,7 +216,10 @@ impl LinearClient {
             let first = &errors[0];
             let message = first["message"].as_str().unwrap_or("GraphQL error").to_owned();
             let code = first["extensions"]["code"].as_str().unwrap_or("");
-            let kind = if code == "AUTHENTICATION_ERROR" || code == "FORBIDDEN" {
+            let kind = if errors.iter().any(is_rate_limit_error) {
+                // Never a permanent failure: the caller retries later.
+                ProviderErrorKind::RateLimited
+            } else if code == "AUTHENTICATION_ERROR" || code == "FORBIDDEN" {
                 ProviderErrorKind::Unauthorized
             } else if message.to_lowercase().contains("not found") {
                 ProviderErrorKind::NotFound
@@ -503,6 +518,13 @@ mod tests {
             br#"{"errors":[{"message":"bad"}]}"#
         ));
         assert!(is_rate_limited(StatusCode::TOO_MANY_REQUESTS, b""));
+        let by_type = br#"{"errors":[{"message":"Too many requests","extensions":{"type":"ratelimited"}}]}"#;
+        assert!(
+            is_rate_limited(StatusCode::BAD_REQUEST, by_type),
+            "the SDK's `type`, on 400"
+        );
+        assert!(is_rate_limited(StatusCode::OK, by_type), "and on 200 with errors");
+        assert!(!is_rate_limited(StatusCode::OK, br#"{"data":{}}"#));
     }
 
     #[test]
