@@ -377,32 +377,71 @@ async fn webhooks_answer_alike_for_unconnected_providers_and_a_delivery_sent_twi
     );
 }
 
-#[tokio::test]
-async fn a_provider_that_redirects_is_not_followed_and_sync_now_is_limited() {
-    let stack = TestStack::start().await;
-    let sandboxes = Sandboxes::start().await.unwrap();
-    // A server that sends every request on to the sandbox Jira.
+/// A loopback server that answers every request with `answer` (raw HTTP); its base URL.
+async fn answering(answer: Vec<u8>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let redirector = format!("http://{}", listener.local_addr().unwrap());
-    let target = sandboxes.jira.url().to_owned();
+    let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         while let Ok((mut socket, _)) = listener.accept().await {
             let mut buffer = [0u8; 4096];
             let _ = socket.read(&mut buffer).await;
-            let answer = format!(
-                "HTTP/1.1 302 Found\r\nLocation: {target}/rest/api/3/myself\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-            let _ = socket.write_all(answer.as_bytes()).await;
+            let _ = socket.write_all(&answer).await;
         }
     });
+    url
+}
+
+fn jira_body(base_url: &str) -> Value {
+    json!({"base_url": base_url, "email": grantdesk_local::sandbox::JIRA_EMAIL,
+        "api_token": grantdesk_local::sandbox::JIRA_API_TOKEN, "webhook_secret": "s"})
+}
+
+#[tokio::test]
+async fn a_provider_that_redirects_is_not_followed_its_pages_are_not_echoed_and_sync_now_is_limited() {
+    let stack = TestStack::start().await;
+    let sandboxes = Sandboxes::start().await.unwrap();
+    // A server that sends every request on to the sandbox Jira.
+    let target = sandboxes.jira.url().to_owned();
+    let redirector = answering(
+        format!("HTTP/1.1 302 Found\r\nLocation: {target}/rest/api/3/myself\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .into_bytes(),
+    )
+    .await;
     sandboxes.jira.clear_requests();
-    let body = json!({"base_url": redirector, "email": grantdesk_local::sandbox::JIRA_EMAIL,
-        "api_token": grantdesk_local::sandbox::JIRA_API_TOKEN, "webhook_secret": "s"});
-    let reply = stack.call(ADMIN, Method::PUT, "/integrations/jira", Some(body)).await;
+    let reply = stack
+        .call(ADMIN, Method::PUT, "/integrations/jira", Some(jira_body(&redirector)))
+        .await;
     assert_eq!(reply.status, 422, "{:?}", reply.body);
     assert!(sandboxes.jira.requests().is_empty(), "the redirect was not followed");
-    assert_eq!(stack.get(ADMIN, "/integrations").await.body["items"], json!([]));
+
+    // Whatever a base URL answers stays out of grantdesk's own answer.
+    let page = b"internal admin page: db password hunter2";
+    let mut refusing = format!(
+        "HTTP/1.1 401 Unauthorized\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        page.len()
+    )
+    .into_bytes();
+    refusing.extend_from_slice(page);
+    let refusing = answering(refusing).await;
+    let reply = stack
+        .call(ADMIN, Method::PUT, "/integrations/jira", Some(jira_body(&refusing)))
+        .await;
+    assert_eq!((reply.status, reply.code()), (422, "invalid_credentials"));
+    assert!(!reply.body.to_string().contains("hunter2"), "{:?}", reply.body);
+    // An answer larger than 2 MiB is not read to the end.
+    let mut huge = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n".to_vec();
+    huge.extend(std::iter::repeat_n(b' ', 3 * 1024 * 1024));
+    let huge = answering(huge).await;
+    let reply = stack
+        .call(ADMIN, Method::PUT, "/integrations/jira", Some(jira_body(&huge)))
+        .await;
+    assert!(reply.status == 422 || reply.status == 502, "{:?}", reply.body);
+    assert_eq!(
+        stack.get(ADMIN, "/integrations").await.body["items"],
+        json!([]),
+        "nothing saved"
+    );
 
     let demo = stack.demo().await;
     let sync = format!("/resources/{}/sync", demo.resource);
