@@ -385,6 +385,24 @@ async fn linear_creates_reads_comments_and_closes_through_the_spec_operations() 
         client.search_open("eng-1", &["ENG".to_owned()], 5).await.unwrap().len(),
         1
     );
+    // Words from the title, in the searchable teams only.
+    sandboxes
+        .linear
+        .with(|l, _| {
+            let mut sec = l.teams[0].clone();
+            sec.key = "SEC".into();
+            sec.id = "team-sec".into();
+            l.teams.push(sec);
+            l.add_issue("SEC", "Add Josh to the payroll system");
+            ((), vec![])
+        })
+        .await;
+    let by_text = client.search_open("add josh", &["ENG".to_owned()], 5).await.unwrap();
+    assert_eq!(
+        by_text.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(),
+        ["ENG-1"],
+        "text search, outside SEC"
+    );
     client.close(&created, "Access ended.").await.unwrap();
     let read = client
         .read_tickets(std::slice::from_ref(&created.remote_id))
@@ -396,6 +414,14 @@ async fn linear_creates_reads_comments_and_closes_through_the_spec_operations() 
         .await
         .unwrap()
         .is_empty());
+    assert!(
+        client
+            .search_open("add josh", &["ENG".to_owned()], 5)
+            .await
+            .unwrap()
+            .is_empty(),
+        "closed issues are left out of text search"
+    );
     assert!(client.find_ticket("ENG-404").await.unwrap().is_none());
 
     let requests = sandboxes.linear.requests();
@@ -414,6 +440,7 @@ async fn linear_creates_reads_comments_and_closes_through_the_spec_operations() 
         "WorkflowStatesByTeam",
         "CommentCreate",
         "IssueUpdateState",
+        "SearchOpenIssues",
     ];
     for request in &requests {
         let body = request.json();

@@ -359,6 +359,36 @@ impl Provider for LinearSandbox {
                     .collect();
                 data(json!({"issues": {"nodes": nodes, "pageInfo": {"hasNextPage": false, "endCursor": null}}}))
             }
+            "SearchOpenIssues" => {
+                if !query.contains(r#"nin: ["completed", "canceled"]"#) {
+                    return (
+                        gql_error(
+                            "the sandbox serves only the spec's SearchOpenIssues",
+                            "GRAPHQL_VALIDATION_FAILED",
+                        ),
+                        vec![],
+                    );
+                }
+                let term = str_var("term").unwrap_or_default().to_lowercase();
+                let first = vars["first"].as_u64().unwrap_or(50) as usize;
+                let nodes: Vec<Value> = self
+                    .issues
+                    .iter()
+                    .filter(|i| {
+                        let open = self
+                            .teams
+                            .iter()
+                            .find(|t| t.id == i.team_id)
+                            .and_then(|t| t.states.iter().find(|s| s.0 == i.state_id))
+                            .is_some_and(|s| s.2 != "completed" && s.2 != "canceled");
+                        let text = format!("{} {}", i.title, i.description.clone().unwrap_or_default()).to_lowercase();
+                        open && term.split_whitespace().all(|w| text.contains(w))
+                    })
+                    .take(first)
+                    .map(|i| self.issue_json(i))
+                    .collect();
+                data(json!({"searchIssues": {"nodes": nodes, "pageInfo": {"hasNextPage": false, "endCursor": null}}}))
+            }
             "Issue" => match str_var("id").and_then(|id| self.find(&id)) {
                 Some(index) => data(json!({"issue": self.issue_json(&self.issues[index])})),
                 None => gql_error("Entity not found: Issue", "INVALID_INPUT"),

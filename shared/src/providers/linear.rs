@@ -38,6 +38,18 @@ pub mod operations {
     pub const COMMENT_CREATE: &str = include_str!("linear/CommentCreate.graphql");
     /// `mutation IssueUpdateState`.
     pub const ISSUE_UPDATE_STATE: &str = include_str!("linear/IssueUpdateState.graphql");
+    /// `query SearchOpenIssues`: full-text search of open issues, for the ticket picker.
+    pub const SEARCH_OPEN_ISSUES: &str = include_str!("linear/SearchOpenIssues.graphql");
+}
+
+/// Whether text is an issue identifier (`ENG-7`): a team key, a dash, a number.
+fn looks_like_identifier(text: &str) -> bool {
+    text.rsplit_once('-').is_some_and(|(team, number)| {
+        !team.is_empty()
+            && team.chars().all(|c| c.is_ascii_alphanumeric())
+            && !number.is_empty()
+            && number.chars().all(|c| c.is_ascii_digit())
+    })
 }
 
 /// A Linear workspace.
@@ -470,16 +482,37 @@ impl TicketProvider for LinearClient {
     }
 
     /// Linear's picker takes an issue identifier (`ENG-7`): the operation set has no text search.
-    async fn search_open(&self, query: &str, projects: &[String], _limit: usize) -> ProviderResult<Vec<RemoteTicket>> {
-        let key = query.trim().to_uppercase();
-        if !super::key_in_projects(&key, projects) {
+    async fn search_open(&self, query: &str, projects: &[String], limit: usize) -> ProviderResult<Vec<RemoteTicket>> {
+        let query = query.trim();
+        if projects.is_empty() || query.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(self
-            .find_ticket(&key)
-            .await?
+        let key = query.to_uppercase();
+        if looks_like_identifier(&key) {
+            if !super::key_in_projects(&key, projects) {
+                return Ok(Vec::new());
+            }
+            return Ok(self
+                .find_ticket(&key)
+                .await?
+                .into_iter()
+                .filter(|t| !t.state.is_closed() && super::key_in_projects(&t.key, projects))
+                .collect());
+        }
+        // Full-text search finds issues in every team the key can see: keep those of the
+        // searchable teams (by their key, the identifier's prefix), open ones only.
+        let operation = "searching Linear issues";
+        let variables = json!({"term": query, "first": (limit * 5).clamp(1, 50)});
+        let data = self
+            .graphql(operation, operations::SEARCH_OPEN_ISSUES, variables, Retry::Safe)
+            .await?;
+        let found: Nodes<Issue> = self.decode(operation, data["searchIssues"].clone())?;
+        Ok(found
+            .nodes
             .into_iter()
+            .map(|i| self.ticket(i))
             .filter(|t| !t.state.is_closed() && super::key_in_projects(&t.key, projects))
+            .take(limit)
             .collect())
     }
 }
@@ -532,5 +565,7 @@ mod tests {
         assert!(operations::ISSUE_CREATE.starts_with("mutation IssueCreate("));
         assert!(operations::ISSUES_BY_IDS.contains("includeArchived: true"));
         assert!(operations::VIEWER.trim_end().ends_with('}'));
+        assert!(operations::SEARCH_OPEN_ISSUES.contains(r#"nin: ["completed", "canceled"]"#));
+        assert!(looks_like_identifier("ENG-12") && !looks_like_identifier("login latency"));
     }
 }
