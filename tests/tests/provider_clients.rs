@@ -323,14 +323,48 @@ async fn jira_finds_users_and_open_tickets() {
         .await;
     let client = jira(&sandboxes, JIRA_API_TOKEN);
     assert_eq!(
-        client.find_user_by_email("Riley@Example.com").await.unwrap(),
-        Some(riley)
+        client.find_user_by_email("Riley@Example.com", "OPS").await.unwrap(),
+        Some(riley.clone())
+    );
+    let hidden = sandboxes
+        .jira
+        .with(|j, _| (j.users[1].account_id.clone(), vec![]))
+        .await;
+    assert_eq!(
+        client.find_user_by_email("hidden@example.com", "OPS").await.unwrap(),
+        Some(hidden),
+        "a hidden e-mail still finds the one assignable person it belongs to"
     );
     assert_eq!(
-        client.find_user_by_email("hidden@example.com").await.unwrap(),
-        None,
-        "a hidden e-mail is no match"
+        client.find_user_by_email("nobody@example.com", "OPS").await.unwrap(),
+        None
     );
+    sandboxes
+        .jira
+        .with(|j, _| {
+            j.users[0].not_assignable_in.push("OPS".into());
+            ((), vec![])
+        })
+        .await;
+    assert_eq!(
+        client.find_user_by_email("riley@example.com", "OPS").await.unwrap(),
+        None,
+        "only people who may be assigned in the project"
+    );
+    // Jira refuses an assignee who may not be assigned: the ticket is filed unassigned, and says so.
+    let mut refused = ticket("chg_refused", "OPS");
+    refused.assignee = Some(riley);
+    let filed = client.create_ticket(&refused).await.unwrap();
+    assert!(filed.assignee_refused);
+    let stored = sandboxes
+        .jira
+        .with(move |j, _| {
+            let assignee = j.issues.iter().find(|i| i.key == filed.key).unwrap().assignee.clone();
+            j.issues.retain(|i| i.key != filed.key);
+            (assignee, vec![])
+        })
+        .await;
+    assert_eq!(stored, None);
     let ops = ["OPS".to_owned()];
     let found = client.search_open("database", &ops, 10).await.unwrap();
     assert_eq!(
@@ -364,10 +398,13 @@ async fn linear_creates_reads_comments_and_closes_through_the_spec_operations() 
         .await;
     let client = linear(&sandboxes, LINEAR_API_KEY);
     assert_eq!(
-        client.find_user_by_email("RILEY@example.com").await.unwrap(),
+        client.find_user_by_email("RILEY@example.com", "ENG").await.unwrap(),
         Some(riley.clone())
     );
-    assert_eq!(client.find_user_by_email("nobody@example.com").await.unwrap(), None);
+    assert_eq!(
+        client.find_user_by_email("nobody@example.com", "ENG").await.unwrap(),
+        None
+    );
     let mut new = ticket("chg_lin", "ENG");
     new.assignee = Some(riley.clone());
     let created = client.create_ticket(&new).await.unwrap();
@@ -486,7 +523,10 @@ async fn servicenow_reads_in_batches_closes_both_tables_and_searches() {
         .with(|s, _| (s.add_user("riley@example.com", "Riley"), vec![]))
         .await;
     assert_eq!(
-        client.find_user_by_email("riley@example.com").await.unwrap(),
+        client
+            .find_user_by_email("riley@example.com", "incident")
+            .await
+            .unwrap(),
         Some(agent.clone())
     );
     let mut new = ticket("chg_sn", "incident");

@@ -459,3 +459,52 @@ async fn audit_tickets_open_with_the_request_take_comments_and_close_when_it_end
         "one ticket per request"
     );
 }
+
+#[tokio::test]
+async fn an_admin_with_a_hidden_email_is_assigned_and_a_refused_assignee_files_unassigned_and_says_so() {
+    let stack = TestStack::start().await;
+    let sandboxes = Sandboxes::start().await.unwrap();
+    let demo = stack.demo().await;
+    // Riley hides his e-mail address in his Atlassian profile: still assignable in OPS.
+    let riley = sandboxes
+        .jira
+        .with(|j, _| (j.add_user(RILEY, "Riley", true), vec![]))
+        .await;
+    stack.connect_jira(&sandboxes, json!({"project": "OPS"})).await;
+    stack.propagate_to_jira(&demo.resource, true, true).await;
+    stack.approved_request(&demo, json!({"duration_minutes": 60})).await;
+    let line = settled_line(&stack, &demo.resource, &demo.josh).await;
+    assert_eq!(line["propagation"]["status"], "pending_manual_propagation");
+    let first = sandboxes.jira.with(|j, _| (j.issues[0].assignee.clone(), vec![])).await;
+    assert_eq!(
+        first.as_deref(),
+        Some(riley.as_str()),
+        "found through the project's assignable users"
+    );
+
+    // Riley loses the "Assignable user" permission while his account is still cached: Jira
+    // refuses him, and the removal ticket is filed unassigned instead of not at all.
+    sandboxes
+        .jira
+        .with(|j, _| {
+            j.users[0].not_assignable_in.push("OPS".into());
+            ((), vec![])
+        })
+        .await;
+    let removed = stack
+        .call(
+            RILEY,
+            Method::DELETE,
+            &format!("/resources/{}/users/{}", demo.resource, demo.josh),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 204);
+    let line = settled_line(&stack, &demo.resource, &demo.josh).await;
+    assert_eq!(line["propagation"]["status"], "pending_manual_propagation", "{line}");
+    assert_eq!(line["propagation"]["ticket"]["key"], "OPS-2");
+    let note = line["propagation"]["note"].as_str().unwrap_or_default();
+    assert!(note.contains("filed unassigned"), "{line}");
+    let second = sandboxes.jira.with(|j, _| (j.issues[1].assignee.clone(), vec![])).await;
+    assert_eq!(second, None);
+}

@@ -2,7 +2,8 @@
 //!
 //! `admin_rules`: an admin who changed access by hand gets the ticket; a change caused by a
 //! request, expiry or a closed linked ticket goes to a random member of the resource's admin
-//! group who has an account on the provider (looked up by e-mail, cached for a day); if nobody
+//! group who may be assigned tickets in the target project (looked up by e-mail, cached for a
+//! day; Jira: `user/assignable/search` in the project); if nobody
 //! has one, or the admin has none, the ticket is unassigned. `unassigned`: never assigned.
 //! Whatever the policy, the user whose access the change is about is never the assignee.
 
@@ -62,18 +63,21 @@ async fn account(
     email: &Email,
 ) -> ProviderResult<Option<String>> {
     let now = domain::now();
-    if let Ok(Some(cached)) = store.provider_account(target.provider, email).await {
+    if let Ok(Some(cached)) = store.provider_account(target.provider, &target.project, email).await {
         if cached.cached_at > now - chrono::Duration::hours(CACHE_HOURS) {
             return Ok(cached.account_id);
         }
     }
-    let found = client.find_user_by_email(email.as_str()).await?;
+    let found = client.find_user_by_email(email.as_str(), &target.project).await?;
     let entry = ProviderAccount {
         account_id: found.clone(),
         cached_at: now,
         ttl: (now + chrono::Duration::hours(CACHE_HOURS)).timestamp(),
     };
-    if let Err(err) = store.cache_provider_account(target.provider, email, &entry).await {
+    if let Err(err) = store
+        .cache_provider_account(target.provider, &target.project, email, &entry)
+        .await
+    {
         tracing::warn!(error = %err, "caching a provider account failed");
     }
     Ok(found)

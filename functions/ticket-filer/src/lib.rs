@@ -336,9 +336,15 @@ impl TicketFiler {
             key: remote.key,
             url: remote.url,
         };
-        let filed = change
+        let mut filed = change
             .record_ticket(ticket, remote.remote_id, now)
             .map_err(|e| FilerError::Inconsistent(e.to_string()))?;
+        if remote.assignee_refused {
+            filed.note = Some(format!(
+                "filed unassigned: {} refused the chosen assignee (not assignable in {})",
+                target.provider, target.project
+            ));
+        }
         match self.store.record_change_ticket(version, &filed, &tracked).await {
             Ok(()) => {
                 tracing::info!(change = %filed.id, ticket = %tracked.key, "propagation ticket filed");
@@ -423,6 +429,7 @@ impl TicketFiler {
             title: String::new(),
             state: domain::TicketState::Open,
             raw_state: String::new(),
+            assignee_refused: false,
         };
         let outcome = async {
             if event.step != domain::AuditEventKind::Opened {

@@ -51,6 +51,8 @@ pub struct JiraUser {
     pub name: String,
     /// Profile visibility hides the e-mail from `/user/search`.
     pub email_hidden: bool,
+    /// Projects where the user lacks the "Assignable user" permission.
+    pub not_assignable_in: Vec<String>,
 }
 
 /// The sandbox site's data.
@@ -122,6 +124,7 @@ impl JiraSandbox {
             email: email.into(),
             name: name.into(),
             email_hidden,
+            not_assignable_in: Vec::new(),
         });
         account_id
     }
@@ -413,6 +416,16 @@ impl Provider for JiraSandbox {
                 }
                 let assignee = fields["assignee"]["accountId"].as_str().map(str::to_owned);
                 if let Some(a) = &assignee {
+                    if self
+                        .users
+                        .iter()
+                        .any(|u| &u.account_id == a && u.not_assignable_in.iter().any(|p| p == project))
+                    {
+                        return (
+                            field_error("assignee", &format!("User '{a}' cannot be assigned issues.")),
+                            none(),
+                        );
+                    }
                     if !self.users.iter().any(|u| &u.account_id == a) {
                         return (
                             field_error(
@@ -530,6 +543,34 @@ impl Provider for JiraSandbox {
                 }
                 None => error(404, "Issue does not exist or you do not have permission to see it."),
             },
+            ("GET", ["user", "assignable", "search"]) => {
+                let Some(project) = request
+                    .param("project")
+                    .filter(|p| self.projects.iter().any(|k| k == p))
+                else {
+                    return (
+                        error(404, "Project not found or you do not have permission to view it."),
+                        none(),
+                    );
+                };
+                let project = project.to_owned();
+                let query = request.param("query").unwrap_or("").to_lowercase();
+                // A query that is a whole address matches it even when profile visibility hides it.
+                let users: Vec<Value> = self.users.iter()
+                    .filter(|u| !u.not_assignable_in.contains(&project))
+                    .filter(|u| !query.is_empty() && (u.email.to_lowercase() == query
+                        || (!u.email_hidden && u.email.to_lowercase().starts_with(&query))
+                        || u.name.to_lowercase().contains(&query)))
+                    .map(|u| {
+                        let mut user = json!({"accountId": u.account_id, "accountType": "atlassian", "displayName": u.name, "active": true});
+                        if !u.email_hidden {
+                            user["emailAddress"] = json!(u.email);
+                        }
+                        user
+                    })
+                    .collect();
+                SandboxResponse::json(200, json!(users))
+            }
             ("GET", ["user", "search"]) => {
                 let query = request.param("query").unwrap_or("").to_lowercase();
                 let users: Vec<Value> = self.users.iter()

@@ -115,6 +115,10 @@ pub struct AccessChange {
     pub filing_attempts: u32,
     /// Why filing failed, when it did.
     pub failure_reason: Option<String>,
+    /// Something an admin should know about the filed ticket (it was filed unassigned because
+    /// the provider refused the assignee).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// When the change was recorded.
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// When its propagation last moved.
@@ -149,6 +153,7 @@ impl AccessChange {
             ticket_remote_id: None,
             filing_attempts: 0,
             failure_reason: None,
+            note: None,
             created_at: now,
             updated_at: now,
         }

@@ -109,6 +109,8 @@ struct User {
     email: Option<String>,
     #[serde(default = "yes")]
     active: bool,
+    #[serde(rename = "accountType", default)]
+    account_type: Option<String>,
 }
 
 fn yes() -> bool {
@@ -224,6 +226,7 @@ impl JiraClient {
             key: issue.key,
             title: issue.fields.summary,
             raw_state,
+            assignee_refused: false,
         }
     }
 
@@ -240,6 +243,68 @@ impl JiraClient {
             .await?;
         let list: IssueList = self.decode(operation, &answer)?;
         Ok(list.issues.into_iter().map(|i| self.ticket(i)).collect())
+    }
+
+    /// One create call, labelled for idempotency; a lost answer is looked for again.
+    async fn create_issue(
+        &self,
+        ticket: &NewTicket,
+        label: &str,
+        assignee: Option<&str>,
+    ) -> ProviderResult<RemoteTicket> {
+        let mut fields = json!({
+            "project": {"key": ticket.project},
+            "issuetype": {"name": "Task"},
+            "summary": summary(&ticket.title),
+            "description": adf(&ticket.description),
+            "labels": ["grantdesk", label],
+        });
+        if let Some(assignee) = assignee {
+            fields["assignee"] = json!({"accountId": assignee});
+        }
+        let operation = format!("creating Jira issue in project {}", ticket.project);
+        let body = json!({"fields": fields});
+        match self
+            .call(
+                &operation,
+                Retry::OnlyIfRefused,
+                reqwest::Method::POST,
+                "/issue",
+                Some(&body),
+            )
+            .await
+        {
+            Ok(answer) => {
+                let created: Value = self.decode(&operation, &answer)?;
+                let (Some(id), Some(key)) = (created["id"].as_str(), created["key"].as_str()) else {
+                    return Err(ProviderError {
+                        provider: KIND,
+                        operation,
+                        kind: ProviderErrorKind::BadResponse,
+                        status: Some(answer.status.as_u16()),
+                        message: "the answer has no id or key".into(),
+                    });
+                };
+                Ok(RemoteTicket {
+                    remote_id: id.to_owned(),
+                    key: key.to_owned(),
+                    url: format!("{}/browse/{key}", self.base_url),
+                    title: ticket.title.clone(),
+                    state: TicketState::Open,
+                    raw_state: String::new(),
+                    assignee_refused: false,
+                })
+            }
+            // The create may have happened with its answer lost: look again before failing, so
+            // the caller's retry finds the issue instead of filing a second one.
+            Err(err) if err.kind == ProviderErrorKind::Unavailable => {
+                match self.find_by_label(&ticket.project, label).await {
+                    Ok(Some(found)) => Ok(found),
+                    _ => Err(err),
+                }
+            }
+            Err(err) => Err(err),
+        }
     }
 
     async fn find_by_label(&self, project: &str, label: &str) -> ProviderResult<Option<RemoteTicket>> {
@@ -293,55 +358,19 @@ impl TicketProvider for JiraClient {
         if let Some(existing) = self.find_by_label(&ticket.project, &label).await? {
             return Ok(existing);
         }
-        let mut fields = json!({
-            "project": {"key": ticket.project},
-            "issuetype": {"name": "Task"},
-            "summary": summary(&ticket.title),
-            "description": adf(&ticket.description),
-            "labels": ["grantdesk", label],
-        });
-        if let Some(assignee) = &ticket.assignee {
-            fields["assignee"] = json!({"accountId": assignee});
-        }
-        let operation = format!("creating Jira issue in project {}", ticket.project);
-        let body = json!({"fields": fields});
-        match self
-            .call(
-                &operation,
-                Retry::OnlyIfRefused,
-                reqwest::Method::POST,
-                "/issue",
-                Some(&body),
-            )
-            .await
-        {
-            Ok(answer) => {
-                let created: Value = self.decode(&operation, &answer)?;
-                let (Some(id), Some(key)) = (created["id"].as_str(), created["key"].as_str()) else {
-                    return Err(ProviderError {
-                        provider: KIND,
-                        operation,
-                        kind: ProviderErrorKind::BadResponse,
-                        status: Some(answer.status.as_u16()),
-                        message: "the answer has no id or key".into(),
-                    });
-                };
-                Ok(RemoteTicket {
-                    remote_id: id.to_owned(),
-                    key: key.to_owned(),
-                    url: format!("{}/browse/{key}", self.base_url),
-                    title: ticket.title.clone(),
-                    state: TicketState::Open,
-                    raw_state: String::new(),
-                })
-            }
-            // The create may have happened with its answer lost: look again before failing, so
-            // the caller's retry finds the issue instead of filing a second one.
-            Err(err) if err.kind == ProviderErrorKind::Unavailable => {
-                match self.find_by_label(&ticket.project, &label).await {
-                    Ok(Some(found)) => Ok(found),
-                    _ => Err(err),
-                }
+        match self.create_issue(ticket, &label, ticket.assignee.as_deref()).await {
+            Ok(created) => Ok(created),
+            // Jira refuses an assignee who may not be assigned in the project (`errors.assignee`):
+            // file the ticket unassigned rather than not at all, and say so.
+            Err(err)
+                if ticket.assignee.is_some()
+                    && err.kind == ProviderErrorKind::Rejected
+                    && err.message.contains("\"assignee\"") =>
+            {
+                tracing::warn!(error = %err, "Jira refused the assignee; filing unassigned");
+                let mut created = self.create_issue(ticket, &label, None).await?;
+                created.assignee_refused = true;
+                Ok(created)
             }
             Err(err) => Err(err),
         }
@@ -472,27 +501,40 @@ impl TicketProvider for JiraClient {
         Ok(())
     }
 
-    async fn find_user_by_email(&self, email: &str) -> ProviderResult<Option<String>> {
-        let operation = "looking up a Jira user by e-mail";
+    async fn find_user_by_email(&self, email: &str, project: &str) -> ProviderResult<Option<String>> {
+        let operation = format!("looking up an assignable Jira user in project {project} by e-mail");
+        // Only people who may be assigned issues in the project are any use; a query that is a
+        // whole e-mail address matches it even where profile visibility hides it.
         let answer = self
             .http
             .send(
                 KIND,
-                operation,
+                &operation,
                 Retry::Safe,
                 |client| {
-                    self.request(client, reqwest::Method::GET, "/user/search")
-                        .query(&[("query", email)])
+                    self.request(client, reqwest::Method::GET, "/user/assignable/search")
+                        .query(&[("project", project), ("query", email), ("maxResults", "10")])
                 },
                 |status, _| status == StatusCode::TOO_MANY_REQUESTS,
             )
             .await?;
-        let users: Vec<User> = self.decode(operation, &answer)?;
-        // Profile visibility can hide emailAddress; a user whose address is hidden is not a match.
-        Ok(users
+        let users: Vec<User> = self.decode(&operation, &answer)?;
+        let candidates: Vec<User> = users
             .into_iter()
-            .find(|u| u.active && u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email)))
-            .map(|u| u.account_id))
+            .filter(|u| u.active && u.account_type.as_deref().is_none_or(|t| t == "atlassian"))
+            // A visible address must be the one asked for; a hidden one cannot be checked.
+            .filter(|u| u.email.as_deref().is_none_or(|e| e.eq_ignore_ascii_case(email)))
+            .collect();
+        let exact: Vec<&User> = candidates
+            .iter()
+            .filter(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email)))
+            .collect();
+        Ok(match (exact.as_slice(), candidates.as_slice()) {
+            ([one], _) => Some(one.account_id.clone()),
+            // Exactly one person, address hidden: the whole-address query matched them.
+            ([], [one]) => Some(one.account_id.clone()),
+            _ => None,
+        })
     }
 
     async fn search_open(&self, query: &str, projects: &[String], limit: usize) -> ProviderResult<Vec<RemoteTicket>> {

@@ -263,6 +263,7 @@ impl LinearClient {
             url: issue.url,
             title: issue.title,
             raw_state: name,
+            assignee_refused: false,
         }
     }
 
@@ -463,7 +464,7 @@ impl TicketProvider for LinearClient {
         Ok(())
     }
 
-    async fn find_user_by_email(&self, email: &str) -> ProviderResult<Option<String>> {
+    async fn find_user_by_email(&self, email: &str, _project: &str) -> ProviderResult<Option<String>> {
         let operation = "looking up a Linear user by e-mail";
         let data = self
             .graphql(

@@ -93,6 +93,10 @@ pub struct RemoteTicket {
     pub state: TicketState,
     /// The provider's own state (Jira status name, Linear state name, ServiceNow state number).
     pub raw_state: String,
+    /// Set when the ticket was just filed without the assignee asked for, because the
+    /// provider refused that person (Jira: not assignable in the project).
+    #[serde(default)]
+    pub assignee_refused: bool,
 }
 
 /// A ticket to file.
@@ -140,8 +144,13 @@ pub trait TicketProvider: Send + Sync {
     /// Closes a ticket as done, with a closing note.
     fn close(&self, ticket: &RemoteTicket, note: &str) -> impl Future<Output = ProviderResult<()>> + Send;
 
-    /// The provider's user id for an e-mail address, if it has such a user.
-    fn find_user_by_email(&self, email: &str) -> impl Future<Output = ProviderResult<Option<String>>> + Send;
+    /// The provider's user id for an e-mail address, if it has such a user who may be assigned
+    /// tickets in `project` (Jira checks the project's "Assignable user" permission).
+    fn find_user_by_email(
+        &self,
+        email: &str,
+        project: &str,
+    ) -> impl Future<Output = ProviderResult<Option<String>>> + Send;
 
     /// Open tickets matching a key or text in one of `projects` (Jira project keys, Linear team
     /// keys, ServiceNow tables), for the ticket picker; nothing outside them, whatever the
@@ -250,8 +259,8 @@ impl TicketProvider for AnyProvider {
         delegate!(self, c => c.close(ticket, note))
     }
 
-    async fn find_user_by_email(&self, email: &str) -> ProviderResult<Option<String>> {
-        delegate!(self, c => c.find_user_by_email(email))
+    async fn find_user_by_email(&self, email: &str, project: &str) -> ProviderResult<Option<String>> {
+        delegate!(self, c => c.find_user_by_email(email, project))
     }
 
     async fn search_open(&self, query: &str, projects: &[String], limit: usize) -> ProviderResult<Vec<RemoteTicket>> {

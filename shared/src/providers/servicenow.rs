@@ -162,6 +162,7 @@ impl ServiceNowClient {
             key: record.number,
             title: record.short_description,
             raw_state: record.state,
+            assignee_refused: false,
         }
     }
 
@@ -377,7 +378,7 @@ impl TicketProvider for ServiceNowClient {
         Ok(())
     }
 
-    async fn find_user_by_email(&self, email: &str) -> ProviderResult<Option<String>> {
+    async fn find_user_by_email(&self, email: &str, _project: &str) -> ProviderResult<Option<String>> {
         let operation = "looking up a ServiceNow user by e-mail";
         let encoded = format!("email={}^active=true", query_value(email));
         let query = [

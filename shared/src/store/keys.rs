@@ -235,9 +235,10 @@ pub fn pagination_key() -> Keys {
     Keys::new("CONFIG#pagination".to_owned(), "KEY")
 }
 
-/// A cached look-up of a provider account by e-mail.
-pub fn provider_user(provider: crate::domain::TicketProviderKind, email: &Email) -> Keys {
-    Keys::new(format!("PROVIDERUSER#{provider}#{email}"), "USER")
+/// A cached look-up of a provider account by e-mail, for one project (who is assignable
+/// differs per Jira project).
+pub fn provider_user(provider: crate::domain::TicketProviderKind, project: &str, email: &Email) -> Keys {
+    Keys::new(format!("PROVIDERUSER#{provider}#{project}#{email}"), "USER")
 }
 
 /// A connected provider.

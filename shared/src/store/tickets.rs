@@ -357,10 +357,14 @@ impl Store {
     pub async fn provider_account(
         &self,
         provider: TicketProviderKind,
+        project: &str,
         email: &Email,
     ) -> StoreResult<Option<ProviderAccount>> {
         Ok(self
-            .get::<ProviderAccount>(&keys::provider_user(provider, email), "reading provider account")
+            .get::<ProviderAccount>(
+                &keys::provider_user(provider, project, email),
+                "reading provider account",
+            )
             .await?
             .map(|v| v.value))
     }
@@ -369,10 +373,16 @@ impl Store {
     pub async fn cache_provider_account(
         &self,
         provider: TicketProviderKind,
+        project: &str,
         email: &Email,
         account: &ProviderAccount,
     ) -> StoreResult<()> {
-        let item = super::to_item(&keys::provider_user(provider, email), PROVIDER_USER, 1, account)?;
+        let item = super::to_item(
+            &keys::provider_user(provider, project, email),
+            PROVIDER_USER,
+            1,
+            account,
+        )?;
         self.client
             .put_item()
             .table_name(&self.table)

@@ -24,6 +24,8 @@ pub struct PropagationView {
     pub ticket: Option<TicketRef>,
     /// Why filing failed, when it did.
     pub failure_reason: Option<String>,
+    /// Something to know about the filed ticket (filed unassigned, say).
+    pub note: Option<String>,
 }
 
 impl From<AccessChange> for PropagationView {
@@ -32,6 +34,7 @@ impl From<AccessChange> for PropagationView {
             status: change.propagation,
             ticket: change.ticket,
             failure_reason: change.failure_reason,
+            note: change.note,
         }
     }
 }
