@@ -306,6 +306,21 @@ async fn the_ticket_picker_searches_connected_providers_for_open_tickets() {
         .call(ADMIN, Method::PUT, "/integrations/servicenow", Some(bad))
         .await;
     assert_eq!((refused.status, refused.code()), (400, "invalid_body"));
+    let jira_close = json!({"base_url": sandboxes.jira.url(), "email": grantdesk_local::sandbox::JIRA_EMAIL, "api_token": grantdesk_local::sandbox::JIRA_API_TOKEN, "webhook_secret": "s", "close_code": "Done"});
+    let refused = stack
+        .call(ADMIN, Method::PUT, "/integrations/jira", Some(jira_close))
+        .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (400, "invalid_body"),
+        "close_code is ServiceNow's"
+    );
+    let with_code = json!({"base_url": sandboxes.servicenow.url(), "username": SERVICENOW_USERNAME, "password": SERVICENOW_PASSWORD, "webhook_secret": "sn-secret", "searchable_projects": ["incident"], "close_code": "Workaround provided"});
+    let connected = stack
+        .call(ADMIN, Method::PUT, "/integrations/servicenow", Some(with_code))
+        .await;
+    assert_eq!(connected.status, 200, "{:?}", connected.body);
+    assert_eq!(connected.body["close_code"], "Workaround provided");
     assert_eq!(jira_only.body["items"][0]["title"], "Database access for Josh");
     assert_eq!(jira_only.body["items"][0]["state"], "open");
     let everywhere = stack.get(JOSH, "/tickets/search?q=database").await;

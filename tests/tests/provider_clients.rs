@@ -656,3 +656,25 @@ async fn jira_cuts_long_summaries_and_reads_again_what_bulkfetch_could_not() {
         .unwrap_err();
     assert_eq!(err.kind, grantdesk::providers::ProviderErrorKind::Unavailable, "{err}");
 }
+
+#[tokio::test]
+async fn servicenow_resolves_incidents_with_the_integrations_close_code() {
+    let sandboxes = Sandboxes::start().await.unwrap();
+    let client = servicenow(&sandboxes, SERVICENOW_PASSWORD).with_close_code(Some("Workaround provided"));
+    let filed = client
+        .create_ticket(&ticket("grantdesk-req_9", "incident"))
+        .await
+        .unwrap();
+    client.close(&filed, "The access request has ended.").await.unwrap();
+    let code = sandboxes
+        .servicenow
+        .with(move |s, _| {
+            let record = s.tables["incident"]
+                .iter()
+                .find(|r| r.get("number") == Some(&filed.key))
+                .unwrap();
+            (record.get("close_code").cloned(), vec![])
+        })
+        .await;
+    assert_eq!(code.as_deref(), Some("Workaround provided"));
+}

@@ -35,4 +35,7 @@ pub struct Integration {
     /// search besides the propagation and audit targets (not stored when empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub searchable_projects: Vec<String>,
+    /// ServiceNow: the close code incidents are resolved with (default "Solution provided").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_code: Option<String>,
 }

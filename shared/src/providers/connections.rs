@@ -68,6 +68,7 @@ impl Connections {
             credentials(integration, secrets),
             integration.state_overrides.clone(),
         )
+        .with_close_code(integration.close_code.as_deref())
     }
 
     /// A client for a connected provider.

@@ -214,6 +214,15 @@ impl AnyProvider {
             )),
         }
     }
+
+    /// The same client, resolving ServiceNow incidents with `close_code` (other providers have
+    /// no such thing).
+    pub fn with_close_code(self, close_code: Option<&str>) -> Self {
+        match (self, close_code) {
+            (Self::Servicenow(client), Some(code)) => Self::Servicenow(client.with_close_code(code)),
+            (other, _) => other,
+        }
+    }
 }
 
 macro_rules! delegate {

@@ -30,7 +30,11 @@ pub struct ServiceNowClient {
     username: String,
     password: SecretString,
     overrides: StateOverrides,
+    close_code: String,
 }
+
+/// The close code an incident is resolved with unless the integration names another.
+pub const DEFAULT_CLOSE_CODE: &str = "Solution provided";
 
 #[derive(Deserialize)]
 struct Record {
@@ -111,7 +115,14 @@ impl ServiceNowClient {
             username,
             password,
             overrides,
+            close_code: DEFAULT_CLOSE_CODE.to_owned(),
         }
+    }
+
+    /// The same client, resolving incidents with `code` (one of the instance's close codes).
+    pub fn with_close_code(mut self, code: &str) -> Self {
+        self.close_code = code.to_owned();
+        self
     }
 
     fn request(&self, client: &Client, method: Method, path: &str) -> RequestBuilder {
@@ -361,7 +372,7 @@ impl TicketProvider for ServiceNowClient {
         };
         let patch = if table == "incident" {
             // Resolving an incident requires a close code and close notes.
-            json!({"state": "6", "close_code": "Solution provided", "close_notes": note})
+            json!({"state": "6", "close_code": self.close_code, "close_notes": note})
         } else {
             json!({"state": "3", "work_notes": note})
         };

@@ -31,6 +31,9 @@ pub struct IntegrationView {
     pub state_overrides: BTreeMap<String, TicketState>,
     /// Projects the ticket picker searches besides the propagation and audit targets.
     pub searchable_projects: Vec<String>,
+    /// ServiceNow: the close code incidents are resolved with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub close_code: Option<String>,
 }
 
 impl From<Integration> for IntegrationView {
@@ -42,6 +45,7 @@ impl From<Integration> for IntegrationView {
             health: i.health,
             state_overrides: i.state_overrides,
             searchable_projects: i.searchable_projects,
+            close_code: i.close_code,
         }
     }
 }
@@ -84,6 +88,11 @@ pub struct ConnectIntegration {
     #[serde(default)]
     #[schema(max_items = 50)]
     pub searchable_projects: Vec<String>,
+    /// ServiceNow only: the close code incidents are resolved with, one of the instance's
+    /// choices (default "Solution provided").
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 80, pattern = r"\S")]
+    pub close_code: Option<String>,
 }
 
 fn provider(text: &str) -> ApiResult<TicketProviderKind> {
@@ -163,6 +172,26 @@ pub async fn connect(
     let base_url = providers::validate_base_url(&base_url, api.config.allow_loopback_http)
         .map_err(|m| ApiError::bad_request("invalid_base_url", m))?;
     let searchable_projects = searchable_projects(kind, body.searchable_projects)?;
+    let close_code = match (kind, body.close_code) {
+        (_, None) => None,
+        (TicketProviderKind::Servicenow, Some(code))
+            if !grantdesk::domain::trim_text(&code).is_empty() && code.chars().count() <= 80 =>
+        {
+            Some(grantdesk::domain::trim_text(&code).to_owned())
+        }
+        (TicketProviderKind::Servicenow, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "close_code must be 1 to 80 characters",
+            ))
+        }
+        (_, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "close_code is for ServiceNow only",
+            ))
+        }
+    };
     let (account, credentials) = match kind {
         TicketProviderKind::Jira => {
             let email = required(body.email, "email")?;
@@ -247,6 +276,7 @@ pub async fn connect(
         },
         state_overrides: body.state_overrides,
         searchable_projects,
+        close_code,
     };
     let secrets = IntegrationSecrets {
         credential: secret,
