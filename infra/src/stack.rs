@@ -164,7 +164,12 @@ impl LocalStack {
         // Each stack gets its own secret names, so stacks sharing one emulator stay apart.
         let secret_prefix = format!("{}/", options.table);
         let secrets = SecretStore::new(secretsmanager_client(&options.endpoints.aws), &secret_prefix);
-        let connections = Connections::new(store.clone(), secrets, ProviderHttp::new(HttpPolicy::default()));
+        // One process runs every function locally; the API's budget, the tightest but intake's.
+        let connections = Connections::new(
+            store.clone(),
+            secrets,
+            ProviderHttp::new(HttpPolicy::within(grantdesk_api::PROVIDER_CALL_BUDGET)),
+        );
         let schedules = ExpirySchedules::new(
             scheduler.clone(),
             group.clone(),

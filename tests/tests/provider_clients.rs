@@ -19,6 +19,7 @@ fn http() -> ProviderHttp {
         base_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(50),
         max_retry_after: Duration::from_secs(5),
+        call_budget: Duration::from_secs(30),
     })
 }
 

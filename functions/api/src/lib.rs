@@ -17,6 +17,10 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+/// How long one provider call may take, retries included: the function's timeout is 10 s
+/// (template.yaml), and the answer, the DynamoDB writes and the caller need the rest.
+pub const PROVIDER_CALL_BUDGET: std::time::Duration = std::time::Duration::from_secs(7);
+
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 

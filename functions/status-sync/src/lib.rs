@@ -15,6 +15,10 @@ use grantdesk_ticket_filer::TicketFiler;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// How long one provider call may take, retries included: a run makes up to 20 batch reads
+/// per provider within the function's 300 s timeout.
+pub const PROVIDER_CALL_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What one run did, in counts (also logged).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SyncReport {

@@ -18,7 +18,11 @@ async fn main() -> Result<(), Error> {
     let aws = aws_config::load_from_env().await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
     let secrets = SecretStore::new(aws_sdk_secretsmanager::Client::new(&aws), &config.secret_prefix);
-    let connections = Connections::new(store.clone(), secrets, ProviderHttp::new(HttpPolicy::default()));
+    let connections = Connections::new(
+        store.clone(),
+        secrets,
+        ProviderHttp::new(HttpPolicy::within(grantdesk_status_sync::PROVIDER_CALL_BUDGET)),
+    );
     let events = EventBus::EventBridge {
         client: aws_sdk_eventbridge::Client::new(&aws),
         bus_name: config.event_bus.clone(),

@@ -27,6 +27,10 @@ use grantdesk::store::{Store, StoreError};
 use serde::Deserialize;
 use thiserror::Error;
 
+/// How long one provider call may take, retries included: the function's timeout is 60 s
+/// (template.yaml); a slower provider fails the record, which the stream delivers again.
+pub const PROVIDER_CALL_BUDGET: std::time::Duration = std::time::Duration::from_secs(45);
+
 /// The stream records this function acts on, as Lambda event filter patterns. `template.yaml`
 /// declares exactly these, and the local runner applies them the same way: every write of a
 /// request, grant or access change (for domain events, reviewer notifications and propagation

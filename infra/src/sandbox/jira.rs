@@ -55,6 +55,18 @@ pub struct JiraUser {
     pub not_assignable_in: Vec<String>,
 }
 
+impl JiraUser {
+    /// The user as Jira's user searches answer it: the address only where visible.
+    fn json(&self) -> Value {
+        let mut user =
+            json!({"accountId": self.account_id, "accountType": "atlassian", "displayName": self.name, "active": true});
+        if !self.email_hidden {
+            user["emailAddress"] = json!(self.email);
+        }
+        user
+    }
+}
+
 /// The sandbox site's data.
 pub struct JiraSandbox {
     /// The account the API token belongs to.
@@ -556,32 +568,30 @@ impl Provider for JiraSandbox {
                 let project = project.to_owned();
                 let query = request.param("query").unwrap_or("").to_lowercase();
                 // A query that is a whole address matches it even when profile visibility hides it.
-                let users: Vec<Value> = self.users.iter()
+                let users: Vec<Value> = self
+                    .users
+                    .iter()
                     .filter(|u| !u.not_assignable_in.contains(&project))
-                    .filter(|u| !query.is_empty() && (u.email.to_lowercase() == query
-                        || (!u.email_hidden && u.email.to_lowercase().starts_with(&query))
-                        || u.name.to_lowercase().contains(&query)))
-                    .map(|u| {
-                        let mut user = json!({"accountId": u.account_id, "accountType": "atlassian", "displayName": u.name, "active": true});
-                        if !u.email_hidden {
-                            user["emailAddress"] = json!(u.email);
-                        }
-                        user
+                    .filter(|u| {
+                        !query.is_empty()
+                            && (u.email.to_lowercase() == query
+                                || (!u.email_hidden && u.email.to_lowercase().starts_with(&query))
+                                || u.name.to_lowercase().contains(&query))
                     })
+                    .map(JiraUser::json)
                     .collect();
                 SandboxResponse::json(200, json!(users))
             }
             ("GET", ["user", "search"]) => {
                 let query = request.param("query").unwrap_or("").to_lowercase();
-                let users: Vec<Value> = self.users.iter()
-                    .filter(|u| !query.is_empty() && (u.email.to_lowercase().starts_with(&query) || u.name.to_lowercase().contains(&query)))
-                    .map(|u| {
-                        let mut user = json!({"accountId": u.account_id, "accountType": "atlassian", "displayName": u.name, "active": true});
-                        if !u.email_hidden {
-                            user["emailAddress"] = json!(u.email);
-                        }
-                        user
+                let users: Vec<Value> = self
+                    .users
+                    .iter()
+                    .filter(|u| {
+                        !query.is_empty()
+                            && (u.email.to_lowercase().starts_with(&query) || u.name.to_lowercase().contains(&query))
                     })
+                    .map(JiraUser::json)
                     .collect();
                 SandboxResponse::json(200, json!(users))
             }

@@ -22,6 +22,10 @@ pub struct HttpPolicy {
     pub max_backoff: Duration,
     /// Longest `Retry-After` honoured; a longer one ends the call as rate limited.
     pub max_retry_after: Duration,
+    /// The whole call, every attempt, backoff and `Retry-After` included, ends within this:
+    /// set below the function's own timeout, so a slow provider ends in grantdesk's own error
+    /// (a 502, a retried stream record) and never in a Lambda timeout mid-write.
+    pub call_budget: Duration,
 }
 
 impl Default for HttpPolicy {
@@ -32,9 +36,23 @@ impl Default for HttpPolicy {
             base_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
             max_retry_after: Duration::from_secs(30),
+            call_budget: Duration::from_secs(45),
         }
     }
 }
+
+impl HttpPolicy {
+    /// The default policy with every call ending within `budget`.
+    pub fn within(budget: Duration) -> Self {
+        Self {
+            call_budget: budget,
+            ..Self::default()
+        }
+    }
+}
+
+/// The shortest attempt worth starting before a call's deadline.
+const MIN_ATTEMPT: Duration = Duration::from_millis(100);
 
 /// The shared HTTP client. Cheap to clone; clones share the pool and the call counter.
 #[derive(Clone, Debug)]
@@ -129,20 +147,42 @@ impl ProviderHttp {
             status: status.map(|s| s.as_u16()),
             message,
         };
+        let deadline = tokio::time::Instant::now() + self.policy.call_budget;
+        let out_of_time = || {
+            error(
+                ProviderErrorKind::Unavailable,
+                None,
+                format!(
+                    "no answer within the call's {} s deadline",
+                    self.policy.call_budget.as_secs_f32()
+                ),
+            )
+        };
+        // Sleeps only if the deadline leaves room for the sleep and one more attempt.
+        let pause = |wait: Duration| {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            (wait + MIN_ATTEMPT <= left).then_some(wait)
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left < MIN_ATTEMPT {
+                return Err(out_of_time());
+            }
             let last = attempt >= self.policy.max_attempts;
             self.calls.fetch_add(1, Ordering::Relaxed);
-            let response = match build(&self.client).send().await {
+            let response = match build(&self.client).timeout(self.policy.timeout.min(left)).send().await {
                 Ok(response) => response,
                 Err(err) => {
                     let message = describe_transport_error(&err);
                     // A request that never reached the provider is always safe to send again.
                     let unsent = err.is_connect();
                     if !last && (retry == Retry::Safe || unsent) {
-                        tokio::time::sleep(self.backoff(attempt)).await;
-                        continue;
+                        if let Some(wait) = pause(self.backoff(attempt)) {
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
                     }
                     return Err(error(ProviderErrorKind::Unavailable, None, message));
                 }
@@ -160,8 +200,10 @@ impl ProviderHttp {
                 }
                 Err(err) => {
                     if !last && retry == Retry::Safe {
-                        tokio::time::sleep(self.backoff(attempt)).await;
-                        continue;
+                        if let Some(wait) = pause(self.backoff(attempt)) {
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
                     }
                     return Err(error(
                         ProviderErrorKind::Unavailable,
@@ -172,20 +214,26 @@ impl ProviderHttp {
             };
             if rate_limited(status, &body) {
                 let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
-                if last || wait > self.policy.max_retry_after {
-                    return Err(error(
-                        ProviderErrorKind::RateLimited,
-                        Some(status),
-                        status_message(status, &body),
-                    ));
+                match pause(wait) {
+                    Some(wait) if !last && wait <= self.policy.max_retry_after => {
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    _ => {
+                        return Err(error(
+                            ProviderErrorKind::RateLimited,
+                            Some(status),
+                            status_message(status, &body),
+                        ))
+                    }
                 }
-                tokio::time::sleep(wait).await;
-                continue;
             }
             if status.is_server_error() {
                 if !last && retry == Retry::Safe {
-                    tokio::time::sleep(self.backoff(attempt)).await;
-                    continue;
+                    if let Some(wait) = pause(self.backoff(attempt)) {
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
                 }
                 return Err(error(
                     ProviderErrorKind::Unavailable,
@@ -257,6 +305,36 @@ fn describe_transport_error(err: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_provider_that_never_answers_ends_the_call_at_its_deadline() {
+        // A listener that accepts and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let http = ProviderHttp::new(HttpPolicy::within(Duration::from_millis(600)));
+        let err = http
+            .send(
+                TicketProviderKind::Jira,
+                "reading",
+                Retry::Safe,
+                |client| client.get(&url),
+                |_, _| false,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ProviderErrorKind::Unavailable, "{err}");
+        assert_eq!(
+            http.calls(),
+            1,
+            "one attempt fills the budget; the policy's four would take 40 s"
+        );
+    }
 
     #[test]
     fn backoff_is_bounded_and_jittered() {

@@ -543,16 +543,7 @@ impl TicketProvider for JiraClient {
             return Ok(Vec::new());
         }
         if looks_like_key(query) {
-            let key = query.to_uppercase();
-            if !super::key_in_projects(&key, projects) {
-                return Ok(Vec::new());
-            }
-            return Ok(self
-                .find_ticket(&key)
-                .await?
-                .into_iter()
-                .filter(|t| !t.state.is_closed() && super::key_in_projects(&t.key, projects))
-                .collect());
+            return super::open_ticket_in(self, &query.to_uppercase(), projects).await;
         }
         let words: String = query
             .chars()

@@ -490,15 +490,7 @@ impl TicketProvider for LinearClient {
         }
         let key = query.to_uppercase();
         if looks_like_identifier(&key) {
-            if !super::key_in_projects(&key, projects) {
-                return Ok(Vec::new());
-            }
-            return Ok(self
-                .find_ticket(&key)
-                .await?
-                .into_iter()
-                .filter(|t| !t.state.is_closed() && super::key_in_projects(&t.key, projects))
-                .collect());
+            return super::open_ticket_in(self, &key, projects).await;
         }
         // Full-text search finds issues in every team the key can see: keep those of the
         // searchable teams (by their key, the identifier's prefix), open ones only.

@@ -277,6 +277,24 @@ impl TicketProvider for AnyProvider {
     }
 }
 
+/// The open ticket with `key`, for the picker: nothing when the key is outside `projects`
+/// (asked or answered) or the ticket is closed.
+pub(crate) async fn open_ticket_in(
+    client: &impl TicketProvider,
+    key: &str,
+    projects: &[String],
+) -> ProviderResult<Vec<RemoteTicket>> {
+    if !key_in_projects(key, projects) {
+        return Ok(Vec::new());
+    }
+    Ok(client
+        .find_ticket(key)
+        .await?
+        .into_iter()
+        .filter(|t| !t.state.is_closed() && key_in_projects(&t.key, projects))
+        .collect())
+}
+
 /// Whether a ticket key (`OPS-12`, `ENG-7`) belongs to one of `projects`, by its prefix.
 pub fn key_in_projects(key: &str, projects: &[String]) -> bool {
     key.rsplit_once('-')
