@@ -22,6 +22,7 @@ pub use tickets::{MarkerClaim, ProviderAccount};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use keys::Keys;
 use serde::de::DeserializeOwned;
@@ -153,8 +154,6 @@ impl TokenSigner {
         Ok(key.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
     }
 }
-
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 #[derive(Serialize)]
 struct Envelope<'a, T> {
