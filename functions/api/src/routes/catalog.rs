@@ -338,30 +338,33 @@ pub async fn sync_now(api: &Api, caller: &Caller, id: &str) -> ApiResult<Respons
     // At most one queued sync per resource per window: each one reads every open ticket of
     // the resource from its provider.
     let now = chrono::Utc::now().timestamp();
-    let claim = api
-        .store
-        .claim_marker(&format!("sync#{}", resource.id), now + SYNC_NOW_WINDOW_SECONDS)
-        .await?;
+    let marker = format!("sync#{}", resource.id);
+    let claim = api.store.claim_marker(&marker, now + SYNC_NOW_WINDOW_SECONDS).await?;
     if let grantdesk::store::MarkerClaim::HeldUntil(until) = claim {
         return Err(ApiError::too_many_requests(
             format!("a sync of this resource was requested less than {SYNC_NOW_WINDOW_SECONDS} s ago"),
             u64::try_from(until - now).unwrap_or(1),
         ));
     }
-    api.events
+    if let Err(err) = api
+        .events
         .publish(
             grantdesk::events::SYNC_REQUESTED,
             serde_json::json!({"resource_id": resource.id}),
         )
         .await
-        .map_err(|err| {
-            tracing::error!(error = %err, "requesting a sync");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the sync could not be requested; try again",
-            )
-        })?;
+    {
+        tracing::error!(error = %err, "requesting a sync");
+        // Nothing was queued: the caller's "try again" must not meet a 429.
+        if let Err(err) = api.store.release_marker(&marker).await {
+            tracing::warn!(error = %err, "releasing the sync-now claim");
+        }
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the sync could not be requested; try again",
+        ));
+    }
     Ok(json(
         StatusCode::ACCEPTED,
         &serde_json::json!({"resource_id": resource.id, "status": "sync_requested", "last_synced_at": resource.last_synced_at}),
