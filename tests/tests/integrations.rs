@@ -353,3 +353,90 @@ async fn the_ticket_picker_searches_connected_providers_for_open_tickets() {
         200
     );
 }
+
+#[tokio::test]
+async fn jira_issue_types_are_checked_when_connecting_and_when_a_target_names_one() {
+    let stack = TestStack::start().await;
+    let sandboxes = Sandboxes::start().await.unwrap();
+    let demo = stack.demo().await;
+
+    // A project without the default "Task": connecting with it says so and saves nothing.
+    sandboxes
+        .jira
+        .with(|j, _| {
+            j.issue_types = vec!["Bug".into(), "Story".into(), "Sub-task".into()];
+            ((), vec![])
+        })
+        .await;
+    let body = json!({"base_url": sandboxes.jira.url(), "email": grantdesk_local::sandbox::JIRA_EMAIL, "api_token": grantdesk_local::sandbox::JIRA_API_TOKEN, "webhook_secret": "s", "project": "OPS"});
+    let refused = stack
+        .call(ADMIN, Method::PUT, "/integrations/jira", Some(body.clone()))
+        .await;
+    assert_eq!(refused.status, 422, "{:?}", refused.body);
+    assert_eq!(refused.code(), "invalid_target");
+    let message = refused.body["error"]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        message.contains("no issue type 'Task'") && message.contains("Bug, Story") && !message.contains("Sub-task"),
+        "{message}"
+    );
+    assert_eq!(stack.get(ADMIN, "/integrations").await.body["items"], json!([]));
+
+    sandboxes
+        .jira
+        .with(|j, _| {
+            j.issue_types = vec!["Task".into(), "Access request".into()];
+            ((), vec![])
+        })
+        .await;
+    assert_eq!(
+        stack
+            .call(ADMIN, Method::PUT, "/integrations/jira", Some(body))
+            .await
+            .status,
+        200
+    );
+    let path = format!("/resources/{}", demo.resource);
+    let target = |issue_type: &str| json!({"ticket_propagation": {"enabled_on_grant": true, "enabled_on_revocation": false, "provider": "jira", "project": "OPS", "issue_type": issue_type}});
+    let unknown = stack.call(ADMIN, Method::PATCH, &path, Some(target("Epic"))).await;
+    assert_eq!(unknown.status, 422, "{:?}", unknown.body);
+    assert!(
+        unknown.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Task, Access request"),
+        "{:?}",
+        unknown.body
+    );
+    let linear = json!({"ticket_propagation": {"enabled_on_grant": true, "enabled_on_revocation": false, "provider": "linear", "project": "ENG", "issue_type": "Task"}});
+    let not_jira = stack.call(ADMIN, Method::PATCH, &path, Some(linear)).await;
+    assert_eq!(not_jira.status, 400, "{:?}", not_jira.body);
+
+    let saved = stack
+        .call(ADMIN, Method::PATCH, &path, Some(target(" Access request ")))
+        .await;
+    assert_eq!(saved.status, 200, "{:?}", saved.body);
+    assert_eq!(saved.body["ticket_propagation"]["issue_type"], "Access request");
+    stack.approved_request(&demo, json!({"duration_minutes": 30})).await;
+    let filed_as = grantdesk_e2e::eventually("the ticket to be filed", || async {
+        let sent = sandboxes.jira.requests();
+        let create = sent
+            .iter()
+            .find(|r| r.method == "POST" && r.path.ends_with("/rest/api/3/issue"))?;
+        Some(create.json()["fields"]["issuetype"]["name"].clone())
+    })
+    .await;
+    assert_eq!(filed_as, "Access request");
+
+    let audit =
+        json!({"audit_tickets": {"enabled": true, "provider": "jira", "project": "OPS", "issue_type": "Story"}});
+    let refused = stack.call(ADMIN, Method::PUT, "/settings", Some(audit)).await;
+    assert_eq!(refused.status, 422, "{:?}", refused.body);
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("audit_tickets: "),
+        "{:?}",
+        refused.body
+    );
+}

@@ -59,6 +59,7 @@ fn ticket(key: &str, project: &str) -> NewTicket {
         title: "Add Josh to My Role".into(),
         description: "Add Josh (josh@example.com) to My Role.\n\nUntil 2026-11-23T10:00:00Z.".into(),
         assignee: None,
+        issue_type: None,
     }
 }
 
@@ -74,9 +75,25 @@ async fn jira_files_one_issue_per_change_with_an_adf_description_and_a_change_la
     let sandboxes = Sandboxes::start().await.unwrap();
     let client = jira(&sandboxes, JIRA_API_TOKEN);
     let first = client.create_ticket(&ticket("chg_1", "OPS")).await.unwrap();
-    let again = client.create_ticket(&ticket("chg_1", "OPS")).await.unwrap();
     assert_eq!(first.key, "OPS-1");
-    assert_eq!(again.key, first.key, "a retried create finds the first issue");
+    let sent: Vec<String> = sandboxes
+        .jira
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(sent, ["POST /rest/api/3/issue"], "one call, no search first");
+    // Once Jira's search has caught up, the issue is found under its key (what the filer's
+    // lease asks after a create whose outcome it does not know).
+    assert!(client.search_lags());
+    let lag = sandboxes.jira.with(|j, _| (j.search_lag, vec![])).await;
+    tokio::time::sleep(lag).await;
+    let again = client
+        .find_filed("OPS", "chg_1")
+        .await
+        .unwrap()
+        .expect("found once indexed");
+    assert_eq!(again.key, first.key);
     assert_eq!(first.url, format!("{}/browse/OPS-1", sandboxes.jira.url()));
     let issues = sandboxes.jira.with(|jira, _| (jira.issues.clone(), vec![])).await;
     assert_eq!(issues.len(), 1);
@@ -91,12 +108,21 @@ async fn a_lost_create_response_still_yields_exactly_one_ticket_in_every_provide
     sandboxes
         .jira
         .inject(FaultMatch::on("POST", "/rest/api/3/issue"), Fault::LoseResponse);
-    let created = jira(&sandboxes, JIRA_API_TOKEN)
-        .create_ticket(&ticket("chg_lost", "OPS"))
-        .await
-        .unwrap();
-    assert_eq!(created.key, "OPS-1");
+    let client = jira(&sandboxes, JIRA_API_TOKEN);
+    let lost = client.create_ticket(&ticket("chg_lost", "OPS")).await.unwrap_err();
+    assert_eq!(lost.kind, ProviderErrorKind::Unavailable, "{lost}");
     assert_eq!(sandboxes.jira.with(|j, _| (j.issues.len(), vec![])).await, 1);
+    // Jira's search lags the create: the issue is not found at once, which is why the filer
+    // waits and searches again before it would create a second one (tests/ticket_filing.rs).
+    assert_eq!(client.find_filed("OPS", "chg_lost").await.unwrap(), None);
+    let lag = sandboxes.jira.with(|j, _| (j.search_lag, vec![])).await;
+    tokio::time::sleep(lag).await;
+    let found = client
+        .find_filed("OPS", "chg_lost")
+        .await
+        .unwrap()
+        .expect("found once indexed");
+    assert_eq!(found.key, "OPS-1");
 
     sandboxes
         .linear
@@ -119,15 +145,14 @@ async fn a_lost_create_response_still_yields_exactly_one_ticket_in_every_provide
     sandboxes
         .servicenow
         .inject(FaultMatch::on("POST", "/api/now/table/incident"), Fault::LoseResponse);
-    let created = servicenow(&sandboxes, SERVICENOW_PASSWORD)
-        .create_ticket(&ticket("chg_lost", "incident"))
-        .await
-        .unwrap();
-    assert!(created.key.starts_with("INC"));
-    let again = servicenow(&sandboxes, SERVICENOW_PASSWORD)
-        .create_ticket(&ticket("chg_lost", "incident"))
-        .await
-        .unwrap();
+    let client = servicenow(&sandboxes, SERVICENOW_PASSWORD);
+    let created = client.create_ticket(&ticket("chg_lost", "incident")).await.unwrap();
+    assert!(
+        created.key.starts_with("INC"),
+        "the consistent query right after the loss finds it"
+    );
+    assert!(!client.search_lags());
+    let again = client.find_filed("incident", "chg_lost").await.unwrap().expect("found");
     assert_eq!(again.remote_id, created.remote_id);
     let incidents = sandboxes
         .servicenow
@@ -608,11 +633,8 @@ async fn servicenow_never_takes_someone_elses_incident_for_its_own() {
         .await
         .unwrap();
     assert_ne!(ours.key, theirs, "a new incident, not the one that was there");
-    let again = client
-        .create_ticket(&ticket("grantdesk-req_1", "incident"))
-        .await
-        .unwrap();
-    assert_eq!(again.key, ours.key, "and the same one when filed again");
+    let again = client.find_filed("incident", "grantdesk-req_1").await.unwrap();
+    assert_eq!(again.map(|t| t.key), Some(ours.key), "and found as ours afterwards");
     let count = sandboxes
         .servicenow
         .with(|s, _| (s.tables["incident"].len(), vec![]))

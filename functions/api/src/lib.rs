@@ -63,6 +63,39 @@ impl Api {
         }
     }
 
+    /// Checks a Jira target's issue type with Jira when one is named and Jira is connected
+    /// (without one, the default `Task` was checked when Jira was connected). A type the
+    /// project lacks is refused with the types it has.
+    pub(crate) async fn check_issue_type(
+        &self,
+        provider: grantdesk::domain::TicketProviderKind,
+        project: &str,
+        issue_type: Option<&str>,
+        field: &str,
+    ) -> error::ApiResult<()> {
+        use grantdesk::providers::{ConnectionError, ProviderErrorKind, TicketProvider};
+        let Some(issue_type) = issue_type else {
+            return Ok(());
+        };
+        let client = match self.connections.client(provider).await {
+            Ok(client) => client,
+            Err(ConnectionError::NotConnected(_)) => return Ok(()),
+            Err(err) => return Err(err.into()),
+        };
+        match client.check_target(project, Some(issue_type)).await {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind == ProviderErrorKind::Rejected => Err(error::ApiError::unprocessable(
+                "invalid_target",
+                format!("{field}: {}", err.message),
+            )),
+            Err(err) if err.kind == ProviderErrorKind::NotFound => Err(error::ApiError::unprocessable(
+                "invalid_target",
+                format!("{field}: {provider} has no project {project}"),
+            )),
+            Err(err) => Err(err.into()),
+        }
+    }
+
     /// Deletes the schedule of a grant that ended early (a stale firing would be harmless).
     pub(crate) async fn cancel_expiry(&self, grant: &grantdesk::domain::Grant) {
         if grant.expires_at.is_some() {

@@ -42,6 +42,8 @@ pub struct SyncReport {
     pub expired: usize,
     /// Access changes whose ticket filing the sweeper re-drove.
     pub redriven: usize,
+    /// Audit events the sweeper re-drove onto their ticket.
+    pub redriven_audit_events: usize,
 }
 
 /// How long a change may wait for its ticket before the sweeper files it itself.
@@ -75,20 +77,34 @@ impl StatusSync {
     }
 
     /// The sweeper: ends grants whose end time passed but are still active (a schedule that
-    /// never fired), and files the tickets of changes that waited too long (a stream record
-    /// that exhausted its retries). Both queues are sparse indexes read with a Query.
+    /// never fired), and files the tickets of changes and reflects the audit events that waited
+    /// too long (a stream record that exhausted its retries, or a filing that waits for a lost
+    /// create to show up in the provider's search). Each queue is a sparse index read with a
+    /// Query.
     pub async fn sweep(&self, report: &mut SyncReport) -> Result<(), StoreError> {
+        self.sweep_older_than(chrono::Duration::minutes(STUCK_AFTER_MINUTES), report)
+            .await
+    }
+
+    /// [`Self::sweep`], re-driving what has waited longer than `age`.
+    pub async fn sweep_older_than(&self, age: chrono::Duration, report: &mut SyncReport) -> Result<(), StoreError> {
         let now = domain::now();
         for grant in self.store.overdue_grants(&now, SWEEP_LIMIT).await? {
             if expire_grant(&self.store, &grant.id).await? == Expiry::Expired {
                 report.expired += 1;
             }
         }
-        let stuck_before = now - chrono::Duration::minutes(STUCK_AFTER_MINUTES);
+        let stuck_before = now - age;
         for change in self.store.stuck_changes(&stuck_before, SWEEP_LIMIT).await? {
             report.redriven += 1;
             if let Err(err) = self.filer.file_propagation_ticket(&change.id).await {
                 tracing::warn!(error = %err, change = %change.id, "re-driven filing failed; next sweep retries");
+            }
+        }
+        for event in self.store.stuck_audit_events(&stuck_before, SWEEP_LIMIT).await? {
+            report.redriven_audit_events += 1;
+            if let Err(err) = self.filer.apply_audit_event(&event.request_id, &event.id).await {
+                tracing::warn!(error = %err, request = %event.request_id, "re-driven audit event failed; next sweep retries");
             }
         }
         Ok(())

@@ -8,6 +8,7 @@
 //! "recorded", or a lost create answer never yields a second ticket.
 
 mod assignee;
+pub mod once;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -72,6 +73,15 @@ pub enum FilerError {
     /// The record refers to something that is not there.
     #[error("{0}")]
     Inconsistent(String),
+    /// Another filer holds the ticket's lease, or a create whose answer was lost may still
+    /// show up in the provider's search: try again after `until` (epoch seconds).
+    #[error("filing {key} waits until {until}: another filer holds it, or an earlier create may yet show up")]
+    Busy {
+        /// The ticket's idempotency key.
+        key: String,
+        /// When to try again.
+        until: i64,
+    },
 }
 
 /// Whether a provider failure is worth retrying (rate limits, outages) rather than final
@@ -88,6 +98,14 @@ struct RecordIds {
     kind: Option<String>,
     id: Option<String>,
     request_id: Option<String>,
+}
+
+/// How a filing under a lease ended.
+enum Filed {
+    /// The ticket is recorded on the change: the lease and its memory can go.
+    Recorded,
+    /// No ticket was recorded (refused, or to be retried): what the lease learnt stays.
+    NotFiled,
 }
 
 /// Notifications are remembered this long, so a redelivered record does not notify twice.
@@ -257,6 +275,47 @@ impl TicketFiler {
             }
             Err(err) => return Err(err.into()),
         };
+        let lease = once::claim(&self.store, &client, &target.project, id.as_str()).await;
+        let (lease, found) = match lease? {
+            once::Claim::Create(lease) => (lease, None),
+            once::Claim::Found(lease, ticket) => (lease, Some(ticket)),
+        };
+        // Read again under the lease: another filer may have recorded the ticket and let its
+        // lease go between the first read and the claim.
+        let current = match self.store.change(id).await {
+            Ok(Some(current)) if current.value.propagation == PropagationStatus::PendingTicketCreation => current,
+            Ok(_) => return lease.release(&self.store).await,
+            Err(err) => {
+                lease.release(&self.store).await?;
+                return Err(err.into());
+            }
+        };
+        let (version, change) = (current.version, current.value);
+        match self
+            .file_claimed(version, change, &target, &client, &lease, found)
+            .await
+        {
+            Ok(Filed::Recorded) => lease.finish(&self.store).await,
+            Ok(Filed::NotFiled) => lease.release(&self.store).await,
+            Err(err) => {
+                lease.release(&self.store).await?;
+                Err(err)
+            }
+        }
+    }
+
+    /// Files (or records the `found` ticket of an earlier attempt) under a held lease.
+    async fn file_claimed(
+        &self,
+        version: u64,
+        change: AccessChange,
+        target: &domain::TicketTarget,
+        client: &grantdesk::providers::AnyProvider,
+        lease: &once::Lease,
+        found: Option<RemoteTicket>,
+    ) -> Result<Filed, FilerError> {
+        let id = change.id.clone();
+        let id = &id;
         let missing = |what: &str| FilerError::Inconsistent(format!("{what} of access change {id} is missing"));
         let grant = self
             .store
@@ -290,36 +349,52 @@ impl TicketFiler {
             Some(id) => self.store.user(id).await?,
             None => None,
         };
-        let assignee = match assignee::choose(&self.store, &client, &target, &change, &resource, &app).await {
-            Ok(assignee) => assignee,
-            Err(err) if transient(&err) => return self.retry_later(version, change, err).await,
-            Err(err) => {
-                tracing::warn!(error = %err, "assignee look-up failed; filing unassigned");
-                None
+        let remote = match found {
+            Some(found) => found,
+            None => {
+                let assignee = match assignee::choose(&self.store, client, target, &change, &resource, &app).await {
+                    Ok(assignee) => assignee,
+                    Err(err) if transient(&err) => {
+                        return self.retry_later(version, change, err).await.map(|()| Filed::NotFiled)
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "assignee look-up failed; filing unassigned");
+                        None
+                    }
+                };
+                let facts = PropagationFacts {
+                    change: &change,
+                    grant: &grant,
+                    user: &user,
+                    resource: &resource,
+                    app: &app,
+                    request: request.as_ref(),
+                    actor: actor.as_ref(),
+                    link: self.link(&resource.id),
+                };
+                let (title, description) = ticket_text::propagation_ticket(&facts);
+                let new = NewTicket {
+                    idempotency_key: change.id.to_string(),
+                    project: target.project.clone(),
+                    title,
+                    description,
+                    assignee,
+                    issue_type: target.issue_type.clone(),
+                };
+                let remote = match lease.create(&self.store, client, &new).await? {
+                    Ok(remote) => remote,
+                    Err(err) if transient(&err) => {
+                        return self.retry_later(version, change, err).await.map(|()| Filed::NotFiled)
+                    }
+                    Err(err) => {
+                        return self
+                            .fail_for_good(version, change, err.to_string())
+                            .await
+                            .map(|()| Filed::NotFiled)
+                    }
+                };
+                remote
             }
-        };
-        let facts = PropagationFacts {
-            change: &change,
-            grant: &grant,
-            user: &user,
-            resource: &resource,
-            app: &app,
-            request: request.as_ref(),
-            actor: actor.as_ref(),
-            link: self.link(&resource.id),
-        };
-        let (title, description) = ticket_text::propagation_ticket(&facts);
-        let new = NewTicket {
-            idempotency_key: change.id.to_string(),
-            project: target.project.clone(),
-            title,
-            description,
-            assignee,
-        };
-        let remote = match client.create_ticket(&new).await {
-            Ok(remote) => remote,
-            Err(err) if transient(&err) => return self.retry_later(version, change, err).await,
-            Err(err) => return self.fail_for_good(version, change, err.to_string()).await,
         };
         let now = domain::now();
         let tracked = TrackedTicket {
@@ -352,13 +427,13 @@ impl TicketFiler {
         match self.store.record_change_ticket(version, &filed, &tracked).await {
             Ok(()) => {
                 tracing::info!(change = %filed.id, ticket = %tracked.key, "propagation ticket filed");
-                Ok(())
+                Ok(Filed::Recorded)
             }
             // Someone else recorded it first (a duplicate delivery racing this one): the ticket is
             // the same one, created idempotently, so there is nothing left to do. Anything else is
             // retried.
             Err(StoreError::Conflict(_)) => match self.store.change(id).await? {
-                Some(now) if now.value.propagation != PropagationStatus::PendingTicketCreation => Ok(()),
+                Some(now) if now.value.propagation != PropagationStatus::PendingTicketCreation => Ok(Filed::Recorded),
                 _ => Err(FilerError::Inconsistent(format!(
                     "access change {id} changed while its ticket was filed"
                 ))),
@@ -489,6 +564,36 @@ impl TicketFiler {
         if let Some(existing) = self.store.audit_ticket(&event.request_id).await? {
             return Ok((existing.version, existing.value));
         }
+        let key = event.request_id.to_string();
+        let (lease, found) = match once::claim(&self.store, client, &event.target.project, &key).await? {
+            once::Claim::Create(lease) => (lease, None),
+            once::Claim::Found(lease, ticket) => (lease, Some(ticket)),
+        };
+        match self.file_audit_ticket(client, event, &lease, found).await {
+            Ok(filed) => {
+                lease.finish(&self.store).await?;
+                Ok(filed)
+            }
+            Err(err) => {
+                lease.release(&self.store).await?;
+                Err(err)
+            }
+        }
+    }
+
+    /// Files a request's audit ticket (or records the `found` one of an earlier attempt) under
+    /// a held lease.
+    async fn file_audit_ticket(
+        &self,
+        client: &impl TicketProvider,
+        event: &AuditEvent,
+        lease: &once::Lease,
+        found: Option<RemoteTicket>,
+    ) -> Result<(u64, AuditTicket), FilerError> {
+        // Read again under the lease: another filer may have just recorded it.
+        if let Some(existing) = self.store.audit_ticket(&event.request_id).await? {
+            return Ok((existing.version, existing.value));
+        }
         let missing =
             |what: &str| FilerError::Inconsistent(format!("{what} of request {} is missing", event.request_id));
         let request = self
@@ -516,8 +621,12 @@ impl TicketFiler {
             title,
             description,
             assignee: None,
+            issue_type: event.target.issue_type.clone(),
         };
-        let remote = client.create_ticket(&new).await?;
+        let remote = match found {
+            Some(found) => found,
+            None => lease.create(&self.store, client, &new).await??,
+        };
         let ticket = AuditTicket {
             provider: event.target.provider,
             remote_id: remote.remote_id,

@@ -38,6 +38,8 @@ pub struct JiraIssue {
     pub status: JiraStatus,
     /// ADF comment bodies.
     pub comments: Vec<Value>,
+    /// When JQL search starts to show it: Jira's search index lags creates.
+    pub searchable_at: std::time::Instant,
 }
 
 /// A Jira user.
@@ -75,6 +77,8 @@ pub struct JiraSandbox {
     pub api_token: String,
     /// Project keys.
     pub projects: Vec<String>,
+    /// The issue types every project has (`Sub-task` is a sub-task type).
+    pub issue_types: Vec<String>,
     /// Users.
     pub users: Vec<JiraUser>,
     /// Issues, in creation order.
@@ -84,6 +88,10 @@ pub struct JiraSandbox {
     /// Issue ids that `bulkfetch` reports in `issueErrors` (a retriable error) for the next so
     /// many reads, as Jira does under load.
     pub issue_errors: std::collections::BTreeMap<String, u32>,
+    /// How long an issue created through the API stays out of JQL search results. Jira's
+    /// search is eventually consistent (seconds, under load minutes); reads by id or key are
+    /// not affected.
+    pub search_lag: std::time::Duration,
     next_id: u64,
 }
 
@@ -115,6 +123,7 @@ impl JiraSandbox {
             email: email.into(),
             api_token: api_token.into(),
             projects: vec!["OPS".into()],
+            issue_types: vec!["Task".into(), "Bug".into(), "Story".into(), "Sub-task".into()],
             users: Vec::new(),
             issues: Vec::new(),
             statuses: vec![
@@ -124,6 +133,7 @@ impl JiraSandbox {
                 status("10002", "Won't Do", "done"),
             ],
             issue_errors: Default::default(),
+            search_lag: std::time::Duration::from_secs(2),
             next_id: 10_000,
         }
     }
@@ -142,15 +152,21 @@ impl JiraSandbox {
     }
 
     /// Files an issue directly (as a person would in the UI) and returns its key.
+    /// It is already in the search index (made before the test looks).
     pub fn add_issue(&mut self, project: &str, summary: &str) -> String {
-        self.create(
-            project,
-            summary,
-            json!({"type": "doc", "version": 1, "content": []}),
-            vec![],
-            None,
-        )
-        .key
+        let key = self
+            .create(
+                project,
+                summary,
+                json!({"type": "doc", "version": 1, "content": []}),
+                vec![],
+                None,
+            )
+            .key;
+        if let Some(issue) = self.issues.last_mut() {
+            issue.searchable_at = std::time::Instant::now();
+        }
+        key
     }
 
     fn create(
@@ -173,6 +189,7 @@ impl JiraSandbox {
             assignee,
             status: self.statuses[0].clone(),
             comments: Vec::new(),
+            searchable_at: std::time::Instant::now() + self.search_lag,
         };
         self.issues.push(issue.clone());
         issue
@@ -263,7 +280,8 @@ impl JiraSandbox {
                 "Unbounded JQL queries are not allowed here. Please add a search restriction to your query.".into(),
             );
         }
-        let mut matches: Vec<&JiraIssue> = self.issues.iter().collect();
+        let now = std::time::Instant::now();
+        let mut matches: Vec<&JiraIssue> = self.issues.iter().filter(|i| i.searchable_at <= now).collect();
         for clause in body.split(" AND ") {
             let clause = clause.trim();
             let unquote = |v: &str| v.trim().trim_matches('"').replace("\\\"", "\"");
@@ -376,7 +394,15 @@ impl Provider for JiraSandbox {
                 json!({"accountId": "5b10ac8d82e05b22cc7d4ef5", "emailAddress": self.email, "displayName": "grantdesk bot", "active": true}),
             ),
             ("GET", ["project", key]) => match self.projects.iter().find(|p| p == key) {
-                Some(p) => SandboxResponse::json(200, json!({"id": "10000", "key": p, "name": p})),
+                Some(p) => {
+                    let types: Vec<Value> = self
+                        .issue_types
+                        .iter()
+                        .enumerate()
+                        .map(|(i, name)| json!({"id": (10001 + i).to_string(), "name": name, "subtask": name == "Sub-task"}))
+                        .collect();
+                    SandboxResponse::json(200, json!({"id": "10000", "key": p, "name": p, "issueTypes": types}))
+                }
                 None => error(404, &format!("No project could be found with key '{key}'.")),
             },
             ("POST", ["issue"]) => {
@@ -406,8 +432,14 @@ impl Provider for JiraSandbox {
                         none(),
                     );
                 }
-                if fields["issuetype"]["name"].as_str().is_none() && fields["issuetype"]["id"].as_str().is_none() {
-                    return (field_error("issuetype", "Specify an issue type"), none());
+                match fields["issuetype"]["name"].as_str() {
+                    None if fields["issuetype"]["id"].as_str().is_none() => {
+                        return (field_error("issuetype", "Specify an issue type"), none());
+                    }
+                    Some(name) if !self.issue_types.iter().any(|t| t == name) => {
+                        return (field_error("issuetype", "Specify a valid issue type"), none());
+                    }
+                    _ => {}
                 }
                 let description = fields.get("description").cloned().unwrap_or(Value::Null);
                 if !description.is_null() && !is_adf(&description) {

@@ -50,6 +50,9 @@ pub struct TicketTarget {
     pub project: String,
     /// Who the ticket is assigned to.
     pub assignee_policy: AssigneePolicy,
+    /// The Jira issue type (`Task` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue_type: Option<String>,
 }
 
 impl TicketPropagation {
@@ -63,6 +66,7 @@ impl TicketPropagation {
             provider: self.provider,
             project: self.project.clone(),
             assignee_policy: self.assignee_policy,
+            issue_type: self.issue_type.clone(),
         })
     }
 }
@@ -261,6 +265,7 @@ mod tests {
             provider: TicketProviderKind::Jira,
             project: "OPS".into(),
             assignee_policy: AssigneePolicy::AdminRules,
+            issue_type: None,
         }
     }
 

@@ -15,6 +15,9 @@ pub struct AuditTarget {
     pub provider: TicketProviderKind,
     /// Jira project key, Linear team key, or ServiceNow table.
     pub project: String,
+    /// The Jira issue type (`Task` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue_type: Option<String>,
 }
 
 impl AuditTarget {
@@ -25,6 +28,7 @@ impl AuditTarget {
             (true, Some(provider), Some(project)) => Some(Self {
                 provider,
                 project: project.clone(),
+                issue_type: audit.issue_type.clone(),
             }),
             _ => None,
         }
@@ -118,6 +122,7 @@ mod tests {
             enabled: true,
             provider: Some(TicketProviderKind::Servicenow),
             project: Some("incident".into()),
+            issue_type: None,
         };
         let target = AuditTarget::from_settings(&settings).unwrap();
         assert_eq!(target.project, "incident");

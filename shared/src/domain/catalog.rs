@@ -32,13 +32,41 @@ pub struct TicketPropagation {
     /// Who the ticket is assigned to.
     #[serde(default)]
     pub assignee_policy: AssigneePolicy,
+    /// The Jira issue type tickets are filed as (Jira only; `Task` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 60)]
+    pub issue_type: Option<String>,
 }
 
 impl TicketPropagation {
-    /// Checks the project names something the provider can hold tickets in.
-    pub fn validate(&self) -> Result<(), String> {
-        validate_project(Some(self.provider), &self.project)
+    /// Checks the project names something the provider can hold tickets in, and that an
+    /// issue type is named only for Jira. Trims the issue type.
+    pub fn validate(&mut self) -> Result<(), String> {
+        validate_project(Some(self.provider), &self.project)?;
+        self.issue_type = validate_issue_type(Some(self.provider), self.issue_type.take())?;
+        Ok(())
     }
+}
+
+/// The issue type Jira tickets are filed as when the target names none.
+pub const DEFAULT_JIRA_ISSUE_TYPE: &str = "Task";
+
+/// Checks an issue type: Jira only, 1 to 60 characters; returns it trimmed.
+pub fn validate_issue_type(
+    provider: Option<TicketProviderKind>,
+    issue_type: Option<String>,
+) -> Result<Option<String>, String> {
+    let Some(issue_type) = issue_type else {
+        return Ok(None);
+    };
+    if provider != Some(TicketProviderKind::Jira) {
+        return Err("issue_type applies to Jira only".into());
+    }
+    let trimmed = super::trim_text(&issue_type);
+    if trimmed.is_empty() || issue_type.chars().count() > 60 {
+        return Err("issue_type must be 1 to 60 characters".into());
+    }
+    Ok(Some(trimmed.to_owned()))
 }
 
 /// Checks a project for a provider: a non-blank key for Jira and Linear, `incident` or
@@ -153,6 +181,7 @@ mod tests {
             provider,
             project: project.into(),
             assignee_policy: AssigneePolicy::AdminRules,
+            issue_type: None,
         }
     }
 

@@ -213,6 +213,7 @@ mod tests {
             provider: crate::domain::TicketProviderKind::Jira,
             project: "OPS".into(),
             assignee_policy: crate::domain::AssigneePolicy::AdminRules,
+            issue_type: None,
         }
     }
     use crate::domain::access_change::{ChangeCause, PropagationStatus};

@@ -23,11 +23,20 @@ pub struct AuditTicketSettings {
     pub provider: Option<TicketProviderKind>,
     /// The Jira project key, Linear team key or ServiceNow table; required when enabled.
     pub project: Option<String>,
+    /// The Jira issue type audit tickets are filed as (Jira only; `Task` when unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 60)]
+    pub issue_type: Option<String>,
 }
 
 impl Settings {
-    /// Checks the settings are complete: enabled audit tickets need a provider and a project.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the settings are complete: enabled audit tickets need a provider and a project,
+    /// and an issue type only for Jira (trimmed here).
+    pub fn validate(&mut self) -> Result<(), String> {
+        let provider = self.audit_tickets.provider;
+        self.audit_tickets.issue_type =
+            super::catalog::validate_issue_type(provider, self.audit_tickets.issue_type.take())
+                .map_err(|m| format!("audit_tickets.{m}"))?;
         let audit = &self.audit_tickets;
         if audit.enabled {
             if audit.provider.is_none() {

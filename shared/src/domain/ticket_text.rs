@@ -272,6 +272,7 @@ mod tests {
             provider: TicketProviderKind::Jira,
             project: "OPS".into(),
             assignee_policy: AssigneePolicy::AdminRules,
+            issue_type: None,
         };
         let request = AccessRequest::open(new, &resource, &app, &Settings::default(), now).unwrap();
         let (request, grant, change) = request.approve(Some(&riley.id), None, Some(&propagation), now).unwrap();

@@ -6,6 +6,7 @@ use super::{
     NewTicket, ProviderError, ProviderErrorKind, ProviderHttp, ProviderResult, RemoteTicket, StateOverrides,
     TicketProvider,
 };
+use crate::domain::catalog::DEFAULT_JIRA_ISSUE_TYPE;
 use crate::domain::{TicketProviderKind, TicketState};
 use reqwest::{Client, RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -13,6 +14,20 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 const KIND: TicketProviderKind = TicketProviderKind::Jira;
+
+/// `GET /project/{key}`: the project's issue types.
+#[derive(Deserialize)]
+struct ProjectIssueTypes {
+    #[serde(rename = "issueTypes")]
+    issue_types: Option<Vec<IssueType>>,
+}
+
+#[derive(Deserialize)]
+struct IssueType {
+    name: String,
+    #[serde(default)]
+    subtask: bool,
+}
 /// `POST /issue/bulkfetch` takes at most this many ids.
 pub const BULK_FETCH_MAX: usize = 100;
 /// Label prefix that ties an issue to the access change it was filed for.
@@ -254,7 +269,7 @@ impl JiraClient {
     ) -> ProviderResult<RemoteTicket> {
         let mut fields = json!({
             "project": {"key": ticket.project},
-            "issuetype": {"name": "Task"},
+            "issuetype": {"name": ticket.issue_type.as_deref().unwrap_or(DEFAULT_JIRA_ISSUE_TYPE)},
             "summary": summary(&ticket.title),
             "description": adf(&ticket.description),
             "labels": ["grantdesk", label],
@@ -295,14 +310,8 @@ impl JiraClient {
                     assignee_refused: false,
                 })
             }
-            // The create may have happened with its answer lost: look again before failing, so
-            // the caller's retry finds the issue instead of filing a second one.
-            Err(err) if err.kind == ProviderErrorKind::Unavailable => {
-                match self.find_by_label(&ticket.project, label).await {
-                    Ok(Some(found)) => Ok(found),
-                    _ => Err(err),
-                }
-            }
+            // The create may have happened with its answer lost. Searching now would not tell
+            // (the search lags creates); the filer's lease waits and searches later.
             Err(err) => Err(err),
         }
     }
@@ -336,15 +345,7 @@ impl TicketProvider for JiraClient {
             .await?;
         let me: Value = self.decode("checking Jira credentials", &answer)?;
         if let Some(project) = project {
-            let operation = format!("checking Jira project {project}");
-            self.call(
-                &operation,
-                Retry::Safe,
-                reqwest::Method::GET,
-                &format!("/project/{project}"),
-                None,
-            )
-            .await?;
+            self.check_target(project, None).await?;
         }
         Ok(me["displayName"]
             .as_str()
@@ -353,11 +354,54 @@ impl TicketProvider for JiraClient {
             .to_owned())
     }
 
-    async fn create_ticket(&self, ticket: &NewTicket) -> ProviderResult<RemoteTicket> {
-        let label = format!("{LABEL_PREFIX}{}", ticket.idempotency_key);
-        if let Some(existing) = self.find_by_label(&ticket.project, &label).await? {
-            return Ok(existing);
+    async fn check_target(&self, project: &str, issue_type: Option<&str>) -> ProviderResult<()> {
+        let wanted = issue_type.unwrap_or(DEFAULT_JIRA_ISSUE_TYPE);
+        let operation = format!("checking Jira project {project}");
+        let answer = self
+            .call(
+                &operation,
+                Retry::Safe,
+                reqwest::Method::GET,
+                &format!("/project/{project}"),
+                None,
+            )
+            .await?;
+        let found: ProjectIssueTypes = self.decode(&operation, &answer)?;
+        // An answer without the list (a trimmed-down proxy) cannot tell; the create will.
+        let Some(types) = found.issue_types else {
+            return Ok(());
+        };
+        // Sub-tasks need a parent issue: not something grantdesk can file on its own.
+        let usable: Vec<&str> = types.iter().filter(|t| !t.subtask).map(|t| t.name.as_str()).collect();
+        if usable.iter().any(|name| name.eq_ignore_ascii_case(wanted)) {
+            return Ok(());
         }
+        Err(ProviderError {
+            provider: KIND,
+            operation,
+            kind: ProviderErrorKind::Rejected,
+            status: None,
+            message: format!(
+                "project {project} has no issue type '{wanted}' (it has: {}); name one of them as the target's issue_type",
+                usable.join(", ")
+            ),
+        })
+    }
+
+    fn search_lags(&self) -> bool {
+        true
+    }
+
+    async fn find_filed(&self, project: &str, idempotency_key: &str) -> ProviderResult<Option<RemoteTicket>> {
+        self.find_by_label(project, &format!("{LABEL_PREFIX}{idempotency_key}"))
+            .await
+    }
+
+    async fn create_ticket(&self, ticket: &NewTicket) -> ProviderResult<RemoteTicket> {
+        // No search first: it would not show a create made seconds ago. Exactly-once is the
+        // filer's lease (`functions/ticket-filer/src/once.rs`), which calls `find_filed` when an
+        // earlier create's outcome is unknown.
+        let label = format!("{LABEL_PREFIX}{}", ticket.idempotency_key);
         match self.create_issue(ticket, &label, ticket.assignee.as_deref()).await {
             Ok(created) => Ok(created),
             // Jira refuses an assignee who may not be assigned in the project (`errors.assignee`):

@@ -339,6 +339,14 @@ impl TicketProvider for LinearClient {
             .to_owned())
     }
 
+    async fn find_filed(&self, _team: &str, idempotency_key: &str) -> ProviderResult<Option<RemoteTicket>> {
+        // The issue's id is derived from the key, and reading by id is consistent.
+        Ok(self
+            .issue(&issue_id_for(idempotency_key))
+            .await?
+            .map(|i| self.ticket(i)))
+    }
+
     async fn create_ticket(&self, ticket: &NewTicket) -> ProviderResult<RemoteTicket> {
         let id = issue_id_for(&ticket.idempotency_key);
         let team_id = self.team_id(&ticket.project).await?;

@@ -112,6 +112,8 @@ pub struct NewTicket {
     pub description: String,
     /// The provider's user id of the assignee.
     pub assignee: Option<String>,
+    /// The Jira issue type (`Task` when unset); other providers have none.
+    pub issue_type: Option<String>,
 }
 
 /// Per-integration state mapping that takes precedence over the defaults: the provider's own
@@ -128,7 +130,32 @@ pub trait TicketProvider: Send + Sync {
     /// short description of the identity the credentials belong to.
     fn check_connection(&self, project: Option<&str>) -> impl Future<Output = ProviderResult<String>> + Send;
 
-    /// Files a ticket, or returns the one already filed under the same idempotency key.
+    /// The ticket already filed in `project` under `idempotency_key`, if the provider shows it.
+    /// Jira's search is eventually consistent: right after a create it may not show it yet.
+    fn find_filed(
+        &self,
+        project: &str,
+        idempotency_key: &str,
+    ) -> impl Future<Output = ProviderResult<Option<RemoteTicket>>> + Send;
+
+    /// Checks that tickets can be filed in `project` as `issue_type` (Jira: the project has
+    /// that issue type, `Task` when unset). Providers without issue types accept any.
+    fn check_target(&self, project: &str, issue_type: Option<&str>) -> impl Future<Output = ProviderResult<()>> + Send {
+        let _ = (project, issue_type);
+        async { Ok(()) }
+    }
+
+    /// Whether [`Self::find_filed`] may miss a ticket created moments ago (Jira's search is
+    /// eventually consistent); when it does not, one empty answer is conclusive.
+    fn search_lags(&self) -> bool {
+        false
+    }
+
+    /// Files a ticket under its idempotency key, with one create call. It does not look for a
+    /// ticket filed before under the same key: exactly-once is the ticket filer's lease, which
+    /// calls [`Self::find_filed`] when an earlier create's outcome is unknown. Where the
+    /// provider makes a create idempotent itself (Linear's client-chosen id), a repeated create
+    /// returns the first ticket.
     fn create_ticket(&self, ticket: &NewTicket) -> impl Future<Output = ProviderResult<RemoteTicket>> + Send;
 
     /// Reads many tickets by remote id in as few calls as the provider allows; tickets that
@@ -246,6 +273,22 @@ impl TicketProvider for AnyProvider {
 
     async fn check_connection(&self, project: Option<&str>) -> ProviderResult<String> {
         delegate!(self, c => c.check_connection(project))
+    }
+
+    async fn check_target(&self, project: &str, issue_type: Option<&str>) -> ProviderResult<()> {
+        delegate!(self, c => c.check_target(project, issue_type))
+    }
+
+    fn search_lags(&self) -> bool {
+        match self {
+            Self::Jira(c) => c.search_lags(),
+            Self::Linear(c) => c.search_lags(),
+            Self::Servicenow(c) => c.search_lags(),
+        }
+    }
+
+    async fn find_filed(&self, project: &str, idempotency_key: &str) -> ProviderResult<Option<RemoteTicket>> {
+        delegate!(self, c => c.find_filed(project, idempotency_key))
     }
 
     async fn create_ticket(&self, ticket: &NewTicket) -> ProviderResult<RemoteTicket> {

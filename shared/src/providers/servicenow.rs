@@ -257,14 +257,18 @@ impl TicketProvider for ServiceNowClient {
         Ok(self.username.clone())
     }
 
+    async fn find_filed(&self, project: &str, idempotency_key: &str) -> ProviderResult<Option<RemoteTicket>> {
+        if !TABLES.contains(&project) {
+            return Ok(None);
+        }
+        self.by_correlation(project, idempotency_key).await
+    }
+
     async fn create_ticket(&self, ticket: &NewTicket) -> ProviderResult<RemoteTicket> {
         let table = ticket.project.as_str();
         let operation = format!("creating ServiceNow {table} record");
         if !TABLES.contains(&table) {
             return Err(self.invalid(&operation, format!("table must be incident or sc_task, not {table}")));
-        }
-        if let Some(existing) = self.by_correlation(table, &ticket.idempotency_key).await? {
-            return Ok(existing);
         }
         let mut body = json!({
             "short_description": ticket.title,

@@ -16,10 +16,11 @@
 //! | access change | `CHANGE#id` | `CHANGE` | | `PENDING_TICKETS` / `updated#id` while its ticket waits to be filed |
 //! | integration | `INTEGRATION#provider` | `INTEGRATION` | `INTEGRATIONS` / provider | |
 //! | audit ticket | `REQ#id` | `AUDIT` | | |
-//! | audit event | `REQ#id` | `AUDIT#event id` | | |
+//! | audit event | `REQ#id` | `AUDIT#event id` | | `PENDING_AUDIT_EVENTS` / `at#request#event` until handled |
 //! | tracked ticket | `TICKET#provider#remote id` | purpose (`PROPAGATION#chg`, `LINKED#gnt`, `AUDIT#req`) | `RESOURCE_TICKETS#rid` while watched | gsi3: `OPEN_TICKETS#provider` / `last synced#remote id#purpose` while watched |
 //! | provider account cache | `PROVIDERUSER#provider#email` | `USER` | | |
 //! | once-only marker (webhook delivery seen, reviewers notified) | `MARKER#name` | `MARKER` | | |
+//! | filing lease (one per ticket being filed) | `FILING#idempotency key` | `FILING` | | |
 //!
 //! gsi3 is the open-tickets index: per provider, oldest-synced first, only tickets grantdesk
 //! still waits on (a sparse index).
@@ -182,6 +183,23 @@ pub fn audit_event(request: &RequestId, event_id: &str) -> Keys {
     Keys::new(format!("REQ#{request}"), &format!("{AUDIT_EVENT_PREFIX}{event_id}"))
 }
 
+/// The gsi2 partition of audit events not yet reflected on their ticket (the sweeper re-drives
+/// the ones waiting too long).
+pub const PENDING_AUDIT_EVENTS: &str = "PENDING_AUDIT_EVENTS";
+
+/// An audit event; in the pending-audit-events index until it is handled.
+pub fn audit_event_record(event: &crate::domain::AuditEvent) -> Keys {
+    let keys = audit_event(&event.request_id, &event.id);
+    if event.processed_at.is_none() {
+        keys.gsi2(
+            PENDING_AUDIT_EVENTS,
+            format!("{}#{}#{}", sortable_time(&event.at), event.request_id, event.id),
+        )
+    } else {
+        keys
+    }
+}
+
 /// The gsi3 partition of tickets grantdesk still waits on, per provider.
 pub fn open_tickets(provider: crate::domain::TicketProviderKind) -> String {
     format!("OPEN_TICKETS#{provider}")
@@ -228,6 +246,12 @@ pub fn tracked_ticket(ticket: &crate::domain::TrackedTicket) -> Keys {
 /// (expires through the table's TTL).
 pub fn marker(name: &str) -> Keys {
     Keys::new(format!("MARKER#{name}"), "MARKER")
+}
+
+/// The lease and memory of filing one ticket, keyed by its idempotency key (expires through the
+/// table's TTL).
+pub fn filing(key: &str) -> Keys {
+    Keys::new(format!("FILING#{key}"), "FILING")
 }
 
 /// The random key pagination tokens are signed with.

@@ -9,6 +9,7 @@
 mod access;
 mod catalog;
 mod directory;
+mod filing;
 mod integrations;
 pub mod keys;
 mod settings;
@@ -17,6 +18,7 @@ mod tickets;
 
 pub use access::{ApprovalWrite, ResourceUser};
 pub use directory::MAX_MEMBER_CHANGES;
+pub use filing::{FilingClaim, FilingMemory};
 pub use tickets::{MarkerClaim, ProviderAccount};
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};

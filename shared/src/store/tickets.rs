@@ -148,9 +148,25 @@ impl Store {
             .await
     }
 
+    /// Audit events still not handled that were recorded before `before`, oldest first (a
+    /// stream record that exhausted its retries leaves them there).
+    pub async fn stuck_audit_events(&self, before: &Timestamp, limit: i32) -> StoreResult<Vec<AuditEvent>> {
+        let below = keys::sortable_time(before);
+        let found: Vec<Versioned<AuditEvent>> = self
+            .query_before(
+                "gsi2",
+                keys::PENDING_AUDIT_EVENTS,
+                &below,
+                limit,
+                "listing stuck audit events",
+            )
+            .await?;
+        Ok(found.into_iter().map(|v| v.value).collect())
+    }
+
     /// Marks an audit event read at `expected_version` as reflected on the ticket.
     pub async fn save_audit_event(&self, expected_version: u64, event: &AuditEvent) -> StoreResult<()> {
-        let keys = keys::audit_event(&event.request_id, &event.id);
+        let keys = keys::audit_event_record(event);
         self.write_one(
             Write::replace(&self.table, &keys, AUDIT_EVENT, expected_version, event, "audit event")?,
             "saving audit event",
@@ -162,15 +178,7 @@ impl Store {
     pub(super) fn audit_event_writes(&self, events: &[AuditEvent]) -> StoreResult<Vec<Write>> {
         events
             .iter()
-            .map(|e| {
-                Write::create(
-                    &self.table,
-                    &keys::audit_event(&e.request_id, &e.id),
-                    AUDIT_EVENT,
-                    e,
-                    "audit event",
-                )
-            })
+            .map(|e| Write::create(&self.table, &keys::audit_event_record(e), AUDIT_EVENT, e, "audit event"))
             .collect()
     }
 

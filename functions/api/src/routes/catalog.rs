@@ -108,12 +108,17 @@ async fn existing_group(api: &Api, id: Option<&str>) -> ApiResult<Option<GroupId
     }
 }
 
-fn checked_propagation(propagation: Option<TicketPropagation>) -> ApiResult<Option<TicketPropagation>> {
+async fn checked_propagation(
+    api: &Api,
+    propagation: Option<TicketPropagation>,
+) -> ApiResult<Option<TicketPropagation>> {
     match propagation {
         Some(mut p) => {
             p.validate()
                 .map_err(|m| ApiError::bad_request("invalid_body", format!("ticket_propagation: {m}")))?;
             p.project = domain::trim_text(&p.project).to_owned();
+            api.check_issue_type(p.provider, &p.project, p.issue_type.as_deref(), "ticket_propagation")
+                .await?;
             Ok(Some(p))
         }
         None => Ok(None),
@@ -129,7 +134,7 @@ pub async fn create_app(api: &Api, caller: &Caller, body: CreateApp) -> ApiResul
         id: AppId::generate(),
         name: name("name", &body.name)?,
         admin_group_id: existing_group(api, body.admin_group_id.as_deref()).await?,
-        ticket_propagation: checked_propagation(body.ticket_propagation)?,
+        ticket_propagation: checked_propagation(api, body.ticket_propagation).await?,
         created_at: domain::now(),
     };
     api.store.create_app(&app).await?;
@@ -180,7 +185,7 @@ pub async fn patch_app(api: &Api, caller: &Caller, id: &str, patch: PatchApp) ->
         app.admin_group_id = existing_group(api, group.as_deref()).await?;
     }
     if let Some(propagation) = patch.ticket_propagation {
-        app.ticket_propagation = checked_propagation(propagation)?;
+        app.ticket_propagation = checked_propagation(api, propagation).await?;
     }
     api.store.update_app(version, &app).await?;
     Ok(json(StatusCode::OK, &app))
@@ -204,7 +209,7 @@ pub async fn create_resource(api: &Api, caller: &Caller, body: CreateResource) -
         name: name("name", &body.name)?,
         admin_group_id: existing_group(api, body.admin_group_id.as_deref()).await?,
         request_config,
-        ticket_propagation: checked_propagation(body.ticket_propagation)?,
+        ticket_propagation: checked_propagation(api, body.ticket_propagation).await?,
         last_synced_at: None,
         created_at: domain::now(),
     };
@@ -317,7 +322,7 @@ pub async fn patch_resource(api: &Api, caller: &Caller, id: &str, patch: PatchRe
         }
     }
     if let Some(propagation) = patch.ticket_propagation {
-        resource.ticket_propagation = checked_propagation(propagation)?;
+        resource.ticket_propagation = checked_propagation(api, propagation).await?;
     }
     api.store.update_resource(version, &resource).await?;
     Ok(json(StatusCode::OK, &resource))

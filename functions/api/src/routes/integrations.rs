@@ -252,6 +252,11 @@ pub async fn connect(
                         project.unwrap_or_default()
                     ),
                 ),
+                // grantdesk's own check of what came back (a project without the issue type
+                // tickets are filed as): the provider answered, but cannot take our tickets.
+                ProviderErrorKind::Rejected if err.status.is_none() => {
+                    ApiError::unprocessable("invalid_target", format!("{kind}: {}; nothing was saved", err.message))
+                }
                 ProviderErrorKind::NotFound | ProviderErrorKind::Rejected => ApiError::unprocessable(
                     "provider_not_found",
                     format!(

@@ -27,6 +27,11 @@ pub async fn put(api: &Api, caller: &Caller, mut settings: Settings) -> ApiResul
     if let Some(project) = settings.audit_tickets.project.as_mut() {
         *project = project.trim().to_owned();
     }
+    if let (Some(provider), Some(project)) = (settings.audit_tickets.provider, &settings.audit_tickets.project) {
+        let issue_type = settings.audit_tickets.issue_type.as_deref();
+        api.check_issue_type(provider, project, issue_type, "audit_tickets")
+            .await?;
+    }
     let current = api.store.settings().await?;
     api.store.save_settings(current.version, &settings).await?;
     Ok(json(StatusCode::OK, &settings))
