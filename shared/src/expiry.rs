@@ -29,7 +29,7 @@ pub async fn expire_grant(store: &Store, grant: &GrantId) -> StoreResult<Expiry>
         Ok(outcome) => outcome,
         Err(DomainError::GrantNotActive(_)) => return Ok(Expiry::AlreadyEnded),
         Err(DomainError::NotYetExpired) => return Ok(Expiry::NotDue),
-        Err(other) => return Err(StoreError::Conflict(other.to_string())),
+        Err(other) => return Err(StoreError::changed(other.to_string())),
     };
     let events: Vec<AuditEvent> = ended
         .request_id

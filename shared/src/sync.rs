@@ -56,7 +56,7 @@ pub async fn apply_remote_state(
                 .value
                 .clone()
                 .record_ticket_state(remote.state, now)
-                .map_err(|e| StoreError::Conflict(e.to_string()))?;
+                .map_err(|e| StoreError::changed(e.to_string()))?;
             let applied = match updated.propagation {
                 PropagationStatus::Completed => Applied::Completed,
                 PropagationStatus::TicketCanceled => Applied::Flagged,
@@ -89,7 +89,7 @@ pub async fn apply_remote_state(
                 .value
                 .clone()
                 .revoke(RevocationReason::LinkedTicketClosed, propagation.as_ref(), now)
-                .map_err(|e| StoreError::Conflict(e.to_string()))?;
+                .map_err(|e| StoreError::changed(e.to_string()))?;
             let detail = Some(format!("linked ticket {} was closed", remote.key));
             let events: Vec<AuditEvent> = ended
                 .request_id

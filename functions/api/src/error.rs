@@ -2,7 +2,7 @@
 
 use grantdesk::domain::DomainError;
 use grantdesk::providers::{ConnectionError, ProviderError};
-use grantdesk::store::StoreError;
+use grantdesk::store::{Conflict, StoreError};
 use lambda_http::http::StatusCode;
 use serde::Serialize;
 
@@ -129,7 +129,11 @@ impl From<DomainError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Conflict(what) => Self::conflict(
+            StoreError::Conflict(Conflict::AccessAlreadyActive { .. }) => Self::conflict(
+                "access_already_active",
+                "the user already has active access to this resource",
+            ),
+            StoreError::Conflict(Conflict::Changed(what)) => Self::conflict(
                 "conflict",
                 format!("the change conflicts with the current state ({what}); read it again and retry"),
             ),

@@ -95,10 +95,10 @@ impl Store {
             .map_err(|e| StoreError::dynamo("building put", e))?;
         Ok(Write::raw(
             TransactWriteItem::builder().put(put).build(),
-            format!(
-                "user {} already has active access to resource {}",
-                grant.user_id, grant.resource_id
-            ),
+            super::Conflict::AccessAlreadyActive {
+                user: grant.user_id.clone(),
+                resource: grant.resource_id.clone(),
+            },
         ))
     }
 

@@ -148,7 +148,7 @@ impl Store {
             .map_err(|e| StoreError::dynamo("building put", e))?;
         Ok(Write::raw(
             TransactWriteItem::builder().put(put).build(),
-            format!("member {user}"),
+            super::Conflict::Changed(format!("member {user}")),
         ))
     }
 
@@ -230,7 +230,7 @@ impl Store {
                 .map_err(|e| StoreError::dynamo("building delete", e))?;
             writes.push(Write::raw(
                 TransactWriteItem::builder().delete(delete).build(),
-                format!("member {user}"),
+                super::Conflict::Changed(format!("member {user}")),
             ));
         }
         self.transact(writes, "setting group members").await

@@ -153,7 +153,7 @@ impl Store {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error().and_then(|err| err.code()) {
                 Some("ConditionalCheckFailedException" | "TransactionConflictException") => {
-                    Err(StoreError::Conflict(format!("the filing lease on {key}")))
+                    Err(StoreError::changed(format!("the filing lease on {key}")))
                 }
                 _ => Err(StoreError::dynamo(operation, DisplayErrorContext(e))),
             },

@@ -37,7 +37,7 @@ impl Store {
             .map_err(|e| StoreError::dynamo("building delete", e))?;
         let write = Write::raw(
             TransactWriteItem::builder().delete(delete).build(),
-            format!("{provider} is not connected"),
+            super::Conflict::Changed(format!("{provider} is not connected")),
         );
         self.transact(vec![write], "deleting integration").await
     }

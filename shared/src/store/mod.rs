@@ -19,6 +19,7 @@ mod tickets;
 pub use access::{ApprovalWrite, ResourceUser};
 pub use directory::MAX_MEMBER_CHANGES;
 pub use filing::{FilingClaim, FilingMemory};
+
 pub use tickets::{MarkerClaim, ProviderAccount};
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -39,8 +40,9 @@ pub type Item = HashMap<String, AttributeValue>;
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// A conditional write lost: the record exists already, or changed since it was read.
+    /// Which condition failed is typed, so callers decide on it, never on message text.
     #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(Conflict),
     /// A write larger than one transaction can hold.
     #[error("{0}")]
     TooLarge(String),
@@ -57,7 +59,38 @@ pub enum StoreError {
     },
 }
 
+/// Which condition of a conditional write failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Conflict {
+    /// The user already has an active grant on the resource: their Users tab entry is held.
+    AccessAlreadyActive {
+        /// The user.
+        user: crate::domain::UserId,
+        /// The resource.
+        resource: crate::domain::ResourceId,
+    },
+    /// The named record already exists, or changed since it was read (or another
+    /// transaction holds it right now).
+    Changed(String),
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::AccessAlreadyActive { user, resource } => {
+                write!(f, "user {user} already has active access to resource {resource}")
+            }
+            Self::Changed(what) => f.write_str(what),
+        }
+    }
+}
+
 impl StoreError {
+    /// A conflict on the named record.
+    pub fn changed(what: impl Into<String>) -> Self {
+        Self::Conflict(Conflict::Changed(what.into()))
+    }
+
     fn dynamo(operation: &'static str, message: impl std::fmt::Display) -> Self {
         Self::Dynamo {
             operation,
@@ -252,9 +285,9 @@ fn key_of(keys: &Keys) -> Item {
     ])
 }
 
-/// One write of a transaction, with a label that names it in conflict messages.
+/// One write of a transaction, with the conflict its condition failing means.
 struct Write {
-    label: String,
+    conflict: Conflict,
     item: TransactWriteItem,
 }
 
@@ -274,7 +307,7 @@ impl Write {
             .build()
             .map_err(|e| StoreError::dynamo("building put", e))?;
         Ok(Self {
-            label: label.into(),
+            conflict: Conflict::Changed(label.into()),
             item: TransactWriteItem::builder().put(put).build(),
         })
     }
@@ -299,16 +332,13 @@ impl Write {
         };
         let put = put.build().map_err(|e| StoreError::dynamo("building put", e))?;
         Ok(Self {
-            label: label.into(),
+            conflict: Conflict::Changed(label.into()),
             item: TransactWriteItem::builder().put(put).build(),
         })
     }
 
-    fn raw(item: TransactWriteItem, label: impl Into<String>) -> Self {
-        Self {
-            label: label.into(),
-            item,
-        }
+    fn raw(item: TransactWriteItem, conflict: Conflict) -> Self {
+        Self { conflict, item }
     }
 }
 
@@ -588,9 +618,9 @@ impl Store {
     /// Writes a single record conditionally (a plain PutItem: half the cost of a transaction).
     async fn write_one(&self, write: Write, operation: &'static str) -> StoreResult<()> {
         use aws_sdk_dynamodb::operation::put_item::PutItemError;
-        let Write { label, item } = write;
+        let Write { conflict, item } = write;
         let Some(put) = item.put else {
-            return self.transact(vec![Write { label, item }], operation).await;
+            return self.transact(vec![Write { conflict, item }], operation).await;
         };
         let result = self
             .client
@@ -605,19 +635,29 @@ impl Store {
         match result {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(service)) => match service.into_err() {
-                PutItemError::ConditionalCheckFailedException(_) => Err(StoreError::Conflict(label)),
+                PutItemError::ConditionalCheckFailedException(_) => Err(StoreError::Conflict(conflict)),
                 // The record is inside another request's transaction right now: that one wins.
-                PutItemError::TransactionConflictException(_) => Err(StoreError::Conflict(label)),
+                PutItemError::TransactionConflictException(_) => Err(StoreError::Conflict(conflict)),
                 other => Err(StoreError::dynamo(operation, DisplayErrorContext(other))),
             },
             Err(other) => Err(StoreError::dynamo(operation, DisplayErrorContext(other))),
         }
     }
 
+    /// The conflict that failed conditions mean: a specific one if any says more than "changed",
+    /// else the changed records named together.
+    fn conflict_of(failed: &[&Conflict]) -> Option<Conflict> {
+        if let Some(specific) = failed.iter().find(|c| !matches!(c, Conflict::Changed(_))) {
+            return Some((*specific).clone());
+        }
+        let names: Vec<String> = failed.iter().map(|c| c.to_string()).collect();
+        (!names.is_empty()).then(|| Conflict::Changed(names.join(", ")))
+    }
+
     /// Writes all of `writes` or none of them.
     async fn transact(&self, writes: Vec<Write>, operation: &'static str) -> StoreResult<()> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-        let labels: Vec<String> = writes.iter().map(|w| w.label.clone()).collect();
+        let conflicts: Vec<Conflict> = writes.iter().map(|w| w.conflict.clone()).collect();
         let result = self
             .client
             .transact_write_items()
@@ -631,20 +671,22 @@ impl Store {
                     let reasons = cancel.cancellation_reasons();
                     // A condition that failed, or a record another transaction holds right now
                     // (`TransactionConflict`): either way a concurrent writer got there first.
-                    let failed: Vec<&str> = reasons
+                    let failed: Vec<&Conflict> = reasons
                         .iter()
-                        .zip(&labels)
+                        .zip(&conflicts)
                         .filter(|(r, _)| matches!(r.code(), Some("ConditionalCheckFailed" | "TransactionConflict")))
-                        .map(|(_, label)| label.as_str())
+                        .map(|(_, conflict)| conflict)
                         .collect();
-                    if failed.is_empty() {
-                        Err(StoreError::dynamo(operation, format!("transaction canceled: {cancel}")))
-                    } else {
-                        Err(StoreError::Conflict(failed.join(", ")))
-                    }
+                    Err(match Self::conflict_of(&failed) {
+                        Some(conflict) => StoreError::Conflict(conflict),
+                        None => StoreError::dynamo(operation, format!("transaction canceled: {cancel}")),
+                    })
                 }
                 TransactWriteItemsError::TransactionInProgressException(_) => {
-                    Err(StoreError::Conflict(labels.join(", ")))
+                    let all: Vec<&Conflict> = conflicts.iter().collect();
+                    Err(StoreError::Conflict(
+                        Self::conflict_of(&all).unwrap_or_else(|| Conflict::Changed(operation.into())),
+                    ))
                 }
                 other => Err(StoreError::dynamo(operation, DisplayErrorContext(other))),
             },
@@ -656,6 +698,22 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_transaction_names_the_specific_conflict_before_stale_records() {
+        let active = Conflict::AccessAlreadyActive {
+            user: crate::domain::UserId::generate(),
+            resource: crate::domain::ResourceId::generate(),
+        };
+        let request = Conflict::Changed("request".into());
+        let grant = Conflict::Changed("grant".into());
+        assert_eq!(Store::conflict_of(&[&request, &active, &grant]), Some(active));
+        assert_eq!(
+            Store::conflict_of(&[&request, &grant]),
+            Some(Conflict::Changed("request, grant".into()))
+        );
+        assert_eq!(Store::conflict_of(&[]), None, "no failed condition is not a conflict");
+    }
 
     #[test]
     fn an_empty_map_or_list_is_never_written() {

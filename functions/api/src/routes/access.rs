@@ -10,7 +10,7 @@ use grantdesk::domain::{
     self, AccessChange, AuditEvent, AuditEventKind, DurationMinutes, Email, Grant, GrantId, GrantSource, GrantStatus,
     LinkedTicket, PropagationStatus, RevocationReason, TicketRef, User, UserId,
 };
-use grantdesk::store::{PageRequest, ResourceUser, StoreError};
+use grantdesk::store::{PageRequest, ResourceUser};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::{Deserialize, Serialize};
@@ -148,10 +148,6 @@ pub async fn add_user(api: &Api, caller: &Caller, id: &str, body: AddUser) -> Ap
                 &ResourceUserView::new(grant, Some(user), Some(change)),
             ))
         }
-        Err(StoreError::Conflict(_)) => Err(ApiError::conflict(
-            "access_already_active",
-            format!("{} already has active access to this resource", user.email),
-        )),
         Err(err) => Err(err.into()),
     }
 }

@@ -11,7 +11,7 @@ use grantdesk::domain::{
     UserId,
 };
 use grantdesk::providers::TicketProvider;
-use grantdesk::store::{ApprovalWrite, PageRequest, StoreError, Versioned};
+use grantdesk::store::{ApprovalWrite, PageRequest, Versioned};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::{Deserialize, Serialize};
@@ -234,10 +234,6 @@ impl Api {
                 self.schedule_expiry(&grant).await;
                 Ok(RequestView::new(approved, Some(grant), None))
             }
-            Err(StoreError::Conflict(what)) if what.contains("already has active access") => Err(ApiError::conflict(
-                "access_already_active",
-                "the requester already has active access to this resource",
-            )),
             Err(err) => Err(err.into()),
         }
     }
