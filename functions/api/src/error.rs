@@ -3,6 +3,8 @@
 use grantdesk::domain::DomainError;
 use grantdesk::providers::{ConnectionError, ProviderError};
 use grantdesk::store::{Conflict, StoreError};
+use grantdesk::usecases::authorization::Refusal;
+use grantdesk::usecases::review::ReviewError;
 use lambda_http::http::StatusCode;
 use serde::Serialize;
 
@@ -150,6 +152,27 @@ impl From<StoreError> for ApiError {
                     "an internal error occurred; try again",
                 )
             }
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        let message = refusal.to_string();
+        match refusal {
+            Refusal::OwnRequest => Self::new(StatusCode::FORBIDDEN, "cannot_review_own_request", message),
+            _ => Self::forbidden(message),
+        }
+    }
+}
+
+impl From<ReviewError> for ApiError {
+    fn from(err: ReviewError) -> Self {
+        match err {
+            ReviewError::RequestNotFound(_) | ReviewError::ResourceNotFound(_) => Self::not_found(err.to_string()),
+            ReviewError::Refused(refusal) => refusal.into(),
+            ReviewError::Domain(err) => err.into(),
+            ReviewError::Store(err) => err.into(),
         }
     }
 }

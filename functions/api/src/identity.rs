@@ -23,6 +23,14 @@ impl Caller {
     pub fn id(&self) -> &UserId {
         &self.user.id
     }
+
+    /// The caller as the use cases see them.
+    pub fn principal(&self) -> grantdesk::usecases::authorization::Principal {
+        grantdesk::usecases::authorization::Principal {
+            user_id: self.user.id.clone(),
+            org_admin: self.is_admin,
+        }
+    }
 }
 
 /// What the request's verified JWT says about the caller.

@@ -31,6 +31,7 @@ pub struct Api {
     connections: Connections,
     events: EventBus,
     schedules: ExpirySchedules,
+    reviews: grantdesk::usecases::review::Reviews,
     config: ApiConfig,
 }
 
@@ -44,11 +45,13 @@ impl Api {
         schedules: ExpirySchedules,
         config: ApiConfig,
     ) -> Self {
+        let reviews = grantdesk::usecases::review::Reviews::new(store.clone(), schedules.clone());
         Self {
             store,
             connections,
             events,
             schedules,
+            reviews,
             config,
         }
     }

@@ -1,6 +1,6 @@
 //! `POST, GET /requests`, `GET /requests/{id}`, `POST /requests/{id}/approve|deny|cancel`.
 
-use super::catalog::{load_resource, LoadedResource};
+use super::catalog::load_resource;
 use super::{parse_id, List};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
@@ -11,7 +11,8 @@ use grantdesk::domain::{
     UserId,
 };
 use grantdesk::providers::TicketProvider;
-use grantdesk::store::{ApprovalWrite, PageRequest, Versioned};
+use grantdesk::store::{PageRequest, Versioned};
+use grantdesk::usecases::authorization::{self, Actor};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::{Deserialize, Serialize};
@@ -164,12 +165,6 @@ impl Api {
         })
     }
 
-    /// Whether the caller may review requests for the resource: an org admin or a member of
-    /// the request's reviewer group.
-    async fn may_review(&self, caller: &Caller, request: &AccessRequest) -> ApiResult<bool> {
-        self.admin_or_member(caller, request.reviewer_group_id.as_ref()).await
-    }
-
     async fn load_request(&self, id: &str) -> ApiResult<Versioned<AccessRequest>> {
         let id = parse_id("request", id, RequestId::parse)?;
         self.store
@@ -188,54 +183,6 @@ impl Api {
             None => None,
         };
         Ok(RequestView::new(request, grant, audit))
-    }
-
-    async fn record_approval(
-        &self,
-        request: Versioned<AccessRequest>,
-        approver: Option<&UserId>,
-        comment: Option<String>,
-        loaded: &LoadedResource,
-    ) -> ApiResult<RequestView> {
-        let now = domain::now();
-        let opening = request.version == 0;
-        let (approved, grant, change) = request
-            .value
-            .approve(approver, comment.clone(), loaded.propagation(), now)?;
-        let audit = approved.audit.as_ref();
-        let mut events = Vec::new();
-        if opening {
-            events.extend(AuditEvent::new(
-                &approved.id,
-                audit,
-                AuditEventKind::Opened,
-                Some(&approved.requester_id),
-                None,
-                now,
-            ));
-        }
-        events.extend(AuditEvent::new(
-            &approved.id,
-            audit,
-            AuditEventKind::Approved,
-            approver,
-            comment,
-            now,
-        ));
-        let write = ApprovalWrite {
-            request: &approved,
-            request_version: request.version,
-            grant: &grant,
-            change: &change,
-            events: &events,
-        };
-        match self.store.approve(write).await {
-            Ok(()) => {
-                self.schedule_expiry(&grant).await;
-                Ok(RequestView::new(approved, Some(grant), None))
-            }
-            Err(err) => Err(err.into()),
-        }
     }
 }
 
@@ -281,17 +228,15 @@ pub async fn create(api: &Api, caller: &Caller, body: CreateRequest) -> ApiResul
         }
     }
     if resource.request_config.auto_approve {
-        let view = api
-            .record_approval(
-                Versioned {
-                    version: 0,
-                    value: request,
-                },
-                None,
-                None,
-                &loaded,
-            )
+        let new = Versioned {
+            version: 0,
+            value: request,
+        };
+        let decided = api
+            .reviews
+            .record_approval(new, None, None, resource, &loaded.app)
             .await?;
+        let view = RequestView::new(decided.request, decided.grant, None);
         return Ok(json(StatusCode::CREATED, &view));
     }
     let events: Vec<AuditEvent> = AuditEvent::new(
@@ -374,43 +319,25 @@ pub async fn list(api: &Api, caller: &Caller, review: Option<String>, page: Page
     responses((status = 200, body = RequestView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get(api: &Api, caller: &Caller, id: &str) -> ApiResult<Response<Body>> {
     let request = api.load_request(id).await?.value;
-    let allowed = &request.requester_id == caller.id() || api.may_review(caller, &request).await? || {
+    if &request.requester_id != caller.id() {
         let loaded = load_resource(api, request.resource_id.as_str()).await?;
-        api.admin_or_member(caller, loaded.admin_group()).await?
-    };
-    if !allowed {
-        return Err(ApiError::forbidden(
-            "only the requester, its reviewers and admins may see this request",
-        ));
+        let groups = [request.reviewer_group_id.as_ref(), loaded.admin_group()];
+        let actor = Actor::resolve(&api.store, &caller.principal(), &groups).await?;
+        authorization::see_request(&actor, &request, loaded.admin_group())?;
     }
     Ok(json(StatusCode::OK, &api.view(request).await?))
-}
-
-/// Checks the caller may review `request`: never its requester, else a reviewer or org admin.
-async fn require_reviewer(api: &Api, caller: &Caller, request: &AccessRequest) -> ApiResult<()> {
-    if &request.requester_id == caller.id() {
-        return Err(domain::DomainError::SelfReview.into());
-    }
-    if api.may_review(caller, request).await? {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "only the resource's reviewers or org admins may review this request",
-        ))
-    }
 }
 
 /// Approves a request and grants access until the requested end time.
 #[utoipa::path(post, path = "/requests/{id}/approve", tag = "requests", params(("id" = String, Path,)), request_body = Decision,
     responses((status = 200, body = RequestView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn approve(api: &Api, caller: &Caller, id: &str, body: Decision) -> ApiResult<Response<Body>> {
-    let request = api.load_request(id).await?;
-    require_reviewer(api, caller, &request.value).await?;
-    let loaded = load_resource(api, request.value.resource_id.as_str()).await?;
-    let view = api
-        .record_approval(request, Some(caller.id()), body.comment, &loaded)
-        .await?;
-    Ok(json(StatusCode::OK, &view))
+    let id = parse_id("request", id, RequestId::parse)?;
+    let decided = api.reviews.approve(&caller.principal(), &id, body.comment).await?;
+    Ok(json(
+        StatusCode::OK,
+        &RequestView::new(decided.request, decided.grant, None),
+    ))
 }
 
 /// Denies a request; a comment is required.
@@ -418,42 +345,16 @@ pub async fn approve(api: &Api, caller: &Caller, id: &str, body: Decision) -> Ap
     responses((status = 200, body = RequestView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn deny(api: &Api, caller: &Caller, id: &str, body: Decision) -> ApiResult<Response<Body>> {
-    let request = api.load_request(id).await?;
-    require_reviewer(api, caller, &request.value).await?;
-    let now = domain::now();
-    let denied = request.value.deny(caller.id(), body.comment, now)?;
-    let comment = denied.decision.as_ref().and_then(|d| d.comment.clone());
-    let events: Vec<AuditEvent> = AuditEvent::new(
-        &denied.id,
-        denied.audit.as_ref(),
-        AuditEventKind::Denied,
-        Some(caller.id()),
-        comment,
-        now,
-    )
-    .into_iter()
-    .collect();
-    api.store.save_request(request.version, &denied, &events).await?;
-    Ok(json(StatusCode::OK, &api.view(denied).await?))
+    let id = parse_id("request", id, RequestId::parse)?;
+    let decided = api.reviews.deny(&caller.principal(), &id, body.comment).await?;
+    Ok(json(StatusCode::OK, &api.view(decided.request).await?))
 }
 
 /// Withdraws a pending request (its requester only).
 #[utoipa::path(post, path = "/requests/{id}/cancel", tag = "requests", params(("id" = String, Path,)), request_body = Decision,
     responses((status = 200, body = RequestView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn cancel(api: &Api, caller: &Caller, id: &str, body: Decision) -> ApiResult<Response<Body>> {
-    let request = api.load_request(id).await?;
-    let now = domain::now();
-    let canceled = request.value.cancel(caller.id(), body.comment.clone(), now)?;
-    let events: Vec<AuditEvent> = AuditEvent::new(
-        &canceled.id,
-        canceled.audit.as_ref(),
-        AuditEventKind::Canceled,
-        Some(caller.id()),
-        body.comment,
-        now,
-    )
-    .into_iter()
-    .collect();
-    api.store.save_request(request.version, &canceled, &events).await?;
-    Ok(json(StatusCode::OK, &api.view(canceled).await?))
+    let id = parse_id("request", id, RequestId::parse)?;
+    let decided = api.reviews.cancel(&caller.principal(), &id, body.comment).await?;
+    Ok(json(StatusCode::OK, &api.view(decided.request).await?))
 }

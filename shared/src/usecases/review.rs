@@ -1,0 +1,200 @@
+//! Reviewing a request: approve, deny, cancel. The same rules whichever front door the decision
+//! comes through; the decision, its grant and its audit events are written in one transaction.
+
+use super::authorization::{self, Actor, Principal, Refusal};
+use crate::domain::{
+    self, AccessRequest, App, AuditEvent, AuditEventKind, DomainError, Grant, RequestId, Resource, ResourceId, UserId,
+};
+use crate::schedules::ExpirySchedules;
+use crate::store::{ApprovalWrite, Store, StoreError, Versioned};
+use thiserror::Error;
+
+/// Why a review did not happen. Each front door maps these to its answer in one place.
+#[derive(Debug, Error)]
+pub enum ReviewError {
+    /// No such request.
+    #[error("request {0} not found")]
+    RequestNotFound(RequestId),
+    /// The request's resource is gone.
+    #[error("resource {0} not found")]
+    ResourceNotFound(ResourceId),
+    /// The caller may not.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The request's state does not allow it (not pending, a comment missing...).
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The table refused (a concurrent decision: [`StoreError::Conflict`]) or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A decided request, with the grant an approval started.
+#[derive(Clone, Debug)]
+pub struct Decided {
+    /// The request as it now stands.
+    pub request: AccessRequest,
+    /// The grant an approval started.
+    pub grant: Option<Grant>,
+}
+
+/// The reviewing use cases over one store.
+#[derive(Clone, Debug)]
+pub struct Reviews {
+    store: Store,
+    schedules: ExpirySchedules,
+}
+
+impl Reviews {
+    /// Reviews recorded in `store`, with grant ends scheduled through `schedules`.
+    pub fn new(store: Store, schedules: ExpirySchedules) -> Self {
+        Self { store, schedules }
+    }
+
+    async fn load(&self, id: &RequestId) -> Result<Versioned<AccessRequest>, ReviewError> {
+        self.store
+            .request(id)
+            .await?
+            .ok_or_else(|| ReviewError::RequestNotFound(id.clone()))
+    }
+
+    async fn reviewer(&self, principal: &Principal, request: &AccessRequest) -> Result<Actor, ReviewError> {
+        let actor = Actor::resolve(&self.store, principal, &[request.reviewer_group_id.as_ref()]).await?;
+        authorization::review(&actor, request)?;
+        Ok(actor)
+    }
+
+    /// Approves a pending request as `principal` and grants access until the requested end.
+    pub async fn approve(
+        &self,
+        principal: &Principal,
+        id: &RequestId,
+        comment: Option<String>,
+    ) -> Result<Decided, ReviewError> {
+        let request = self.load(id).await?;
+        self.reviewer(principal, &request.value).await?;
+        let (resource, app) = self
+            .store
+            .resource_and_app(&request.value.resource_id)
+            .await?
+            .ok_or_else(|| ReviewError::ResourceNotFound(request.value.resource_id.clone()))?;
+        self.record_approval(request, Some(&principal.user_id), comment, &resource.value, &app)
+            .await
+    }
+
+    /// Records an approval (by `approver`, or automatic when `None`) of a request read at its
+    /// version (0: a new request approved as it is made), with its grant, add change and audit
+    /// events in one transaction, then schedules the grant's end.
+    pub async fn record_approval(
+        &self,
+        request: Versioned<AccessRequest>,
+        approver: Option<&UserId>,
+        comment: Option<String>,
+        resource: &Resource,
+        app: &App,
+    ) -> Result<Decided, ReviewError> {
+        let now = domain::now();
+        let opening = request.version == 0;
+        let (approved, grant, change) =
+            request
+                .value
+                .approve(approver, comment.clone(), resource.effective_propagation(app), now)?;
+        let audit = approved.audit.as_ref();
+        let mut events = Vec::new();
+        if opening {
+            events.extend(AuditEvent::new(
+                &approved.id,
+                audit,
+                AuditEventKind::Opened,
+                Some(&approved.requester_id),
+                None,
+                now,
+            ));
+        }
+        events.extend(AuditEvent::new(
+            &approved.id,
+            audit,
+            AuditEventKind::Approved,
+            approver,
+            comment,
+            now,
+        ));
+        self.store
+            .approve(ApprovalWrite {
+                request: &approved,
+                request_version: request.version,
+                grant: &grant,
+                change: &change,
+                events: &events,
+            })
+            .await?;
+        if let Some(at) = &grant.expires_at {
+            // The grant is recorded; the status-sync sweeper ends it on time if this fails.
+            if let Err(err) = self.schedules.schedule(&grant.id, at).await {
+                tracing::error!(error = %err, "scheduling expiry; the sweeper will end the grant");
+            }
+        }
+        Ok(Decided {
+            request: approved,
+            grant: Some(grant),
+        })
+    }
+
+    /// Denies a pending request as `principal`; a comment is required.
+    pub async fn deny(
+        &self,
+        principal: &Principal,
+        id: &RequestId,
+        comment: Option<String>,
+    ) -> Result<Decided, ReviewError> {
+        let request = self.load(id).await?;
+        self.reviewer(principal, &request.value).await?;
+        let now = domain::now();
+        let denied = request.value.deny(&principal.user_id, comment, now)?;
+        let comment = denied.decision.as_ref().and_then(|d| d.comment.clone());
+        let events: Vec<AuditEvent> = AuditEvent::new(
+            &denied.id,
+            denied.audit.as_ref(),
+            AuditEventKind::Denied,
+            Some(&principal.user_id),
+            comment,
+            now,
+        )
+        .into_iter()
+        .collect();
+        self.store.save_request(request.version, &denied, &events).await?;
+        Ok(Decided {
+            request: denied,
+            grant: None,
+        })
+    }
+
+    /// Withdraws a pending request (its requester only).
+    pub async fn cancel(
+        &self,
+        principal: &Principal,
+        id: &RequestId,
+        comment: Option<String>,
+    ) -> Result<Decided, ReviewError> {
+        let request = self.load(id).await?;
+        let actor = Actor::resolve(&self.store, principal, &[]).await?;
+        authorization::cancel(&actor, &request.value)?;
+        let now = domain::now();
+        let canceled = request.value.cancel(&principal.user_id, comment.clone(), now)?;
+        let events: Vec<AuditEvent> = AuditEvent::new(
+            &canceled.id,
+            canceled.audit.as_ref(),
+            AuditEventKind::Canceled,
+            Some(&principal.user_id),
+            comment,
+            now,
+        )
+        .into_iter()
+        .collect();
+        self.store.save_request(request.version, &canceled, &events).await?;
+        Ok(Decided {
+            request: canceled,
+            grant: None,
+        })
+    }
+}
