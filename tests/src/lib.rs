@@ -180,6 +180,17 @@ impl TestStack {
         id
     }
 
+    /// Runs the status-sync sweeper over everything waiting, however recently (the schedule
+    /// re-drives what waited over 5 minutes).
+    pub async fn sweep_now(&self) {
+        let mut report = grantdesk_status_sync::SyncReport::default();
+        self.stack
+            .sync
+            .sweep_older_than(chrono::Duration::zero(), &mut report)
+            .await
+            .expect("sweeping");
+    }
+
     /// Creates a user as the admin and returns its id.
     pub async fn user(&self, email: &str, name: &str) -> String {
         let reply = self.post(ADMIN, "/users", json!({"email": email, "name": name})).await;

@@ -355,13 +355,7 @@ async fn a_lost_audit_ticket_create_answer_still_files_one_audit_ticket() {
     let request_id = grantdesk::domain::RequestId::parse(&request).unwrap();
     // The stream gives up before the delayed search is due; the sweeper re-drives the event.
     let ticket = eventually_within(60, "the audit ticket to be recorded", || async {
-        let mut report = grantdesk_status_sync::SyncReport::default();
-        stack
-            .stack
-            .sync
-            .sweep_older_than(chrono::Duration::zero(), &mut report)
-            .await
-            .unwrap();
+        stack.sweep_now().await;
         tokio::time::sleep(Duration::from_millis(400)).await;
         stack.stack.store.audit_ticket(&request_id).await.unwrap()
     })

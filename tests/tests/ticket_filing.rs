@@ -246,13 +246,7 @@ async fn a_provider_outage_is_retried_and_a_lost_create_answer_still_files_one_t
     // The stream's deliveries give up while the lost create may still show up in Jira's
     // search; the sweeper files it once the delayed search is due (tests/exactly_once.rs).
     let line = eventually_within(60, "the sweeper to file the ticket", || async {
-        let mut report = grantdesk_status_sync::SyncReport::default();
-        stack
-            .stack
-            .sync
-            .sweep_older_than(chrono::Duration::zero(), &mut report)
-            .await
-            .unwrap();
+        stack.sweep_now().await;
         let tab = stack.get(ADMIN, &format!("/resources/{}/users", demo.resource)).await;
         tab.body["items"]
             .as_array()?

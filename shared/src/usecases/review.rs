@@ -149,24 +149,9 @@ impl Reviews {
     ) -> Result<Decided, ReviewError> {
         let request = self.load(id).await?;
         self.reviewer(principal, &request.value).await?;
-        let now = domain::now();
-        let denied = request.value.deny(&principal.user_id, comment, now)?;
-        let comment = denied.decision.as_ref().and_then(|d| d.comment.clone());
-        let events: Vec<AuditEvent> = AuditEvent::new(
-            &denied.id,
-            denied.audit.as_ref(),
-            AuditEventKind::Denied,
-            Some(&principal.user_id),
-            comment,
-            now,
-        )
-        .into_iter()
-        .collect();
-        self.store.save_request(request.version, &denied, &events).await?;
-        Ok(Decided {
-            request: denied,
-            grant: None,
-        })
+        let denied = request.value.deny(&principal.user_id, comment, domain::now())?;
+        self.record_decision(request.version, denied, AuditEventKind::Denied, principal)
+            .await
     }
 
     /// Withdraws a pending request (its requester only).
@@ -179,21 +164,34 @@ impl Reviews {
         let request = self.load(id).await?;
         let actor = Actor::resolve(&self.store, principal, &[]).await?;
         authorization::cancel(&actor, &request.value)?;
-        let now = domain::now();
-        let canceled = request.value.cancel(&principal.user_id, comment.clone(), now)?;
+        let canceled = request.value.cancel(&principal.user_id, comment, domain::now())?;
+        self.record_decision(request.version, canceled, AuditEventKind::Canceled, principal)
+            .await
+    }
+
+    /// Writes a decision that starts no grant (a denial, a cancellation) read at `version`,
+    /// with its audit event.
+    async fn record_decision(
+        &self,
+        version: u64,
+        decided: AccessRequest,
+        step: AuditEventKind,
+        principal: &Principal,
+    ) -> Result<Decided, ReviewError> {
+        let decision = decided.decision.as_ref();
         let events: Vec<AuditEvent> = AuditEvent::new(
-            &canceled.id,
-            canceled.audit.as_ref(),
-            AuditEventKind::Canceled,
+            &decided.id,
+            decided.audit.as_ref(),
+            step,
             Some(&principal.user_id),
-            comment,
-            now,
+            decision.and_then(|d| d.comment.clone()),
+            decision.map_or_else(domain::now, |d| d.at),
         )
         .into_iter()
         .collect();
-        self.store.save_request(request.version, &canceled, &events).await?;
+        self.store.save_request(version, &decided, &events).await?;
         Ok(Decided {
-            request: canceled,
+            request: decided,
             grant: None,
         })
     }
