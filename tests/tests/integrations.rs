@@ -409,7 +409,8 @@ async fn jira_issue_types_are_checked_when_connecting_and_when_a_target_names_on
     );
     let linear = json!({"ticket_propagation": {"enabled_on_grant": true, "enabled_on_revocation": false, "provider": "linear", "project": "ENG", "issue_type": "Task"}});
     let not_jira = stack.call(ADMIN, Method::PATCH, &path, Some(linear)).await;
-    assert_eq!(not_jira.status, 400, "{:?}", not_jira.body);
+    assert_eq!(not_jira.status, 422, "{:?}", not_jira.body);
+    assert_eq!(not_jira.code(), "invalid_target");
 
     let saved = stack
         .call(ADMIN, Method::PATCH, &path, Some(target(" Access request ")))

@@ -39,10 +39,13 @@ pub struct TicketPropagation {
 }
 
 impl TicketPropagation {
-    /// Checks the project names something the provider can hold tickets in, and that an
-    /// issue type is named only for Jira. Trims the issue type.
-    pub fn validate(&mut self) -> Result<(), String> {
-        validate_project(Some(self.provider), &self.project)?;
+    /// Checks the project names something the provider can hold tickets in.
+    pub fn validate(&self) -> Result<(), String> {
+        validate_project(Some(self.provider), &self.project)
+    }
+
+    /// Checks that an issue type is named only for Jira, and trims it.
+    pub fn check_issue_type(&mut self) -> Result<(), String> {
         self.issue_type = validate_issue_type(Some(self.provider), self.issue_type.take())?;
         Ok(())
     }

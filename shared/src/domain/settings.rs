@@ -30,13 +30,17 @@ pub struct AuditTicketSettings {
 }
 
 impl Settings {
-    /// Checks the settings are complete: enabled audit tickets need a provider and a project,
-    /// and an issue type only for Jira (trimmed here).
-    pub fn validate(&mut self) -> Result<(), String> {
+    /// Checks that an audit issue type is named only for Jira, and trims it.
+    pub fn check_issue_type(&mut self) -> Result<(), String> {
         let provider = self.audit_tickets.provider;
         self.audit_tickets.issue_type =
             super::catalog::validate_issue_type(provider, self.audit_tickets.issue_type.take())
                 .map_err(|m| format!("audit_tickets.{m}"))?;
+        Ok(())
+    }
+
+    /// Checks the settings are complete: enabled audit tickets need a provider and a project.
+    pub fn validate(&self) -> Result<(), String> {
         let audit = &self.audit_tickets;
         if audit.enabled {
             if audit.provider.is_none() {

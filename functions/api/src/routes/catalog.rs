@@ -117,6 +117,9 @@ async fn checked_propagation(
             p.validate()
                 .map_err(|m| ApiError::bad_request("invalid_body", format!("ticket_propagation: {m}")))?;
             p.project = domain::trim_text(&p.project).to_owned();
+            // Well-formed, but not for this provider: 422, like the other target checks.
+            p.check_issue_type()
+                .map_err(|m| ApiError::unprocessable("invalid_target", format!("ticket_propagation: {m}")))?;
             api.check_issue_type(p.provider, &p.project, p.issue_type.as_deref(), "ticket_propagation")
                 .await?;
             Ok(Some(p))

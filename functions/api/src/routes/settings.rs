@@ -24,6 +24,9 @@ pub async fn put(api: &Api, caller: &Caller, mut settings: Settings) -> ApiResul
     settings
         .validate()
         .map_err(|m| ApiError::bad_request("invalid_body", m))?;
+    settings
+        .check_issue_type()
+        .map_err(|m| ApiError::unprocessable("invalid_target", m))?;
     if let Some(project) = settings.audit_tickets.project.as_mut() {
         *project = project.trim().to_owned();
     }
