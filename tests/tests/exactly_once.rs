@@ -148,6 +148,17 @@ async fn add_by_hand(stack: &TestStack, resource: &str, user: &str) -> ChangeId 
         .latest_change_id
 }
 
+/// A stack without its stream (the tests call the filer themselves), the sandboxes with
+/// `provider` connected as the demo resource's target, and Josh's hand add waiting for its ticket.
+async fn waiting_change(provider: Provider) -> (TestStack, Sandboxes, ChangeId) {
+    let stack = TestStack::start_without_stream().await;
+    let sandboxes = Sandboxes::start().await.unwrap();
+    let demo = stack.demo().await;
+    provider.connect(&stack, &sandboxes, &demo.resource).await;
+    let change = add_by_hand(&stack, &demo.resource, &demo.josh).await;
+    (stack, sandboxes, change)
+}
+
 async fn propagation(stack: &TestStack, change: &ChangeId) -> Value {
     let change = stack.stack.store.change(change).await.unwrap().unwrap().value;
     serde_json::to_value(&change).unwrap()
@@ -157,11 +168,7 @@ async fn propagation(stack: &TestStack, change: &ChangeId) -> Value {
 /// the sandbox): filings before the first delayed search wait instead of creating, and the
 /// first search after it records the one ticket.
 async fn lost_create_answer_files_one_ticket(provider: Provider) {
-    let stack = TestStack::start_without_stream().await;
-    let sandboxes = Sandboxes::start().await.unwrap();
-    let demo = stack.demo().await;
-    provider.connect(&stack, &sandboxes, &demo.resource).await;
-    let change = add_by_hand(&stack, &demo.resource, &demo.josh).await;
+    let (stack, sandboxes, change) = waiting_change(provider).await;
     let filer = &stack.stack.filer;
 
     sandboxes.jira.inject(provider.create_call(), Fault::LoseResponse);
@@ -217,11 +224,7 @@ async fn servicenow_lost_create_answer_files_one_ticket() {
 
 /// The stream redelivering while the sweeper re-drives: many filers at once, one create.
 async fn concurrent_filers_create_once(provider: Provider) {
-    let stack = TestStack::start_without_stream().await;
-    let sandboxes = Sandboxes::start().await.unwrap();
-    let demo = stack.demo().await;
-    provider.connect(&stack, &sandboxes, &demo.resource).await;
-    let change = add_by_hand(&stack, &demo.resource, &demo.josh).await;
+    let (stack, sandboxes, change) = waiting_change(provider).await;
     let filer = &stack.stack.filer;
     let outcomes = futures::future::join_all((0..6).map(|_| filer.file_propagation_ticket(&change))).await;
     for outcome in &outcomes {
@@ -281,11 +284,7 @@ async fn concurrent_filers_create_one_servicenow_ticket() {
 #[tokio::test]
 async fn a_crash_between_create_and_record_leaves_one_ticket_on_every_provider() {
     for provider in [Provider::Jira, Provider::Linear, Provider::Servicenow] {
-        let stack = TestStack::start_without_stream().await;
-        let sandboxes = Sandboxes::start().await.unwrap();
-        let demo = stack.demo().await;
-        provider.connect(&stack, &sandboxes, &demo.resource).await;
-        let change = add_by_hand(&stack, &demo.resource, &demo.josh).await;
+        let (stack, sandboxes, change) = waiting_change(provider).await;
         let store = &stack.stack.store;
         let key = change.to_string();
         // The crashed filer: its lease has run out; it had noted the create before sending it.
