@@ -58,10 +58,16 @@ impl Reviews {
             .ok_or_else(|| ReviewError::RequestNotFound(id.clone()))
     }
 
-    async fn reviewer(&self, principal: &Principal, request: &AccessRequest) -> Result<Actor, ReviewError> {
-        let actor = Actor::resolve(&self.store, principal, &[request.reviewer_group_id.as_ref()]).await?;
-        authorization::review(&actor, request)?;
-        Ok(actor)
+    /// The request, once `principal` is found to be one who may review it.
+    async fn load_for_review(
+        &self,
+        principal: &Principal,
+        id: &RequestId,
+    ) -> Result<Versioned<AccessRequest>, ReviewError> {
+        let request = self.load(id).await?;
+        let actor = Actor::resolve(&self.store, principal, &[request.value.reviewer_group_id.as_ref()]).await?;
+        authorization::review(&actor, &request.value)?;
+        Ok(request)
     }
 
     /// Approves a pending request as `principal` and grants access until the requested end.
@@ -71,8 +77,7 @@ impl Reviews {
         id: &RequestId,
         comment: Option<String>,
     ) -> Result<Decided, ReviewError> {
-        let request = self.load(id).await?;
-        self.reviewer(principal, &request.value).await?;
+        let request = self.load_for_review(principal, id).await?;
         let (resource, app) = self
             .store
             .resource_and_app(&request.value.resource_id)
@@ -147,8 +152,7 @@ impl Reviews {
         id: &RequestId,
         comment: Option<String>,
     ) -> Result<Decided, ReviewError> {
-        let request = self.load(id).await?;
-        self.reviewer(principal, &request.value).await?;
+        let request = self.load_for_review(principal, id).await?;
         let denied = request.value.deny(&principal.user_id, comment, domain::now())?;
         self.record_decision(request.version, denied, AuditEventKind::Denied, principal)
             .await
