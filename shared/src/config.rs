@@ -109,6 +109,49 @@ impl ApiConfig {
     }
 }
 
+/// What the console function needs to know besides the API's configuration.
+#[derive(Clone, Debug)]
+pub struct ConsoleConfig {
+    /// The OpenID Connect issuer (`GRANTDESK_OIDC_ISSUER`), also the API's JWT issuer.
+    pub issuer: String,
+    /// The console's client id (`GRANTDESK_OIDC_CLIENT_ID`), also the API's JWT audience.
+    pub client_id: String,
+    /// Where people use grantdesk (`GRANTDESK_APP_URL`): the console is at `<app>/console/`.
+    pub app_url: String,
+}
+
+impl ConsoleConfig {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let value = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let required = |name: &'static str| value(name).ok_or(ConfigError::Missing(name));
+        let issuer = required("GRANTDESK_OIDC_ISSUER")?;
+        if !issuer.starts_with("https://") {
+            return Err(ConfigError::Invalid {
+                name: "GRANTDESK_OIDC_ISSUER",
+                reason: "must be an https:// URL".into(),
+            });
+        }
+        let app_url = required("GRANTDESK_APP_URL")?.trim_end_matches('/').to_owned();
+        if !app_url.starts_with("https://") {
+            return Err(ConfigError::Invalid {
+                name: "GRANTDESK_APP_URL",
+                reason: "must be an https:// URL".into(),
+            });
+        }
+        Ok(Self {
+            issuer,
+            client_id: required("GRANTDESK_OIDC_CLIENT_ID")?,
+            app_url,
+        })
+    }
+}
+
 /// What the ticket filer needs to know.
 #[derive(Clone, Debug)]
 pub struct FilerConfig {
@@ -194,6 +237,25 @@ fn parse_admins(text: &str) -> Result<Vec<Email>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_console_needs_an_https_issuer_client_and_app_url() {
+        let lookup = |issuer: &'static str| {
+            move |name: &str| match name {
+                "GRANTDESK_OIDC_ISSUER" => Some(issuer.to_owned()),
+                "GRANTDESK_OIDC_CLIENT_ID" => Some("console".to_owned()),
+                "GRANTDESK_APP_URL" => Some("https://access.example.com/".to_owned()),
+                _ => None,
+            }
+        };
+        let config = ConsoleConfig::from_lookup(lookup("https://idp.example.com")).unwrap();
+        assert_eq!(config.app_url, "https://access.example.com");
+        assert_eq!(config.client_id, "console");
+        let err = ConsoleConfig::from_lookup(lookup("http://idp.example.com")).unwrap_err();
+        assert!(err.to_string().contains("GRANTDESK_OIDC_ISSUER"), "{err}");
+        let err = ConsoleConfig::from_lookup(|_| None).unwrap_err();
+        assert!(err.to_string().contains("GRANTDESK_OIDC_ISSUER"), "{err}");
+    }
 
     #[test]
     fn the_table_is_required_and_admins_are_parsed() {

@@ -28,6 +28,15 @@ pub struct IntegrationSecrets {
     pub webhook_secret: SecretString,
 }
 
+/// The console's secrets.
+#[derive(Clone, Debug)]
+pub struct ConsoleSecrets {
+    /// The OpenID Connect client secret.
+    pub client_secret: SecretString,
+    /// The key session cookies are signed with.
+    pub session_key: SecretString,
+}
+
 #[derive(Serialize, Deserialize)]
 struct Stored {
     credential: String,
@@ -164,6 +173,41 @@ impl SecretStore {
                 message: DisplayErrorContext(e).to_string(),
             }),
         }
+    }
+
+    /// The console's secrets (`<prefix>console`): the OpenID client secret and the key session
+    /// cookies are signed with. The template creates the secret and generates the key.
+    pub async fn console(&self) -> Result<ConsoleSecrets, SecretError> {
+        let name = format!("{}console", self.prefix);
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(&name)
+            .send()
+            .await
+            .map_err(|e| SecretError {
+                operation: "reading",
+                name: name.clone(),
+                message: DisplayErrorContext(e).to_string(),
+            })?;
+        #[derive(Deserialize)]
+        struct Stored {
+            client_secret: String,
+            session_key: String,
+        }
+        let stored: Stored = out
+            .secret_string
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .ok_or_else(|| SecretError {
+                operation: "decoding",
+                name,
+                message: "the secret must be JSON with client_secret and session_key".into(),
+            })?;
+        Ok(ConsoleSecrets {
+            client_secret: SecretString::from(stored.client_secret),
+            session_key: SecretString::from(stored.session_key),
+        })
     }
 
     /// Stores the Slack configuration (the local runner points it at the sandbox Slack).
