@@ -224,6 +224,7 @@ pub async fn run(out_dir: &Path, emulator: &Emulator, release_dir: &Path) -> Res
         secret: secret.clone(),
         poll_stream: true,
         sync_every: None,
+        oidc: None,
         slack_api_url: sandboxes.slack_api_url(),
     })
     .await?;
@@ -703,6 +704,7 @@ async fn sync_at_scale(endpoints: &Endpoints, secret: &DevTokenSecret) -> Result
         secret: secret.clone(),
         poll_stream: false,
         sync_every: None,
+        oidc: None,
         slack_api_url: sandboxes.slack_api_url(),
     })
     .await?;

@@ -3,8 +3,11 @@
 //! Lambda would receive, and hands it to the function in-process.
 
 use crate::dev_token::DevTokenSecret;
+use crate::oidc_provider::SandboxOidc;
 use base64::Engine;
 use grantdesk_api::Api;
+use grantdesk_console::oidc::Oidc;
+use grantdesk_console::Console;
 use grantdesk_webhook_intake::WebhookIntake;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -22,19 +25,46 @@ use tokio::net::TcpListener;
 /// runaway client from filling memory. The functions apply their own, smaller limits.
 const MAX_GATEWAY_BODY: usize = 2 * 1024 * 1024;
 
+/// Who signs the tokens the gateway accepts for the JSON API.
+#[derive(Clone, Debug)]
+pub struct Authorizer {
+    /// HS256 dev tokens are signed with this.
+    pub secret: DevTokenSecret,
+    /// The issuer a dev token without `iss` counts as issued by (the sandbox provider's).
+    pub dev_issuer: String,
+    /// The OpenID provider whose RS256 access tokens are accepted, checked as API Gateway's JWT
+    /// authorizer checks them (issuer, audience, JWKS).
+    pub oidc: Oidc,
+}
+
 /// What the gateway routes to.
 #[derive(Clone)]
 pub struct Gateway {
     api: Api,
     webhooks: WebhookIntake,
-    secret: DevTokenSecret,
+    console: Console,
+    sandbox_oidc: Option<Arc<SandboxOidc>>,
+    authorizer: Authorizer,
 }
 
 impl Gateway {
-    /// A gateway in front of `api` and, for `/webhooks/*`, `webhooks`, accepting tokens signed
-    /// with `secret`.
-    pub fn new(api: Api, webhooks: WebhookIntake, secret: DevTokenSecret) -> Self {
-        Self { api, webhooks, secret }
+    /// A gateway in front of `api`, `/webhooks/*` (`webhooks`) and `/console/*` (`console`),
+    /// serving the sandbox OpenID provider under `/oidc` when there is one, and accepting the
+    /// tokens `authorizer` names for the JSON API.
+    pub fn new(
+        api: Api,
+        webhooks: WebhookIntake,
+        console: Console,
+        sandbox_oidc: Option<Arc<SandboxOidc>>,
+        authorizer: Authorizer,
+    ) -> Self {
+        Self {
+            api,
+            webhooks,
+            console,
+            sandbox_oidc,
+            authorizer,
+        }
     }
 
     /// Serves connections on `listener` until the task is dropped.
@@ -77,10 +107,30 @@ impl Gateway {
             }
         };
         let path = parts.uri.path().to_owned();
+        if let (Some(sandbox), Some(rest)) = (&self.sandbox_oidc, path.strip_prefix("/oidc")) {
+            let params = if parts.method == hyper::Method::POST {
+                body.to_vec()
+            } else {
+                parts.uri.query().unwrap_or("").as_bytes().to_vec()
+            };
+            let params: HashMap<String, String> = url::form_urlencoded::parse(&params).into_owned().collect();
+            let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            let answer = sandbox.handle(&parts.method, rest, &params, authorization);
+            let mut response = Response::new(Full::new(Bytes::from(answer.body)));
+            *response.status_mut() = answer.status;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static(answer.content_type),
+            );
+            if let Some(location) = answer.location.and_then(|l| header::HeaderValue::from_str(&l).ok()) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            return response;
+        }
         let claims = if is_public(&parts.method, &path) {
             None
         } else {
-            match self.authorize(&parts.headers) {
+            match self.authorize(&parts.headers).await {
                 Ok(claims) => Some(claims),
                 Err(message) => return error(StatusCode::UNAUTHORIZED, "unauthorized", &message),
             }
@@ -96,15 +146,18 @@ impl Gateway {
                 )
             }
         };
-        // As in template.yaml: /webhooks/{provider} goes to webhook-intake, the rest to the API.
-        if path.starts_with("/webhooks/") {
+        // As in template.yaml: /webhooks/{provider} goes to webhook-intake, /console/ to the
+        // console, the rest to the API.
+        if path == "/console" || path.starts_with("/console/") {
+            into_hyper(self.console.handle(request).await)
+        } else if path.starts_with("/webhooks/") {
             into_hyper(self.webhooks.handle(request).await)
         } else {
             into_hyper(self.api.handle(request).await)
         }
     }
 
-    fn authorize(&self, headers: &hyper::HeaderMap) -> Result<HashMap<String, String>, String> {
+    async fn authorize(&self, headers: &hyper::HeaderMap) -> Result<HashMap<String, String>, String> {
         let value = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -113,13 +166,39 @@ impl Gateway {
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or("the Authorization header must be 'Bearer <token>'")?;
-        self.secret.verify(token.trim()).map_err(|e| e.to_string())
+        let token = token.trim();
+        if is_hs256(token) {
+            let mut claims = self.authorizer.secret.verify(token).map_err(|e| e.to_string())?;
+            claims
+                .entry("iss".to_owned())
+                .or_insert_with(|| self.authorizer.dev_issuer.clone());
+            return Ok(claims);
+        }
+        self.authorizer
+            .oidc
+            .access_token_claims(token)
+            .await
+            .map_err(|e| e.to_string())
     }
+}
+
+/// Whether a JWT's header names HS256 (a dev token); anything else is checked as the OpenID
+/// provider's.
+fn is_hs256(token: &str) -> bool {
+    let header = token.split('.').next().unwrap_or("");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .is_some_and(|h| h["alg"] == "HS256")
 }
 
 /// Routes without the JWT authorizer, as in `template.yaml`.
 fn is_public(method: &hyper::Method, path: &str) -> bool {
-    (method == hyper::Method::GET && path == "/openapi.json") || path.starts_with("/webhooks/")
+    (method == hyper::Method::GET && path == "/openapi.json")
+        || path.starts_with("/webhooks/")
+        || path == "/console"
+        || path.starts_with("/console/")
 }
 
 /// The API Gateway HTTP API (payload 2.0) event for a request.

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod dev_token;
 pub mod emulator;
 pub mod gateway;
+pub mod oidc_provider;
 pub mod sandbox;
 pub mod sandbox_page;
 pub mod schedule_firer;

@@ -11,6 +11,7 @@ use grantdesk_local::emulator::{Emulator, Endpoints};
 use grantdesk_local::sandbox::{self, Sandboxes};
 use grantdesk_local::sandbox_page;
 use grantdesk_local::seed;
+use grantdesk_local::stack::ExternalOidc;
 use grantdesk_local::{LocalStack, StackOptions};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -94,6 +95,7 @@ async fn dev(args: &[String]) -> Result<(), String> {
         poll_stream: true,
         sync_every: Some(sync_interval()?),
         slack_api_url: sandboxes.slack_api_url(),
+        oidc: external_oidc()?,
     })
     .await?;
     let setup = if no_demo(args) {
@@ -151,6 +153,25 @@ fn given_endpoints() -> Option<Endpoints> {
         dynamodb: var("AWS_ENDPOINT_URL_DYNAMODB")?,
         aws: var("AWS_ENDPOINT_URL")?,
     })
+}
+
+/// `GRANTDESK_OIDC_ISSUER`, `GRANTDESK_OIDC_CLIENT_ID` and `GRANTDESK_OIDC_CLIENT_SECRET`: sign
+/// in with that provider instead of the sandbox one (all three, or none).
+fn external_oidc() -> Result<Option<ExternalOidc>, String> {
+    let var = |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    match (
+        var("GRANTDESK_OIDC_ISSUER"),
+        var("GRANTDESK_OIDC_CLIENT_ID"),
+        var("GRANTDESK_OIDC_CLIENT_SECRET"),
+    ) {
+        (None, None, None) => Ok(None),
+        (Some(issuer), Some(client_id), Some(client_secret)) => Ok(Some(ExternalOidc {
+            issuer,
+            client_id,
+            client_secret,
+        })),
+        _ => Err("GRANTDESK_OIDC_ISSUER, GRANTDESK_OIDC_CLIENT_ID and GRANTDESK_OIDC_CLIENT_SECRET go together: set all three or none".into()),
+    }
 }
 
 fn no_demo(args: &[String]) -> bool {

@@ -3,7 +3,8 @@
 
 use crate::dev_token::DevTokenSecret;
 use crate::emulator::Endpoints;
-use crate::gateway::Gateway;
+use crate::gateway::{Authorizer, Gateway};
+use crate::oidc_provider::SandboxOidc;
 use crate::{schedule_firer, stream};
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use grantdesk::config::{ApiConfig, FilerConfig};
@@ -15,6 +16,9 @@ use grantdesk::store::{table, Store};
 use grantdesk::telemetry::CallCounter;
 use grantdesk_access_expiry::AccessExpiry;
 use grantdesk_api::Api;
+use grantdesk_console::oidc::{Oidc, OidcSettings};
+use grantdesk_console::session::SessionKey;
+use grantdesk_console::Console;
 use grantdesk_status_sync::{StatusSync, DEFAULT_BUDGET};
 use grantdesk_ticket_filer::TicketFiler;
 use grantdesk_webhook_intake::WebhookIntake;
@@ -43,6 +47,42 @@ pub struct StackOptions {
     /// Run status sync on this schedule (the template's `rate(...)`); `None` runs it only when
     /// a resource's sync is requested or a test calls it.
     pub sync_every: Option<std::time::Duration>,
+    /// Sign in to the console with this OpenID provider instead of the sandbox one.
+    pub oidc: Option<ExternalOidc>,
+}
+
+/// An OpenID provider of the person's own (`GRANTDESK_OIDC_ISSUER`, `GRANTDESK_OIDC_CLIENT_ID`,
+/// `GRANTDESK_OIDC_CLIENT_SECRET`); its redirect URI for the console is
+/// `<api>/console/auth/callback`.
+#[derive(Clone)]
+pub struct ExternalOidc {
+    /// The issuer.
+    pub issuer: String,
+    /// The console's client id there.
+    pub client_id: String,
+    /// Its client secret.
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for ExternalOidc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalOidc")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The people the sandbox OpenID provider lists: the demo's.
+fn sandbox_people() -> Vec<(String, String)> {
+    [
+        (crate::seed::ADMIN_EMAIL, "Alice Admin"),
+        (crate::seed::REVIEWER_EMAIL, "Riley Reviewer"),
+        (crate::seed::JOSH_EMAIL, "Josh"),
+    ]
+    .into_iter()
+    .map(|(e, n)| (e.to_owned(), n.to_owned()))
+    .collect()
 }
 
 /// A running stack. Dropping it stops the API server.
@@ -65,6 +105,12 @@ pub struct LocalStack {
     pub expiry: AccessExpiry,
     /// Every event put on the bus, in order (the local bus keeps them for inspection).
     pub published: Arc<Mutex<Vec<BusEvent>>>,
+    /// The console's OpenID issuer (the sandbox provider's, `<api>/oidc`, unless another was given).
+    pub issuer: String,
+    /// The sandbox OpenID provider, unless another was given.
+    pub sandbox_oidc: Option<Arc<SandboxOidc>>,
+    /// The key the console signs its cookies with (made at start-up), for tests of sessions.
+    pub session_key: SessionKey,
     failed: tokio::sync::watch::Receiver<Option<String>>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -187,7 +233,41 @@ impl LocalStack {
             .map_err(|e| format!("listening on 127.0.0.1:{}: {e}", options.port))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let api_url = format!("http://127.0.0.1:{port}");
-        let server = tokio::spawn(Gateway::new(api, intake, options.secret).serve(listener));
+        let callback = format!("{api_url}/console/auth/callback");
+        let (settings, sandbox_oidc) = match &options.oidc {
+            Some(external) => (
+                OidcSettings {
+                    issuer: external.issuer.clone(),
+                    client_id: external.client_id.clone(),
+                    client_secret: external.client_secret.clone(),
+                    redirect_uri: callback,
+                },
+                None,
+            ),
+            None => {
+                let issuer = format!("{api_url}/oidc");
+                let client_secret = grantdesk_console::session::random_token(24);
+                let sandbox = SandboxOidc::new(&issuer, &client_secret, &callback, sandbox_people());
+                let settings = OidcSettings {
+                    issuer,
+                    client_id: crate::oidc_provider::CLIENT_ID.into(),
+                    client_secret,
+                    redirect_uri: callback,
+                };
+                (settings, Some(Arc::new(sandbox)))
+            }
+        };
+        let issuer = settings.issuer.clone();
+        let oidc = Oidc::new(settings);
+        let session_key = SessionKey::new(&grantdesk_console::session::random_token(32))?;
+        let console = Console::new(api.clone(), store.clone(), oidc.clone(), session_key.clone(), &api_url);
+        let authorizer = Authorizer {
+            secret: options.secret,
+            dev_issuer: format!("{api_url}/oidc"),
+            oidc,
+        };
+        let gateway = Gateway::new(api, intake, console, sandbox_oidc.clone(), authorizer);
+        let server = tokio::spawn(gateway.serve(listener));
         let filer = TicketFiler::new(
             store.clone(),
             connections.clone(),
@@ -256,6 +336,9 @@ impl LocalStack {
             dynamodb_calls,
             expiry,
             published,
+            issuer,
+            sandbox_oidc,
+            session_key,
             failed,
             tasks,
         })

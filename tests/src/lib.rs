@@ -1,6 +1,8 @@
 //! Harness for the end-to-end tests: one AWS emulator per test process, and per test a fresh
 //! table and the local stack on a random port, driven over HTTP only.
 
+pub mod browser;
+
 use grantdesk_local::dev_token::DevTokenSecret;
 use grantdesk_local::emulator::{Emulator, Endpoints};
 use grantdesk_local::{LocalStack, StackOptions};
@@ -87,6 +89,7 @@ impl TestStack {
             poll_stream,
             sync_every: None,
             slack_api_url,
+            oidc: None,
         })
         .await
         .expect("starting the local stack");

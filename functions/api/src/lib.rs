@@ -326,6 +326,41 @@ fn page(req: &Request) -> ApiResult<PageRequest> {
     })
 }
 
+/// The request API Gateway would hand the API for a call whose JWT the authorizer accepted with
+/// `claims`: how another front door (the console) calls the API in-process, under exactly its
+/// rules. `path_and_query` is as sent, e.g. `/requests?review=pending`.
+pub fn authorized_request(
+    method: &Method,
+    path_and_query: &str,
+    body: Option<&serde_json::Value>,
+    claims: &std::collections::HashMap<String, String>,
+) -> Result<Request, String> {
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "accountId": "",
+            "apiId": "",
+            "domainName": "",
+            "domainPrefix": "",
+            "http": {"method": method.as_str(), "path": path, "protocol": "HTTP/1.1", "sourceIp": "", "userAgent": ""},
+            "requestId": "",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "",
+            "timeEpoch": 0,
+            "authorizer": {"jwt": {"claims": claims, "scopes": null}},
+        },
+        "body": body.map(|b| b.to_string()),
+        "isBase64Encoded": false,
+    });
+    lambda_http::request::from_str(&event.to_string()).map_err(|e| format!("building an API request: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,39 +426,4 @@ mod tests {
         assert_eq!(allowed_methods(&["resources", "r"]), [Method::GET, Method::PATCH]);
         assert!(allowed_methods(&["nothing", "here"]).is_empty());
     }
-}
-
-/// The request API Gateway would hand the API for a call whose JWT the authorizer accepted with
-/// `claims`: how another front door (the console) calls the API in-process, under exactly its
-/// rules. `path_and_query` is as sent, e.g. `/requests?review=pending`.
-pub fn authorized_request(
-    method: &Method,
-    path_and_query: &str,
-    body: Option<&serde_json::Value>,
-    claims: &std::collections::HashMap<String, String>,
-) -> Result<Request, String> {
-    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
-    let event = serde_json::json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": query,
-        "headers": {"content-type": "application/json"},
-        "requestContext": {
-            "accountId": "",
-            "apiId": "",
-            "domainName": "",
-            "domainPrefix": "",
-            "http": {"method": method.as_str(), "path": path, "protocol": "HTTP/1.1", "sourceIp": "", "userAgent": ""},
-            "requestId": "",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "",
-            "timeEpoch": 0,
-            "authorizer": {"jwt": {"claims": claims, "scopes": null}},
-        },
-        "body": body.map(|b| b.to_string()),
-        "isBase64Encoded": false,
-    });
-    lambda_http::request::from_str(&event.to_string()).map_err(|e| format!("building an API request: {e}"))
 }

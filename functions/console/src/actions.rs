@@ -34,7 +34,10 @@ fn field<'a>(form: &'a Form, name: &str) -> Option<&'a str> {
 fn number(form: &Form, name: &str) -> Value {
     match field(form, name) {
         None => Value::Null,
-        Some(text) => text.parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::from(text)),
+        Some(text) => text
+            .parse::<u64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::from(text)),
     }
 }
 
@@ -47,7 +50,9 @@ fn request_field(refused: &Refused) -> &'static str {
     let message = refused.message.as_str();
     match refused.code.as_str() {
         "duration_exceeds_maximum" | "duration_required" => "duration_minutes",
-        "ticket_link_required" | "linked_ticket_not_found" | "linked_ticket_closed" | "not_connected" => "linked_ticket",
+        "ticket_link_required" | "linked_ticket_not_found" | "linked_ticket_closed" | "not_connected" => {
+            "linked_ticket"
+        }
         "access_already_active" | "not_found" => "resource_id",
         _ if message.starts_with("reason") => "reason",
         _ if message.starts_with("duration") => "duration_minutes",
@@ -142,27 +147,37 @@ impl Console {
             })
             .collect();
         let form = RequestForm { values, errors };
-        Outcome::Page(status, pages::my_requests(ctx, &rows, &resources, &form, flash.as_ref()))
+        Outcome::Page(
+            status,
+            pages::my_requests(ctx, &rows, &resources, &form, flash.as_ref()),
+        )
     }
 
     pub(crate) async fn create_request(&self, ctx: &Ctx<'_>, form: &Form) -> Outcome {
         let mut body = Map::new();
         body.insert("resource_id".into(), json!(field(form, "resource_id").unwrap_or("")));
-        body.insert("reason".into(), json!(form.get("reason").map(String::as_str).unwrap_or("")));
+        body.insert(
+            "reason".into(),
+            json!(form.get("reason").map(String::as_str).unwrap_or("")),
+        );
         body.insert("duration_minutes".into(), number(form, "duration_minutes"));
         match (field(form, "ticket_provider"), field(form, "ticket_key")) {
             (Some(provider), Some(key)) => {
                 body.insert("linked_ticket".into(), json!({"provider": provider, "key": key}));
             }
             (None, Some(_)) => {
-                let errors = FieldErrors::from([("linked_ticket", "Choose the ticket system of the linked ticket.".into())]);
+                let errors =
+                    FieldErrors::from([("linked_ticket", "Choose the ticket system of the linked ticket.".into())]);
                 return self
                     .my_requests_with(ctx, None, form, &errors, StatusCode::UNPROCESSABLE_ENTITY)
                     .await;
             }
             _ => {}
         }
-        match self.call(ctx.session, Method::POST, "/requests", Some(Value::Object(body))).await {
+        match self
+            .call(ctx.session, Method::POST, "/requests", Some(Value::Object(body)))
+            .await
+        {
             Ok(created) => match created["id"].as_str() {
                 Some(id) => Outcome::Redirect(format!("/console/requests/{}?done=created", encode(id))),
                 None => Outcome::Redirect("/console/requests".into()),
@@ -175,7 +190,13 @@ impl Console {
         }
     }
 
-    pub(crate) async fn request_page(&self, ctx: &Ctx<'_>, id: &str, done: Option<&str>, flash: Option<Flash>) -> Outcome {
+    pub(crate) async fn request_page(
+        &self,
+        ctx: &Ctx<'_>,
+        id: &str,
+        done: Option<&str>,
+        flash: Option<Flash>,
+    ) -> Outcome {
         self.request_page_with(ctx, id, done, flash, StatusCode::OK).await
     }
 
@@ -199,7 +220,11 @@ impl Console {
             Some(rid) => self.store.resource(&rid).await.ok().flatten().map(|r| r.value.name),
             None => None,
         };
-        let decider = request.decision.as_ref().and_then(|d| d.by.as_ref()).map(ToString::to_string);
+        let decider = request
+            .decision
+            .as_ref()
+            .and_then(|d| d.by.as_ref())
+            .map(ToString::to_string);
         let mut ids = vec![request.requester_id.as_str()];
         ids.extend(decider.as_deref());
         let users = match self.users_by_id(&ids).await {
@@ -214,7 +239,10 @@ impl Console {
         let page = RequestPage {
             request: &request,
             resource: resource.as_deref().unwrap_or(&request.resource_id),
-            requester: names.get(&request.requester_id).map(String::as_str).unwrap_or(&request.requester_id),
+            requester: names
+                .get(&request.requester_id)
+                .map(String::as_str)
+                .unwrap_or(&request.requester_id),
             decided_by: decider.as_ref().map(|d| names.get(d).map(String::as_str).unwrap_or(d)),
             mine,
         };
@@ -237,11 +265,17 @@ impl Console {
 
     pub(crate) async fn reviews(&self, ctx: &Ctx<'_>, flash: Option<Flash>) -> Outcome {
         let loaded = async {
-            let list: List<RequestView> =
-                read(self.call(ctx.session, Method::GET, "/requests?review=pending", None).await?)?;
+            let list: List<RequestView> = read(
+                self.call(ctx.session, Method::GET, "/requests?review=pending", None)
+                    .await?,
+            )?;
             let ids: Vec<&str> = list.items.iter().map(|r| r.requester_id.as_str()).collect();
-            let users: HashMap<String, String> =
-                self.users_by_id(&ids).await?.iter().map(|(id, u)| (id.clone(), display_name(u))).collect();
+            let users: HashMap<String, String> = self
+                .users_by_id(&ids)
+                .await?
+                .iter()
+                .map(|(id, u)| (id.clone(), display_name(u)))
+                .collect();
             Ok::<_, Refused>((list, users, self.resource_names().await?))
         };
         let (list, users, resources) = match loaded.await {
@@ -253,15 +287,27 @@ impl Console {
             .items
             .into_iter()
             .map(|request| ReviewRow {
-                resource: resources.get(&request.resource_id).cloned().unwrap_or_else(|| request.resource_id.clone()),
-                requester: users.get(&request.requester_id).cloned().unwrap_or_else(|| request.requester_id.clone()),
+                resource: resources
+                    .get(&request.resource_id)
+                    .cloned()
+                    .unwrap_or_else(|| request.resource_id.clone()),
+                requester: users
+                    .get(&request.requester_id)
+                    .cloned()
+                    .unwrap_or_else(|| request.requester_id.clone()),
                 request,
             })
             .collect();
         Outcome::Page(StatusCode::OK, pages::reviews(ctx, &rows, flash.as_ref()))
     }
 
-    pub(crate) async fn resource_page(&self, ctx: &Ctx<'_>, id: &str, done: Option<&str>, flash: Option<Flash>) -> Outcome {
+    pub(crate) async fn resource_page(
+        &self,
+        ctx: &Ctx<'_>,
+        id: &str,
+        done: Option<&str>,
+        flash: Option<Flash>,
+    ) -> Outcome {
         self.resource_page_with(ctx, id, done, flash, StatusCode::OK).await
     }
 
@@ -275,15 +321,28 @@ impl Console {
     ) -> Outcome {
         let id = encode(id);
         let loaded = async {
-            let users: List<ResourceUserView> =
-                read(self.call(ctx.session, Method::GET, &format!("/resources/{id}/users?limit=100"), None).await?)?;
-            let resource: Resource = read(self.call(ctx.session, Method::GET, &format!("/resources/{id}"), None).await?)?;
+            let users: List<ResourceUserView> = read(
+                self.call(
+                    ctx.session,
+                    Method::GET,
+                    &format!("/resources/{id}/users?limit=100"),
+                    None,
+                )
+                .await?,
+            )?;
+            let resource: Resource = read(
+                self.call(ctx.session, Method::GET, &format!("/resources/{id}"), None)
+                    .await?,
+            )?;
             Ok::<_, Refused>((resource, users))
         };
         match loaded.await {
             Ok((resource, users)) => {
                 let flash = flash.or_else(|| done.and_then(done_message).map(|m| Flash::Done(m.into())));
-                Outcome::Page(status, pages::resource_page(ctx, &resource, &users.items, flash.as_ref()))
+                Outcome::Page(
+                    status,
+                    pages::resource_page(ctx, &resource, &users.items, flash.as_ref()),
+                )
             }
             Err(refused) => self.refused_page(ctx, refused),
         }
@@ -318,7 +377,13 @@ impl Console {
             Ok(None) => {
                 let message = format!("Nobody in the directory has the e-mail address {email:?}.");
                 return self
-                    .resource_page_with(ctx, id, None, Some(Flash::Refused(message)), StatusCode::UNPROCESSABLE_ENTITY)
+                    .resource_page_with(
+                        ctx,
+                        id,
+                        None,
+                        Some(Flash::Refused(message)),
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                    )
                     .await;
             }
             Err(refused) => return self.refused_page(ctx, refused),
@@ -332,11 +397,16 @@ impl Console {
     pub(crate) async fn inventory(&self, ctx: &Ctx<'_>) -> Outcome {
         let loaded = async {
             let apps: List<App> = read(self.call(ctx.session, Method::GET, "/apps?limit=100", None).await?)?;
-            let resources: List<Resource> = read(self.call(ctx.session, Method::GET, "/resources?limit=100", None).await?)?;
+            let resources: List<Resource> = read(
+                self.call(ctx.session, Method::GET, "/resources?limit=100", None)
+                    .await?,
+            )?;
             Ok::<_, Refused>((apps, resources))
         };
         match loaded.await {
-            Ok((apps, resources)) => Outcome::Page(StatusCode::OK, pages::inventory(ctx, &apps.items, &resources.items)),
+            Ok((apps, resources)) => {
+                Outcome::Page(StatusCode::OK, pages::inventory(ctx, &apps.items, &resources.items))
+            }
             Err(refused) => self.refused_page(ctx, refused),
         }
     }
@@ -347,8 +417,10 @@ impl Console {
 
     async fn edit_resource_with(&self, ctx: &Ctx<'_>, id: &str, flash: Option<Flash>, status: StatusCode) -> Outcome {
         let loaded = async {
-            let resource: Resource =
-                read(self.call(ctx.session, Method::GET, &format!("/resources/{}", encode(id)), None).await?)?;
+            let resource: Resource = read(
+                self.call(ctx.session, Method::GET, &format!("/resources/{}", encode(id)), None)
+                    .await?,
+            )?;
             let groups: List<GroupView> = read(self.call(ctx.session, Method::GET, "/groups?limit=100", None).await?)?;
             Ok::<_, Refused>((resource, groups))
         };
@@ -381,7 +453,8 @@ impl Console {
             Ok(_) => self.edit_resource(ctx, id, Some(Flash::Done("Saved.".into()))).await,
             Err(refused) if refused.status.is_client_error() && refused.status != StatusCode::NOT_FOUND => {
                 let status = refused.status;
-                self.edit_resource_with(ctx, id, Some(Flash::Refused(refused.message)), status).await
+                self.edit_resource_with(ctx, id, Some(Flash::Refused(refused.message)), status)
+                    .await
             }
             Err(refused) => self.refused_page(ctx, refused),
         }
@@ -414,7 +487,8 @@ impl Console {
             Ok(_) => self.edit_app(ctx, id, Some(Flash::Done("Saved.".into()))).await,
             Err(refused) if refused.status.is_client_error() && refused.status != StatusCode::NOT_FOUND => {
                 let status = refused.status;
-                self.edit_app_with(ctx, id, Some(Flash::Refused(refused.message)), status).await
+                self.edit_app_with(ctx, id, Some(Flash::Refused(refused.message)), status)
+                    .await
             }
             Err(refused) => self.refused_page(ctx, refused),
         }
@@ -450,7 +524,8 @@ impl Console {
             Ok(_) => self.settings(ctx, Some(Flash::Done("Settings saved.".into()))).await,
             Err(refused) if refused.status.is_client_error() => {
                 let status = refused.status;
-                self.settings_with(ctx, Some(Flash::Refused(refused.message)), status).await
+                self.settings_with(ctx, Some(Flash::Refused(refused.message)), status)
+                    .await
             }
             Err(refused) => self.refused_page(ctx, refused),
         }
@@ -473,7 +548,16 @@ impl Console {
 
     pub(crate) async fn connect(&self, ctx: &Ctx<'_>, provider: &str, form: &Form) -> Outcome {
         let mut body = Map::new();
-        for name in ["base_url", "email", "api_token", "api_key", "username", "password", "webhook_secret", "project"] {
+        for name in [
+            "base_url",
+            "email",
+            "api_token",
+            "api_key",
+            "username",
+            "password",
+            "webhook_secret",
+            "project",
+        ] {
             if let Some(value) = field(form, name) {
                 body.insert(name.into(), json!(value));
             }
@@ -482,11 +566,18 @@ impl Console {
             body.insert("webhook_secret".into(), json!(""));
         }
         let path = format!("/integrations/{}", encode(provider));
-        match self.call(ctx.session, Method::PUT, &path, Some(Value::Object(body))).await {
-            Ok(_) => self.integrations(ctx, Some(Flash::Done(format!("Connected {provider}.")))).await,
+        match self
+            .call(ctx.session, Method::PUT, &path, Some(Value::Object(body)))
+            .await
+        {
+            Ok(_) => {
+                self.integrations(ctx, Some(Flash::Done(format!("Connected {provider}."))))
+                    .await
+            }
             Err(refused) if refused.status.is_client_error() => {
                 let status = refused.status;
-                self.integrations_with(ctx, Some(Flash::Refused(refused.message)), status).await
+                self.integrations_with(ctx, Some(Flash::Refused(refused.message)), status)
+                    .await
             }
             Err(refused) => self.refused_page(ctx, refused),
         }

@@ -3,8 +3,8 @@
 //! token's claims, as API Gateway's JWT authorizer would pass them), so the console decides
 //! nothing the API would not: the same rules, refusals and audit trail.
 
-pub mod oidc;
 mod actions;
+pub mod oidc;
 mod pages;
 pub mod session;
 mod views;
@@ -144,7 +144,9 @@ impl Console {
             }
             return Outcome::Page(
                 StatusCode::UNAUTHORIZED,
-                pages::signed_out(Some("Your session has ended. Sign in again, then repeat what you were doing.")),
+                pages::signed_out(Some(
+                    "Your session has ended. Sign in again, then repeat what you were doing.",
+                )),
             );
         };
         let form = if method == Method::POST {
@@ -166,60 +168,93 @@ impl Console {
             session: &session,
             admin: session.admin,
         };
-        let query = |name: &str| req.query_string_parameters_ref().and_then(|q| q.first(name).map(str::to_owned));
+        let query = |name: &str| {
+            req.query_string_parameters_ref()
+                .and_then(|q| q.first(name).map(str::to_owned))
+        };
+        // Each page is boxed: the pages' futures are large, and one state machine holding them
+        // all would be too big for a thread's stack in debug builds.
         match (&method, segments.as_slice()) {
             (&Method::GET, []) => Outcome::Redirect("/console/requests".into()),
             (&Method::POST, ["auth", "logout"]) => {
-                cookies.push(session::set_cookie(SESSION_COOKIE, "", 0, self.insecure_cookies));
-                Outcome::Page(StatusCode::OK, pages::signed_out(Some("You have signed out.")))
+                Box::pin(async {
+                    cookies.push(session::set_cookie(SESSION_COOKIE, "", 0, self.insecure_cookies));
+                    Outcome::Page(StatusCode::OK, pages::signed_out(Some("You have signed out.")))
+                })
+                .await
             }
-            (&Method::GET, ["requests"]) => self.my_requests(&ctx, None, &HashMap::new()).await,
-            (&Method::POST, ["requests"]) => self.create_request(&ctx, &form).await,
-            (&Method::GET, ["requests", id]) => self.request_page(&ctx, id, query("done").as_deref(), None).await,
+            (&Method::GET, ["requests"]) => Box::pin(self.my_requests(&ctx, None, &HashMap::new())).await,
+            (&Method::POST, ["requests"]) => Box::pin(self.create_request(&ctx, &form)).await,
+            (&Method::GET, ["requests", id]) => {
+                Box::pin(self.request_page(&ctx, id, query("done").as_deref(), None)).await
+            }
             (&Method::POST, ["requests", id, action @ ("approve" | "deny" | "cancel")]) => {
-                self.decide(&ctx, id, action, &form).await
+                Box::pin(async { self.decide(&ctx, id, action, &form).await }).await
             }
-            (&Method::GET, ["reviews"]) => self.reviews(&ctx, None).await,
+            (&Method::GET, ["reviews"]) => Box::pin(self.reviews(&ctx, None)).await,
             (&Method::GET, ["tickets", "search"]) => {
-                let provider = query("provider").unwrap_or_default();
-                let q = query("q").unwrap_or_default();
-                let path = format!("/tickets/search?provider={}&q={}", encode(&provider), encode(&q));
-                match self.call(&session, Method::GET, &path, None).await {
-                    Ok(found) => Outcome::Json(found),
-                    Err(refused) => Outcome::Json(serde_json::json!({"items": [], "error": refused.message})),
-                }
+                Box::pin(async {
+                    let provider = query("provider").unwrap_or_default();
+                    let q = query("q").unwrap_or_default();
+                    let path = format!("/tickets/search?provider={}&q={}", encode(&provider), encode(&q));
+                    match self.call(&session, Method::GET, &path, None).await {
+                        Ok(found) => Outcome::Json(found),
+                        Err(refused) => Outcome::Json(serde_json::json!({"items": [], "error": refused.message})),
+                    }
+                })
+                .await
             }
-            (&Method::GET, ["resources", id]) => self.resource_page(&ctx, id, query("done").as_deref(), None).await,
+            (&Method::GET, ["resources", id]) => {
+                Box::pin(self.resource_page(&ctx, id, query("done").as_deref(), None)).await
+            }
             (&Method::POST, ["resources", id, "sync"]) => {
-                let result = self.call(&session, Method::POST, &format!("/resources/{id}/sync"), None).await;
-                self.after_resource_action(&ctx, id, result, "sync").await
+                Box::pin(async {
+                    let result = self
+                        .call(&session, Method::POST, &format!("/resources/{id}/sync"), None)
+                        .await;
+                    self.after_resource_action(&ctx, id, result, "sync").await
+                })
+                .await
             }
-            (&Method::POST, ["resources", id, "users"]) => self.add_user(&ctx, id, &form).await,
+            (&Method::POST, ["resources", id, "users"]) => Box::pin(self.add_user(&ctx, id, &form)).await,
             (&Method::POST, ["resources", id, "users", user, "remove"]) => {
-                let result = self.call(&session, Method::DELETE, &format!("/resources/{id}/users/{user}"), None).await;
-                self.after_resource_action(&ctx, id, result, "remove").await
+                Box::pin(async {
+                    let result = self
+                        .call(&session, Method::DELETE, &format!("/resources/{id}/users/{user}"), None)
+                        .await;
+                    self.after_resource_action(&ctx, id, result, "remove").await
+                })
+                .await
             }
             (&Method::POST, ["resources", id, "users", user, "retry"]) => {
-                let path = format!("/resources/{id}/users/{user}/propagation/retry");
-                let result = self.call(&session, Method::POST, &path, None).await;
-                self.after_resource_action(&ctx, id, result, "retry").await
+                Box::pin(async {
+                    let path = format!("/resources/{id}/users/{user}/propagation/retry");
+                    let result = self.call(&session, Method::POST, &path, None).await;
+                    self.after_resource_action(&ctx, id, result, "retry").await
+                })
+                .await
             }
-            (&Method::GET, ["inventory"]) => self.inventory(&ctx).await,
-            (&Method::GET, ["resources", id, "edit"]) => self.edit_resource(&ctx, id, None).await,
-            (&Method::POST, ["resources", id, "edit"]) => self.save_resource(&ctx, id, &form).await,
-            (&Method::GET, ["apps", id, "edit"]) => self.edit_app(&ctx, id, None).await,
-            (&Method::POST, ["apps", id, "edit"]) => self.save_app(&ctx, id, &form).await,
-            (&Method::GET, ["settings"]) => self.settings(&ctx, None).await,
-            (&Method::POST, ["settings"]) => self.save_settings(&ctx, &form).await,
-            (&Method::GET, ["integrations"]) => self.integrations(&ctx, None).await,
-            (&Method::POST, ["integrations", provider]) => self.connect(&ctx, provider, &form).await,
+            (&Method::GET, ["inventory"]) => Box::pin(self.inventory(&ctx)).await,
+            (&Method::GET, ["resources", id, "edit"]) => Box::pin(self.edit_resource(&ctx, id, None)).await,
+            (&Method::POST, ["resources", id, "edit"]) => Box::pin(self.save_resource(&ctx, id, &form)).await,
+            (&Method::GET, ["apps", id, "edit"]) => Box::pin(self.edit_app(&ctx, id, None)).await,
+            (&Method::POST, ["apps", id, "edit"]) => Box::pin(self.save_app(&ctx, id, &form)).await,
+            (&Method::GET, ["settings"]) => Box::pin(self.settings(&ctx, None)).await,
+            (&Method::POST, ["settings"]) => Box::pin(self.save_settings(&ctx, &form)).await,
+            (&Method::GET, ["integrations"]) => Box::pin(self.integrations(&ctx, None)).await,
+            (&Method::POST, ["integrations", provider]) => Box::pin(self.connect(&ctx, provider, &form)).await,
             (&Method::POST, ["integrations", provider, "disconnect"]) => {
-                let result = self.call(&session, Method::DELETE, &format!("/integrations/{provider}"), None).await;
-                let message = match result {
-                    Ok(_) => pages::Flash::Done(format!("Disconnected {provider}.")),
-                    Err(refused) => pages::Flash::Refused(refused.message),
-                };
-                self.integrations(&ctx, Some(message)).await
+                Box::pin(async {
+                    let result = self
+                        .call(&session, Method::DELETE, &format!("/integrations/{provider}"), None)
+                        .await;
+                    let message = match result {
+                        Ok(_) => pages::Flash::Done(format!("Disconnected {provider}.")),
+                        Err(refused) => pages::Flash::Refused(refused.message),
+                    };
+                    self.integrations(&ctx, Some(message)).await
+                })
+                .await
             }
             _ => self.problem(&session, StatusCode::NOT_FOUND, "There is no such page."),
         }
@@ -273,7 +308,7 @@ impl Console {
                 message: "the console could not build its call".into(),
             }
         })?;
-        let response = self.api.handle(request).await;
+        let response = Box::pin(self.api.handle(request)).await;
         let status = response.status();
         let value: Value = match response.body() {
             Body::Text(text) => serde_json::from_str(text).unwrap_or(Value::Null),
@@ -307,7 +342,11 @@ impl Console {
             return_to,
             expires_at: now + session::LOGIN_MINUTES * 60,
         };
-        match self.oidc.authorize_url(&login.state, &login.nonce, &login.verifier).await {
+        match self
+            .oidc
+            .authorize_url(&login.state, &login.nonce, &login.verifier)
+            .await
+        {
             Ok(url) => {
                 cookies.push(session::set_cookie(
                     LOGIN_COOKIE,
@@ -325,7 +364,10 @@ impl Console {
     }
 
     async fn callback(&self, req: &Request, now: i64, cookies: &mut Vec<String>) -> Outcome {
-        let param = |name: &str| req.query_string_parameters_ref().and_then(|q| q.first(name).map(str::to_owned));
+        let param = |name: &str| {
+            req.query_string_parameters_ref()
+                .and_then(|q| q.first(name).map(str::to_owned))
+        };
         let refuse = |message: &str| Outcome::Page(StatusCode::UNAUTHORIZED, pages::signed_out(Some(message)));
         if let Some(error) = param("error") {
             let error: String = error.chars().take(100).collect();
@@ -406,9 +448,10 @@ fn read_form(req: &Request) -> Result<HashMap<String, String>, StatusCode> {
 fn html(status: StatusCode, markup: Markup) -> Response<Body> {
     let mut response = Response::new(Body::Text(markup.into_string()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     response
 }
 

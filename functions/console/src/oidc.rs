@@ -15,6 +15,8 @@ use tokio::sync::RwLock;
 
 /// Clock skew allowed on `exp`, in seconds.
 const LEEWAY_SECONDS: i64 = 60;
+/// The soonest the JWKS is fetched again for a token naming an unknown key.
+const JWKS_REFRESH_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 /// How long the provider may take to answer one call.
 const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -150,23 +152,8 @@ struct Claims {
 /// Checks an ID token against `jwks` and `expected`: RS256 by a key of the set, then `iss`,
 /// `aud` (and `azp` when several audiences), `exp`, `nonce`, an e-mail the provider verified.
 pub fn verify_id_token(token: &str, jwks: &Jwks, expected: &Expected<'_>) -> Result<Identity, OidcError> {
-    let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(OidcError::BadToken("not a signed JWT"));
-    };
-    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| OidcError::BadToken("not base64url"));
-    let head: Header =
-        serde_json::from_slice(&decode(header)?).map_err(|_| OidcError::BadToken("unreadable header"))?;
-    if head.alg != "RS256" {
-        return Err(OidcError::BadToken("not signed with RS256"));
-    }
-    let key = signing_key(jwks, head.kid.as_deref()).ok_or(OidcError::BadToken("signed by a key the issuer does not list"))?;
-    let signature = Signature::try_from(decode(signature)?.as_slice()).map_err(|_| OidcError::BadToken("bad signature"))?;
-    key.verify(format!("{header}.{payload}").as_bytes(), &signature)
-        .map_err(|_| OidcError::BadToken("bad signature"))?;
-    let claims: Claims =
-        serde_json::from_slice(&decode(payload)?).map_err(|_| OidcError::BadToken("unreadable claims"))?;
+    let payload = verified_payload(token, jwks)?;
+    let claims: Claims = serde_json::from_slice(&payload).map_err(|_| OidcError::BadToken("unreadable claims"))?;
     if claims.iss != expected.issuer {
         return Err(OidcError::BadToken("issued by another issuer"));
     }
@@ -195,7 +182,10 @@ pub fn verify_id_token(token: &str, jwks: &Jwks, expected: &Expected<'_>) -> Res
     if !verified {
         return Err(OidcError::BadToken("the provider has not verified its e-mail address"));
     }
-    let email = claims.email.filter(|e| !e.trim().is_empty()).ok_or(OidcError::BadToken("it has no e-mail"))?;
+    let email = claims
+        .email
+        .filter(|e| !e.trim().is_empty())
+        .ok_or(OidcError::BadToken("it has no e-mail"))?;
     Ok(Identity {
         iss: claims.iss,
         sub: claims.sub,
@@ -203,6 +193,70 @@ pub fn verify_id_token(token: &str, jwks: &Jwks, expected: &Expected<'_>) -> Res
         name: claims.name,
         exp: claims.exp,
     })
+}
+
+/// The payload of a JWT signed with RS256 by a key of `jwks`.
+fn verified_payload(token: &str, jwks: &Jwks) -> Result<Vec<u8>, OidcError> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(OidcError::BadToken("not a signed JWT"));
+    };
+    let decode = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| OidcError::BadToken("not base64url"))
+    };
+    let head: Header =
+        serde_json::from_slice(&decode(header)?).map_err(|_| OidcError::BadToken("unreadable header"))?;
+    if head.alg != "RS256" {
+        return Err(OidcError::BadToken("not signed with RS256"));
+    }
+    let key = signing_key(jwks, head.kid.as_deref()).ok_or(OidcError::BadToken(UNKNOWN_KEY))?;
+    let signature =
+        Signature::try_from(decode(signature)?.as_slice()).map_err(|_| OidcError::BadToken("bad signature"))?;
+    key.verify(format!("{header}.{payload}").as_bytes(), &signature)
+        .map_err(|_| OidcError::BadToken("bad signature"))?;
+    decode(payload)
+}
+
+const UNKNOWN_KEY: &str = "signed by a key the issuer does not list";
+
+/// Checks an access token as API Gateway's JWT authorizer does: RS256 by a key of `jwks`, `iss`
+/// is the issuer, `aud` (or `client_id`) includes the audience, `exp` not past. Returns the
+/// claims as the authorizer passes them on (values as strings).
+pub fn verify_access_token(
+    token: &str,
+    jwks: &Jwks,
+    issuer: &str,
+    audience: &str,
+    now: i64,
+) -> Result<std::collections::HashMap<String, String>, OidcError> {
+    let payload = verified_payload(token, jwks)?;
+    let claims: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&payload).map_err(|_| OidcError::BadToken("unreadable claims"))?;
+    if claims.get("iss").and_then(|v| v.as_str()) != Some(issuer) {
+        return Err(OidcError::BadToken("issued by another issuer"));
+    }
+    let audience_matches = match claims.get("aud") {
+        Some(serde_json::Value::String(one)) => one == audience,
+        Some(serde_json::Value::Array(many)) => many.iter().any(|a| a.as_str() == Some(audience)),
+        _ => claims.get("client_id").and_then(|v| v.as_str()) == Some(audience),
+    };
+    if !audience_matches {
+        return Err(OidcError::BadToken("issued for another audience"));
+    }
+    match claims.get("exp").and_then(|v| v.as_i64()) {
+        Some(exp) if exp > now => {}
+        _ => return Err(OidcError::BadToken("expired")),
+    }
+    Ok(claims
+        .into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(text) => (k, text),
+            other => (k, other.to_string()),
+        })
+        .collect())
 }
 
 fn signing_key(jwks: &Jwks, kid: Option<&str>) -> Option<VerifyingKey<Sha256>> {
@@ -231,7 +285,7 @@ pub struct Oidc {
     settings: OidcSettings,
     http: reqwest::Client,
     discovery: Arc<RwLock<Option<Discovery>>>,
-    jwks: Arc<RwLock<Option<Jwks>>>,
+    jwks: Arc<RwLock<Option<(Jwks, std::time::Instant)>>>,
 }
 
 impl Oidc {
@@ -259,7 +313,10 @@ impl Oidc {
         if let Some(found) = self.discovery.read().await.clone() {
             return Ok(found);
         }
-        let url = format!("{}/.well-known/openid-configuration", self.settings.issuer.trim_end_matches('/'));
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.settings.issuer.trim_end_matches('/')
+        );
         let found: Discovery = self.get_json(&url).await?;
         if found.issuer != self.settings.issuer {
             return Err(OidcError::Unavailable(format!(
@@ -279,7 +336,10 @@ impl Oidc {
             .await
             .map_err(|e| OidcError::Unavailable(format!("GET {url}: {}", without_url(&e))))?;
         if !response.status().is_success() {
-            return Err(OidcError::Unavailable(format!("GET {url} answered {}", response.status())));
+            return Err(OidcError::Unavailable(format!(
+                "GET {url} answered {}",
+                response.status()
+            )));
         }
         response
             .json()
@@ -344,7 +404,7 @@ impl Oidc {
         };
         let jwks = self.jwks(false, &discovery).await?;
         match verify_id_token(id_token, &jwks, &expected) {
-            Err(OidcError::BadToken(reason)) if reason.starts_with("signed by a key") => {
+            Err(OidcError::BadToken(UNKNOWN_KEY)) => {
                 let jwks = self.jwks(true, &discovery).await?;
                 verify_id_token(id_token, &jwks, &expected)
             }
@@ -352,14 +412,33 @@ impl Oidc {
         }
     }
 
+    /// The claims of an access token for the JSON API, checked as API Gateway's JWT authorizer
+    /// checks them (audience: the client id).
+    pub async fn access_token_claims(
+        &self,
+        token: &str,
+    ) -> Result<std::collections::HashMap<String, String>, OidcError> {
+        let discovery = self.discovery().await?;
+        let now = chrono::Utc::now().timestamp();
+        let check =
+            |jwks: &Jwks| verify_access_token(token, jwks, &self.settings.issuer, &self.settings.client_id, now);
+        match check(&self.jwks(false, &discovery).await?) {
+            Err(OidcError::BadToken(UNKNOWN_KEY)) => check(&self.jwks(true, &discovery).await?),
+            other => other,
+        }
+    }
+
+    /// The issuer's keys: the cached set, or a fresh one when `refresh` (a token named a key the
+    /// cached set lacks) unless the set was fetched less than a minute ago, so that tokens naming
+    /// made-up keys cannot make the console fetch the set again and again.
     async fn jwks(&self, refresh: bool, discovery: &Discovery) -> Result<Jwks, OidcError> {
-        if !refresh {
-            if let Some(found) = self.jwks.read().await.clone() {
+        if let Some((found, at)) = self.jwks.read().await.clone() {
+            if !refresh || at.elapsed() < JWKS_REFRESH_AFTER {
                 return Ok(found);
             }
         }
         let found: Jwks = self.get_json(&discovery.jwks_uri).await?;
-        *self.jwks.write().await = Some(found.clone());
+        *self.jwks.write().await = Some((found.clone(), std::time::Instant::now()));
         Ok(found)
     }
 }
@@ -390,7 +469,8 @@ mod tests {
     fn key() -> rsa::RsaPrivateKey {
         use std::sync::OnceLock;
         static KEY: OnceLock<rsa::RsaPrivateKey> = OnceLock::new();
-        KEY.get_or_init(|| rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap()).clone()
+        KEY.get_or_init(|| rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap())
+            .clone()
     }
 
     fn jwks_of(key: &rsa::RsaPrivateKey, kid: &str) -> Jwks {
@@ -450,13 +530,22 @@ mod tests {
             c[field] = value;
             check(c)
         };
-        assert_eq!(with("aud", json!("other")), Err(OidcError::BadToken("issued for another client")));
+        assert_eq!(
+            with("aud", json!("other")),
+            Err(OidcError::BadToken("issued for another client"))
+        );
         assert_eq!(
             with("aud", json!(["console", "other"])).map(|i| i.sub),
             Ok("josh@example.com".into())
         );
-        assert_eq!(with("nonce", json!("n-2")), Err(OidcError::BadToken("its nonce is not this sign-in's")));
-        assert_eq!(with("iss", json!("https://evil.example")), Err(OidcError::BadToken("issued by another issuer")));
+        assert_eq!(
+            with("nonce", json!("n-2")),
+            Err(OidcError::BadToken("its nonce is not this sign-in's"))
+        );
+        assert_eq!(
+            with("iss", json!("https://evil.example")),
+            Err(OidcError::BadToken("issued by another issuer"))
+        );
         assert_eq!(with("exp", json!(now - 61)), Err(OidcError::BadToken("expired")));
         assert_eq!(
             with("email_verified", json!("false")),

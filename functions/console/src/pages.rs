@@ -5,7 +5,6 @@ use crate::views::{IntegrationView, RequestView, ResourceUserView};
 use chrono::{DateTime, Utc};
 use grantdesk::domain::{
     App, AssigneePolicy, GrantSource, GroupId, PropagationStatus, RequestStatus, Resource, Settings, TicketPropagation,
-
 };
 use lambda_http::http::StatusCode;
 use maud::{html, Markup, DOCTYPE};
@@ -269,7 +268,7 @@ pub fn request_page(ctx: &Ctx<'_>, page: &RequestPage<'_>, flash: Option<&Flash>
         "Request",
         flash,
         html! {
-            h1 { "Request for " (page.resource) }
+            h1 { "Request for " a href=(format!("/console/resources/{}", r.resource_id)) { (page.resource) } }
             dl.facts {
                 dt { "Status" } dd { (request_status(r.status)) }
                 dt { "Requester" } dd { (page.requester) }
@@ -578,12 +577,7 @@ fn propagation_fields(legend: &str, p: Option<&TicketPropagation>) -> Markup {
 }
 
 /// Editing a resource: Request configuration and Ticket provider for access propagation.
-pub fn edit_resource(
-    ctx: &Ctx<'_>,
-    resource: &Resource,
-    groups: &[(String, String)],
-    flash: Option<&Flash>,
-) -> Markup {
+pub fn edit_resource(ctx: &Ctx<'_>, resource: &Resource, groups: &[(String, String)], flash: Option<&Flash>) -> Markup {
     let c = &resource.request_config;
     let reviewer = c.reviewer_group_id.as_ref().map(GroupId::to_string).unwrap_or_default();
     layout(

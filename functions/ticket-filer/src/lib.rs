@@ -248,7 +248,7 @@ impl TicketFiler {
     }
 
     fn link(&self, resource: &domain::ResourceId) -> String {
-        format!("{}/resources/{resource}/users", self.config.app_url)
+        format!("{}/console/resources/{resource}", self.config.app_url)
     }
 
     /// Files the propagation ticket of a change that waits for one, and records it.

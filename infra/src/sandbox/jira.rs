@@ -376,6 +376,17 @@ impl JiraSandbox {
 
 impl Provider for JiraSandbox {
     fn handle(&mut self, request: &SandboxRequest, secret: Option<&str>) -> (SandboxResponse, Vec<OutgoingWebhook>) {
+        // The issue's page, where a ticket's link (`<site>/browse/OPS-1`) leads a person.
+        if let ("GET", Some(key)) = (request.method.as_str(), request.path.strip_prefix("/browse/")) {
+            let response = match self.issues.iter().find(|i| i.key == key) {
+                Some(issue) => SandboxResponse::json(
+                    200,
+                    json!({"key": issue.key, "summary": issue.summary, "status": issue.status.name}),
+                ),
+                None => error(404, "Issue does not exist or you do not have permission to see it."),
+            };
+            return (response, vec![]);
+        }
         if request.basic_auth() != Some((self.email.clone(), self.api_token.clone())) {
             return (
                 SandboxResponse::json(401, json!("Client must be authenticated to access this resource.")),

@@ -207,7 +207,7 @@ pub fn review_message(
         .map(|t| format!("\nLinked ticket: {} {}", slack_escape(&t.key), slack_escape(&t.url)))
         .unwrap_or_default();
     format!(
-        "{who} requests access to {what} for {duration}.\nReason: {reason}{linked}\nReview: {app_url}/requests/{}",
+        "{who} requests access to {what} for {duration}.\nReason: {reason}{linked}\nReview: {app_url}/console/requests/{}",
         request.id
     )
 }
