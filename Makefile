@@ -13,7 +13,7 @@ GRANTDESK_LOCAL_JWT_SECRET ?= grantdesk-local-dev-secret
 GRANTDESK_BOOTSTRAP_ADMINS ?= alice@example.com
 export GRANTDESK_LOCAL_JWT_SECRET GRANTDESK_BOOTSTRAP_ADMINS
 
-.PHONY: dev test venv emulators token lint fmt clean bench fuzz
+.PHONY: dev test venv emulators browser token lint fmt clean bench fuzz
 
 $(VENV_STAMP): infra/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,11 @@ lint: venv
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/cfn-lint template.yaml
 
-test: lint emulators
+# Debian's Chromium and ChromeDriver for the console's browser tests (installed when missing).
+browser:
+	infra/scripts/install-chromium.sh
+
+test: lint emulators browser
 	cargo test --workspace
 	$(MAKE) fuzz
 

@@ -182,8 +182,13 @@ fn print_walkthrough(api: &str, endpoints: &Endpoints, page: &str, setup: &DemoS
     let demo = &setup.demo;
     println!(
         r#"
-grantdesk is running.
+open {api}/console/ in a browser: grantdesk is running.
+  Sign in at the sandbox identity provider as Josh to ask for access, as Riley Reviewer to review
+  it and watch My Role's Users tab, as Alice Admin for Inventory, Settings and Integrations. A
+  second browser profile (or a private window) keeps two people signed in side by side.
+
   API                 {api}   (contract: {api}/openapi.json; webhooks at {api}/webhooks/...)
+  OpenID provider     {api}/oidc   (sandbox; its access tokens work for the API too)
   sandbox tickets     {page}   (move a ticket to done: the provider's signed webhook follows)
   DynamoDB Local      {dynamodb}
   AWS emulator        {aws}   (EventBridge, Scheduler, Secrets Manager)
@@ -196,7 +201,7 @@ ticket when someone is added or removed; "Prod DB" requires a linked Linear tick
 files an audit ticket in ServiceNow; reviewers hear about requests in the sandbox Slack.
 Josh ({josh}) has just asked for an hour of "My Role": request {request}.
 
-Walk through it (in another terminal, from the project folder):
+The same over the JSON API (in another terminal, from the project folder):
 
   ADMIN=$(make -s token EMAIL={admin}); RILEY=$(make -s token EMAIL={reviewer}); JOSH=$(make -s token EMAIL={josh})
 

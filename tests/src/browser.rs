@@ -99,6 +99,7 @@ impl Driver {
         Browser {
             base: format!("{}/session/{id}", self.url),
             http: self.http.clone(),
+            profile,
         }
     }
 }
@@ -113,6 +114,7 @@ fn uuid_like() -> String {
 pub struct Browser {
     base: String,
     http: reqwest::Client,
+    profile: std::path::PathBuf,
 }
 
 /// An element on the page.
@@ -226,9 +228,9 @@ impl Browser {
             .unwrap_or_else(|| panic!("no button {name:?} on {}", self.url_now()))
     }
 
-    /// The first link whose text is `name`.
+    /// The first link whose text or accessible label is `name`.
     pub async fn link(&self, name: &str) -> Element {
-        let xpath = format!("//a[normalize-space()={}]", literal(name));
+        let xpath = format!("//a[normalize-space()={n} or @aria-label={n}]", n = literal(name));
         self.find(&xpath).await.unwrap_or_else(|| panic!("no link {name:?}"))
     }
 
@@ -269,6 +271,18 @@ impl Browser {
             )
             .await;
         result.unwrap_or_else(|e| panic!("typing: {e}"));
+    }
+
+    /// Empties the field `element`.
+    pub async fn clear(&self, element: &Element) {
+        let result = self
+            .try_command(
+                reqwest::Method::POST,
+                &format!("/element/{}/clear", element.0),
+                json!({}),
+            )
+            .await;
+        result.unwrap_or_else(|e| panic!("clearing: {e}"));
     }
 
     /// Chooses the option with text `option` in the select `element`.
@@ -361,8 +375,21 @@ impl Browser {
         false
     }
 
-    /// Ends the session (and its browser).
+    /// Waits up to `seconds` for an element at `xpath`, reloading the page every half second.
+    pub async fn wait_for_element(&self, xpath: &str, seconds: u64) -> Option<Element> {
+        for _ in 0..seconds * 2 {
+            if let Some(found) = self.find_now(xpath).await {
+                return Some(found);
+            }
+            self.command(reqwest::Method::POST, "/refresh", Some(json!({}))).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        None
+    }
+
+    /// Ends the session (and its browser) and removes its profile.
     pub async fn close(self) {
         self.command(reqwest::Method::DELETE, "", None).await;
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }

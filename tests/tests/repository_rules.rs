@@ -68,3 +68,19 @@ fn the_template_filters_the_stream_exactly_as_the_local_runner_does() {
         grantdesk_ticket_filer::FILTER_PATTERNS.len()
     );
 }
+
+#[test]
+fn the_template_serves_the_console_without_the_jwt_authorizer_and_with_the_same_issuer() {
+    let template = std::fs::read_to_string(workspace().join("template.yaml")).unwrap();
+    let console = &template[template.find("  ConsoleFunction:").expect("a console function")..];
+    let console = &console[..console.find("\n  FilerLogGroup:").unwrap()];
+    assert!(console.contains("Binary: console"));
+    assert!(console.contains("Path: /console/{proxy+}") && console.contains("Authorizer: NONE"));
+    assert!(console.contains("GRANTDESK_OIDC_ISSUER: !Ref OidcIssuer"));
+    assert!(console.contains("GRANTDESK_OIDC_CLIENT_ID: !Ref OidcClientId"));
+    assert!(template.contains("issuer: !Ref OidcIssuer") && template.contains("- !Ref OidcClientId"));
+    assert!(
+        template.contains("GenerateStringKey: session_key"),
+        "the session key is generated"
+    );
+}

@@ -73,7 +73,7 @@ async fn approving_joshs_request_files_one_jira_ticket_assigned_to_a_resource_ad
         "on-call this week",
         "approved by Riley",
         "Until:",
-        &format!("/resources/{}/users", demo.resource),
+        &format!("/console/resources/{}", demo.resource),
     ] {
         assert!(text.contains(needle), "the ticket lacks {needle:?}: {text}");
     }

@@ -125,6 +125,10 @@ impl Console {
             .filter(|s| !s.is_empty())
             .collect();
         let method = req.method().clone();
+        if path == "/console" {
+            // Cookies are scoped to `/console/`.
+            return Outcome::Redirect("/console/".into());
+        }
         match (&method, segments.as_slice()) {
             (&Method::GET, ["static", "console.css"]) => return Outcome::Static("text/css; charset=utf-8", pages::CSS),
             (&Method::GET, ["static", "console.js"]) => {

@@ -588,8 +588,8 @@ mod tests {
     fn the_pkce_challenge_is_rfc_7636s() {
         // RFC 7636, appendix B.
         assert_eq!(
-            pkce_challenge("dBjftJeZ4CVP-mB92K1uhbMdCQEqM2w4ntEzoJFW2CQ"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGBSyA4q_w"
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 }

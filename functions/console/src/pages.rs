@@ -390,10 +390,23 @@ fn propagation_icon(status: PropagationStatus) -> Markup {
     html! {
         span class=(format!("sync {class}")) role="img" aria-label=(name) title=(format!("{name} ({status})")) {
             svg viewBox="0 0 20 20" width="20" height="20" aria-hidden="true" focusable="false" {
-                circle cx="10" cy="10" r="9";
-                path d=(path);
+                // Closed explicitly: in HTML, an unclosed SVG element takes what follows as its children.
+                circle cx="10" cy="10" r="9" {}
+                path d=(path) {}
             }
         }
+    }
+}
+
+/// What a propagation status means, in words.
+fn propagation_words(status: PropagationStatus) -> &'static str {
+    match status {
+        PropagationStatus::NotRequired => "No ticket is needed.",
+        PropagationStatus::PendingTicketCreation => "The ticket is being filed.",
+        PropagationStatus::PendingManualPropagation => "Waiting for someone to make the change and close the ticket.",
+        PropagationStatus::Completed => "The change was made: the ticket is done.",
+        PropagationStatus::TicketCanceled => "The ticket was canceled; the change was not made.",
+        PropagationStatus::TicketCreationFailed => "Filing the ticket failed.",
     }
 }
 
@@ -450,7 +463,7 @@ pub fn resource_page(ctx: &Ctx<'_>, resource: &Resource, rows: &[ResourceUserVie
                                         button.ticket type="button" data-dialog=(dialog) aria-haspopup="dialog" { (ticket.key) }
                                         dialog id=(dialog) aria-labelledby=(format!("{dialog}-title")) {
                                             h2 id=(format!("{dialog}-title")) { "Ticket " (ticket.key) }
-                                            p { "The " (provider_name(&ticket.provider.to_string())) " ticket for this change: " (p.status) "." }
+                                            p { "The " (provider_name(&ticket.provider.to_string())) " ticket for this change. " (propagation_words(p.status)) }
                                             @if let Some(note) = &p.note { p { (note) } }
                                             p { a href=(ticket.url) target="_blank" rel="noopener" { "Open " (ticket.key) " in " (provider_name(&ticket.provider.to_string())) } }
                                             form method="dialog" { button type="submit" { "Close" } }
