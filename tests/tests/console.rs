@@ -335,3 +335,35 @@ async fn console_pages_carry_the_security_headers_and_escape_what_people_typed()
     );
     assert!(!cookie.contains("Secure"), "loopback http keeps cookies usable");
 }
+
+/// DynamoDB round trips per page, counted. The pages call the API, whose caller resolution and
+/// loads are one GetItem each today; the API's own round trips are the performance issue's.
+#[tokio::test]
+async fn console_pages_make_the_counted_dynamodb_round_trips() {
+    let stack = TestStack::start().await;
+    let demo = stack.demo().await;
+    stack
+        .post(
+            "josh@example.test",
+            "/requests",
+            json!({"resource_id": demo.resource, "reason": "r", "duration_minutes": 30}),
+        )
+        .await;
+    let riley = sign_in(&stack, "riley@example.test").await.unwrap();
+    let resource = format!("/console/resources/{}", demo.resource);
+    for (path, calls) in [
+        ("/console/requests", 4),
+        ("/console/reviews", 6),
+        (resource.as_str(), 7),
+    ] {
+        stack.stack.dynamodb_calls.reset();
+        let (status, _) = page(&stack, path, &riley).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(
+            stack.stack.dynamodb_calls.total(),
+            calls,
+            "{path}: {:?}",
+            stack.stack.dynamodb_calls.snapshot()
+        );
+    }
+}

@@ -319,22 +319,24 @@ impl Console {
         flash: Option<Flash>,
         status: StatusCode,
     ) -> Outcome {
-        let id = encode(id);
         let loaded = async {
-            let users: List<ResourceUserView> = read(
-                self.call(
-                    ctx.session,
-                    Method::GET,
-                    &format!("/resources/{id}/users?limit=100"),
-                    None,
-                )
-                .await?,
-            )?;
-            let resource: Resource = read(
-                self.call(ctx.session, Method::GET, &format!("/resources/{id}"), None)
-                    .await?,
-            )?;
-            Ok::<_, Refused>((resource, users))
+            let path = format!("/resources/{}/users?limit=100", encode(id));
+            let users: List<ResourceUserView> = read(self.call(ctx.session, Method::GET, &path, None).await?)?;
+            // The API let this person see the Users tab, so they administer the resource: its
+            // name and last sync are read directly rather than through a second API call.
+            let not_found = || Refused {
+                status: StatusCode::NOT_FOUND,
+                code: "not_found".into(),
+                message: format!("resource {id} not found"),
+            };
+            let rid = ResourceId::parse(id).ok_or_else(not_found)?;
+            let resource = self
+                .store
+                .resource(&rid)
+                .await
+                .map_err(store_failure)?
+                .ok_or_else(not_found)?;
+            Ok::<_, Refused>((resource.value, users))
         };
         match loaded.await {
             Ok((resource, users)) => {
