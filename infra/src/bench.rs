@@ -225,7 +225,6 @@ pub async fn run(out_dir: &Path, emulator: &Emulator, release_dir: &Path) -> Res
         poll_stream: true,
         sync_every: None,
         oidc: None,
-        slack_api_url: sandboxes.slack_api_url(),
     })
     .await?;
 
@@ -705,7 +704,6 @@ async fn sync_at_scale(endpoints: &Endpoints, secret: &DevTokenSecret) -> Result
         poll_stream: false,
         sync_every: None,
         oidc: None,
-        slack_api_url: sandboxes.slack_api_url(),
     })
     .await?;
     let http = reqwest::Client::new();

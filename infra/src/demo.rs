@@ -8,7 +8,6 @@ use crate::dev_token::DevTokenSecret;
 use crate::sandbox::{self, Sandboxes, WebhookTarget};
 use crate::seed::{self, Demo};
 use crate::LocalStack;
-use grantdesk::secrets::SecretStore;
 use serde_json::{json, Value};
 
 /// The webhook secrets the demo's integrations use (dev only).
@@ -99,7 +98,7 @@ pub async fn set_up(stack: &LocalStack, sandboxes: &Sandboxes, secret: &DevToken
         )
         .await?;
     let settings = json!({"require_ticket_link": false, "audit_tickets": {"enabled": true, "provider": "servicenow", "project": "incident"}});
-    client.call(admin, put, "/settings", settings).await?;
+    client.call(admin, put.clone(), "/settings", settings).await?;
     let prod_db = client
         .call(
             admin,
@@ -113,19 +112,18 @@ pub async fn set_up(stack: &LocalStack, sandboxes: &Sandboxes, secret: &DevToken
         .unwrap_or_default()
         .to_owned();
 
-    let slack = SecretStore::new(
-        crate::stack::secretsmanager_client(&stack.endpoints.aws),
-        format!("{}/", stack.table),
-    );
-    slack
-        .put_slack(&json!({"bot_token": sandbox::SLACK_BOT_TOKEN}).to_string())
-        .await
-        .map_err(|e| e.to_string())?;
+    let slack = json!({"base_url": sandboxes.slack_api_url(), "bot_token": sandbox::SLACK_BOT_TOKEN,
+        "signing_secret": sandbox::SLACK_SIGNING_SECRET});
+    client.call(admin, put.clone(), "/integrations/slack", slack).await?;
+    sandboxes
+        .slack
+        .set_webhook(hook("slack", sandbox::SLACK_SIGNING_SECRET));
     sandboxes
         .slack
         .with(|s, _| {
             s.add_user(seed::REVIEWER_EMAIL);
             s.add_user(seed::ADMIN_EMAIL);
+            s.add_user(seed::JOSH_EMAIL);
             ((), vec![])
         })
         .await;

@@ -146,10 +146,13 @@ impl Gateway {
                 )
             }
         };
-        // As in template.yaml: /webhooks/{provider} goes to webhook-intake, /console/ to the
-        // console, the rest to the API.
+        // As in template.yaml: /webhooks/{provider} goes to webhook-intake (but POST
+        // /webhooks/slack), /console/ to the console, the rest to the API.
+        // Slack's interactions go to the API, which decides requests.
         if path == "/console" || path.starts_with("/console/") {
             into_hyper(self.console.handle(request).await)
+        } else if path == "/webhooks/slack" && parts.method == hyper::Method::POST {
+            into_hyper(self.api.handle(request).await)
         } else if path.starts_with("/webhooks/") {
             into_hyper(self.webhooks.handle(request).await)
         } else {

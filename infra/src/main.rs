@@ -94,7 +94,6 @@ async fn dev(args: &[String]) -> Result<(), String> {
         secret: secret.clone(),
         poll_stream: true,
         sync_every: Some(sync_interval()?),
-        slack_api_url: sandboxes.slack_api_url(),
         oidc: external_oidc()?,
     })
     .await?;

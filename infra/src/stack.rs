@@ -42,8 +42,6 @@ pub struct StackOptions {
     /// Feed the table's stream to the ticket filer (off only for tests that drive the filer
     /// by hand).
     pub poll_stream: bool,
-    /// The Slack Web API reviewer notifications go to (the sandbox Slack, locally).
-    pub slack_api_url: String,
     /// Run status sync on this schedule (the template's `rate(...)`); `None` runs it only when
     /// a resource's sync is requested or a test calls it.
     pub sync_every: Option<std::time::Duration>,
@@ -277,7 +275,6 @@ impl LocalStack {
                 secret_prefix,
                 app_url: api_url.clone(),
                 event_bus: "local".into(),
-                slack_api_url: options.slack_api_url.clone(),
             },
         );
         let sync = StatusSync::new(store.clone(), connections, filer.clone(), DEFAULT_BUDGET);

@@ -163,8 +163,6 @@ pub struct FilerConfig {
     pub app_url: String,
     /// The EventBridge bus domain events go to (`GRANTDESK_EVENT_BUS`, default `default`).
     pub event_bus: String,
-    /// The Slack Web API (`GRANTDESK_SLACK_API_URL`, default `https://slack.com/api`).
-    pub slack_api_url: String,
 }
 
 impl FilerConfig {
@@ -189,7 +187,6 @@ impl FilerConfig {
             secret_prefix: value("GRANTDESK_SECRET_PREFIX").unwrap_or_else(|| "grantdesk/".into()),
             app_url,
             event_bus: value("GRANTDESK_EVENT_BUS").unwrap_or_else(|| "default".into()),
-            slack_api_url: value("GRANTDESK_SLACK_API_URL").unwrap_or_else(|| "https://slack.com/api".into()),
         })
     }
 }

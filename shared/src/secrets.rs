@@ -158,23 +158,6 @@ impl SecretStore {
         }))
     }
 
-    /// The Slack configuration (`<prefix>slack`), if any.
-    pub async fn slack(&self) -> Result<Option<crate::slack::SlackTarget>, SecretError> {
-        let name = format!("{}slack", self.prefix);
-        match self.client.get_secret_value().secret_id(&name).send().await {
-            Ok(out) => Ok(out
-                .secret_string
-                .as_deref()
-                .and_then(crate::slack::SlackTarget::from_secret)),
-            Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => Ok(None),
-            Err(e) => Err(SecretError {
-                operation: "reading",
-                name,
-                message: DisplayErrorContext(e).to_string(),
-            }),
-        }
-    }
-
     /// The console's secrets (`<prefix>console`): the OpenID client secret and the key session
     /// cookies are signed with. The template creates the secret and generates the key.
     pub async fn console(&self) -> Result<ConsoleSecrets, SecretError> {
@@ -208,23 +191,6 @@ impl SecretStore {
             client_secret: SecretString::from(stored.client_secret),
             session_key: SecretString::from(stored.session_key),
         })
-    }
-
-    /// Stores the Slack configuration (the local runner points it at the sandbox Slack).
-    pub async fn put_slack(&self, json: &str) -> Result<(), SecretError> {
-        let name = format!("{}slack", self.prefix);
-        self.client
-            .create_secret()
-            .name(&name)
-            .secret_string(json)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| SecretError {
-                operation: "creating",
-                name,
-                message: DisplayErrorContext(e).to_string(),
-            })
     }
 
     /// Deletes an integration's secrets (Secrets Manager keeps them recoverable for 7 days).

@@ -56,20 +56,15 @@ impl Reply {
 impl TestStack {
     /// Starts a stack on a fresh table, its stream feeding the ticket filer.
     pub async fn start() -> Self {
-        Self::start_with(true, "http://127.0.0.1:9/api".into()).await
+        Self::start_with(true).await
     }
 
     /// Starts a stack whose ticket filer is called only by the test itself.
     pub async fn start_without_stream() -> Self {
-        Self::start_with(false, "http://127.0.0.1:9/api".into()).await
+        Self::start_with(false).await
     }
 
-    /// Starts a stack that notifies reviewers through the Slack Web API at `slack_api_url`.
-    pub async fn start_with_slack(slack_api_url: String) -> Self {
-        Self::start_with(true, slack_api_url).await
-    }
-
-    async fn start_with(poll_stream: bool, slack_api_url: String) -> Self {
+    async fn start_with(poll_stream: bool) -> Self {
         // `GRANTDESK_TEST_LOG=1` shows the stack's logs (RUST_LOG filters them).
         static LOGS: OnceLock<()> = OnceLock::new();
         if std::env::var_os("GRANTDESK_TEST_LOG").is_some() {
@@ -88,7 +83,6 @@ impl TestStack {
             secret: secret.clone(),
             poll_stream,
             sync_every: None,
-            slack_api_url,
             oidc: None,
         })
         .await
@@ -192,6 +186,27 @@ impl TestStack {
             .sweep_older_than(chrono::Duration::zero(), &mut report)
             .await
             .expect("sweeping");
+    }
+
+    /// Connects the sandbox Slack as the admin and points its interactions at this stack.
+    pub async fn connect_slack(&self, sandboxes: &grantdesk_local::sandbox::Sandboxes) {
+        use grantdesk_local::sandbox::{WebhookTarget, SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET};
+        let reply = self
+            .call(
+                ADMIN,
+                Method::PUT,
+                "/integrations/slack",
+                Some(
+                    json!({"base_url": sandboxes.slack_api_url(), "bot_token": SLACK_BOT_TOKEN,
+                            "signing_secret": SLACK_SIGNING_SECRET}),
+                ),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "connecting Slack: {:?}", reply.body);
+        sandboxes.slack.set_webhook(Some(WebhookTarget {
+            url: format!("{}/webhooks/slack", self.stack.api_url),
+            secret: SLACK_SIGNING_SECRET.into(),
+        }));
     }
 
     /// Creates a user as the admin and returns its id.

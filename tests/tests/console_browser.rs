@@ -37,7 +37,7 @@ fn futures_text(browser: &Browser, element: &grantdesk_e2e::browser::Element) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_goes_from_josh_to_riley_to_a_completed_change_in_the_browser() {
     let sandboxes = Arc::new(Sandboxes::start().await.unwrap());
-    let stack = TestStack::start_with_slack(sandboxes.slack_api_url()).await;
+    let stack = TestStack::start().await;
     let setup = demo::set_up(&stack.stack, &sandboxes, stack.dev_secret())
         .await
         .unwrap();

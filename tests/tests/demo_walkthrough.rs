@@ -11,7 +11,7 @@ use std::sync::Arc;
 #[tokio::test]
 async fn the_printed_walkthrough_works() {
     let sandboxes = Arc::new(Sandboxes::start().await.unwrap());
-    let stack = TestStack::start_with_slack(sandboxes.slack_api_url()).await;
+    let stack = TestStack::start().await;
     let setup = demo::set_up(&stack.stack, &sandboxes, stack.dev_secret())
         .await
         .unwrap();
@@ -28,7 +28,7 @@ async fn the_printed_walkthrough_works() {
         let messages = sandboxes.slack.with(|s, _| (s.messages.clone(), vec![])).await;
         messages
             .iter()
-            .any(|m| m.text.contains(&setup.josh_request))
+            .any(|m| m.blocks.to_string().contains(&setup.josh_request))
             .then_some(())
     })
     .await;

@@ -2,7 +2,7 @@
 //! each arrives once, with the documented shape.
 
 use grantdesk_e2e::{eventually, TestStack, ADMIN, JOSH, RILEY};
-use grantdesk_local::sandbox::{Sandboxes, SLACK_BOT_TOKEN};
+use grantdesk_local::sandbox::Sandboxes;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -32,15 +32,8 @@ fn details(stack: &TestStack, kind: &str) -> Vec<Value> {
 #[tokio::test]
 async fn a_new_request_notifies_its_reviewers_once_and_every_transition_is_published_once() {
     let sandboxes = Sandboxes::start().await.unwrap();
-    let stack = TestStack::start_with_slack(sandboxes.slack_api_url()).await;
-    let secrets = grantdesk::secrets::SecretStore::new(
-        grantdesk_local::stack::secretsmanager_client(&stack.stack.endpoints.aws),
-        format!("{}/", stack.stack.table),
-    );
-    secrets
-        .put_slack(&json!({"bot_token": SLACK_BOT_TOKEN}).to_string())
-        .await
-        .unwrap();
+    let stack = TestStack::start().await;
+    stack.connect_slack(&sandboxes).await;
     let riley_slack = sandboxes.slack.with(|s, _| (s.add_user(RILEY), vec![])).await;
     let demo = stack.demo().await;
 
@@ -58,19 +51,16 @@ async fn a_new_request_notifies_its_reviewers_once_and_every_transition_is_publi
     })
     .await;
     assert_eq!(messages.len(), 1, "Riley is the only reviewer with a Slack account");
-    assert_eq!(messages[0].channel, riley_slack);
+    assert_eq!(messages[0].user, riley_slack);
+    let shown = format!("{} {}", messages[0].text, messages[0].blocks);
     for needle in [
         "Josh (josh@example.test)",
         "My Role",
         "60 minutes",
         "on-call this week",
-        &format!("/requests/{id}"),
+        &format!("/console/requests/{id}"),
     ] {
-        assert!(
-            messages[0].text.contains(needle),
-            "the message lacks {needle:?}: {}",
-            messages[0].text
-        );
+        assert!(shown.contains(needle), "the message lacks {needle:?}: {shown}");
     }
 
     assert_eq!(
@@ -109,7 +99,7 @@ async fn a_new_request_notifies_its_reviewers_once_and_every_transition_is_publi
     assert_eq!(
         sandboxes.slack.with(|s, _| (s.messages.len(), vec![])).await,
         1,
-        "notified once"
+        "notified once (the decision updates that message; Josh has no Slack account)"
     );
 
     let approved = &details(&stack, "request.approved")[0];

@@ -184,6 +184,19 @@ impl From<ProviderError> for ApiError {
     }
 }
 
+impl From<grantdesk::slack::SlackError> for ApiError {
+    fn from(err: grantdesk::slack::SlackError) -> Self {
+        use grantdesk::slack::SlackError;
+        tracing::warn!(error = %err, "Slack call failed");
+        match err {
+            SlackError::RateLimited { retry_after, .. } => {
+                Self::too_many_requests("Slack is rate limiting grantdesk; try again shortly", retry_after)
+            }
+            other => Self::new(StatusCode::BAD_GATEWAY, "provider_failed", other.to_string()),
+        }
+    }
+}
+
 impl From<ConnectionError> for ApiError {
     fn from(err: ConnectionError) -> Self {
         match err {

@@ -29,6 +29,7 @@ impl Caller {
         grantdesk::usecases::authorization::Principal {
             user_id: self.user.id.clone(),
             org_admin: self.is_admin,
+            via: None,
         }
     }
 }

@@ -137,11 +137,16 @@ impl Api {
         if let (&Method::GET, ["openapi.json"]) = (&method, segments.as_slice()) {
             return Ok(json(StatusCode::OK, &openapi::document()));
         }
+        // Slack's interactivity Request URL: signed by Slack, not carrying a JWT.
+        if let (&Method::POST, ["webhooks", "slack"]) = (&method, segments.as_slice()) {
+            return routes::slack::interaction(self, req).await;
+        }
         let caller = self.caller(req).await?;
         use routes::*;
         match (method, segments.as_slice()) {
             (Method::GET, ["me"]) => directory::me(self, &caller).await,
             (Method::GET, ["integrations"]) => integrations::list(self, &caller).await,
+            (Method::PUT, ["integrations", "slack"]) => integrations::connect_slack(self, &caller, body(req)?).await,
             (Method::PUT, ["integrations", provider]) => {
                 integrations::connect(self, &caller, provider, body(req)?).await
             }

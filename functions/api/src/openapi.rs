@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
         directory::me, directory::create_user, directory::list_users, directory::clear_identity, directory::create_group, directory::list_groups,
         directory::get_group, directory::set_members,
         settings::get, settings::put,
-        integrations::list, integrations::connect, integrations::disconnect, tickets::search,
+        integrations::list, integrations::connect, integrations::connect_slack, integrations::disconnect, tickets::search,
         catalog::create_app, catalog::list_apps, catalog::get_app, catalog::patch_app,
         catalog::create_resource, catalog::list_resources, catalog::get_resource, catalog::patch_resource, catalog::sync_now,
         access::users_tab, access::add_user, access::remove_user, access::retry_propagation,
@@ -66,6 +66,7 @@ const ANYONE: &[(&str, &str)] = &[
 /// Routes that call a ticket provider while the caller waits: 502 when it fails.
 const CALLS_A_PROVIDER: &[(&str, &str)] = &[
     ("put", "/integrations/{provider}"),
+    ("put", "/integrations/slack"),
     ("get", "/tickets/search"),
     ("post", "/requests"),
 ];

@@ -8,6 +8,7 @@
 //! "recorded", or a lost create answer never yields a second ticket.
 
 mod assignee;
+mod notify;
 pub mod once;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
@@ -23,7 +24,6 @@ use grantdesk::events::EventBus;
 use grantdesk::providers::{
     ConnectionError, Connections, NewTicket, ProviderError, ProviderErrorKind, RemoteTicket, TicketProvider,
 };
-use grantdesk::slack::SlackNotifier;
 use grantdesk::store::{Store, StoreError};
 use serde::Deserialize;
 use thiserror::Error;
@@ -117,7 +117,6 @@ pub struct TicketFiler {
     store: Store,
     connections: Connections,
     events: EventBus,
-    slack: SlackNotifier,
     config: FilerConfig,
 }
 
@@ -125,12 +124,10 @@ impl TicketFiler {
     /// A filer writing to `store`, reaching providers through `connections` and publishing
     /// domain events on `events`.
     pub fn new(store: Store, connections: Connections, events: EventBus, config: FilerConfig) -> Self {
-        let slack = SlackNotifier::new(config.slack_api_url.clone());
         Self {
             store,
             connections,
             events,
-            slack,
             config,
         }
     }
@@ -172,12 +169,18 @@ impl TicketFiler {
                 if old.is_none() && new.status == RequestStatus::Pending {
                     self.notify_reviewers(&new).await?;
                 }
+                if old.as_ref().is_none_or(|o| o.status == RequestStatus::Pending)
+                    && new.status != RequestStatus::Pending
+                {
+                    self.request_decided(&new).await?;
+                }
                 self.publish(domain_events::request_events(source, old.as_ref(), &new))
                     .await
             }
             Some("grant") => {
                 let new: Grant = image(&record.change.new_image).ok_or_else(|| unreadable("grant"))?;
                 let old: Option<Grant> = image(&record.change.old_image);
+                self.access_ended(old.as_ref(), &new).await?;
                 self.publish(domain_events::grant_events(source, old.as_ref(), &new))
                     .await
             }
@@ -202,48 +205,6 @@ impl TicketFiler {
                 .await
                 .map_err(|e| FilerError::Inconsistent(e.to_string()))?;
         }
-        Ok(())
-    }
-
-    /// Tells a new request's reviewers in Slack, once, if Slack is configured.
-    async fn notify_reviewers(&self, request: &AccessRequest) -> Result<(), FilerError> {
-        let marker = format!("notified#{}", request.id);
-        if self.store.marker_set(&marker).await? {
-            return Ok(());
-        }
-        let Some(target) = self
-            .connections
-            .secrets()
-            .slack()
-            .await
-            .map_err(|e| FilerError::Inconsistent(e.to_string()))?
-        else {
-            return Ok(());
-        };
-        let Some(group) = &request.reviewer_group_id else {
-            tracing::info!(request = %request.id, "no reviewer group: org admins review; nobody to notify in Slack");
-            return Ok(());
-        };
-        let members = self.store.group_members(group).await?;
-        let reviewers: Vec<_> = self
-            .store
-            .users(&members)
-            .await?
-            .into_iter()
-            .filter(|u| u.id != request.requester_id)
-            .map(|u| u.email)
-            .collect();
-        let requester = self.store.user(&request.requester_id).await?;
-        let resource = self.store.resource(&request.resource_id).await?.map(|r| r.value);
-        let text = ticket_text::review_message(request, requester.as_ref(), resource.as_ref(), &self.config.app_url);
-        let sent = self
-            .slack
-            .notify(&target, &reviewers, &text)
-            .await
-            .map_err(|e| FilerError::Inconsistent(e.to_string()))?;
-        tracing::info!(request = %request.id, sent, "reviewers notified");
-        let expires = (domain::now() + chrono::Duration::days(NOTIFIED_DAYS)).timestamp();
-        self.store.set_marker(&marker, expires).await?;
         Ok(())
     }
 

@@ -39,6 +39,8 @@ pub const SERVICENOW_USERNAME: &str = "grantdesk.integration";
 pub const SERVICENOW_PASSWORD: &str = "sandbox-servicenow-password";
 /// The sandbox Slack's bot token.
 pub const SLACK_BOT_TOKEN: &str = "xoxb-sandbox-token";
+/// The sandbox Slack app's signing secret.
+pub const SLACK_SIGNING_SECRET: &str = "sandbox-slack-signing-secret";
 
 /// All three sandboxes, each on its own loopback port.
 pub struct Sandboxes {
@@ -225,6 +227,7 @@ struct Shared<P> {
     log: Vec<SandboxRequest>,
     webhook: Option<WebhookTarget>,
     delivered: Vec<(u16, String)>,
+    answers: Vec<String>,
 }
 
 /// A running sandbox server for one provider. Dropping it stops the server.
@@ -257,6 +260,7 @@ impl<P: Provider> SandboxServer<P> {
             log: Vec::new(),
             webhook: None,
             delivered: Vec::new(),
+            answers: Vec::new(),
         }));
         let http = reqwest::Client::new();
         let task = tokio::spawn(serve(listener, shared.clone(), http.clone()));
@@ -302,6 +306,11 @@ impl<P: Provider> SandboxServer<P> {
         self.lock().delivered.clone()
     }
 
+    /// The response bodies grantdesk gave the webhooks delivered so far, in order.
+    pub fn webhook_answers(&self) -> Vec<String> {
+        self.lock().answers.clone()
+    }
+
     /// Reads or changes the provider's data directly; webhooks `change` returns are sent.
     pub async fn with<R>(&self, change: impl FnOnce(&mut P, Option<&str>) -> (R, Vec<OutgoingWebhook>)) -> R {
         let (result, hooks, target) = {
@@ -323,22 +332,27 @@ async fn deliver<P: Provider>(
 ) {
     let Some(target) = target else { return };
     for hook in hooks {
-        let mut request = http
-            .post(&target.url)
-            .header("Content-Type", "application/json")
-            .body(hook.body.clone());
+        let mut request = http.post(&target.url).body(hook.body.clone());
+        if !hook
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
+            request = request.header("Content-Type", "application/json");
+        }
         for (name, value) in &hook.headers {
             request = request.header(name, value);
         }
-        let status = match request.timeout(Duration::from_secs(10)).send().await {
-            Ok(response) => response.status().as_u16(),
-            Err(_) => 0,
+        let (status, answer) = match request.timeout(Duration::from_secs(10)).send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                (status, response.text().await.unwrap_or_default())
+            }
+            Err(_) => (0, String::new()),
         };
-        shared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .delivered
-            .push((status, hook.body));
+        let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
+        shared.delivered.push((status, hook.body));
+        shared.answers.push(answer);
     }
 }
 

@@ -39,3 +39,18 @@ pub struct Integration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub close_code: Option<String>,
 }
+
+/// The connected Slack workspace (its bot token and signing secret are in Secrets Manager).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlackConnection {
+    /// The Web API's base URL (`https://slack.com/api`).
+    pub base_url: String,
+    /// The workspace, as `auth.test` named it.
+    pub team: String,
+    /// The bot's Slack user id.
+    pub bot_user_id: String,
+    /// When it was connected.
+    pub connected_at: chrono::DateTime<chrono::Utc>,
+    /// The last check of the token.
+    pub health: IntegrationHealth,
+}

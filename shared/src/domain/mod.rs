@@ -27,7 +27,7 @@ pub use duration::DurationMinutes;
 pub use error::DomainError;
 pub use grant::{Grant, GrantSource, GrantStatus, RevocationReason};
 pub use ids::{AppId, ChangeId, GrantId, GroupId, RequestId, ResourceId, UserId};
-pub use integration::{Integration, IntegrationHealth};
+pub use integration::{Integration, IntegrationHealth, SlackConnection};
 pub use request::{AccessRequest, NewRequest, RequestStatus, ReviewDecision};
 pub use settings::{AuditTicketSettings, Settings};
 pub use ticket::{AuditTicket, LinkedTicket, TicketProviderKind, TicketPurpose, TicketRef, TicketState, TrackedTicket};

@@ -35,6 +35,9 @@ pub struct ReviewDecision {
     pub at: chrono::DateTime<chrono::Utc>,
     /// What they said.
     pub comment: Option<String>,
+    /// Where the decision was made, when not in the console or the API (`slack`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// A request as the requester makes it, already parsed.
@@ -145,6 +148,7 @@ impl AccessRequest {
             by: approver.cloned(),
             at: now,
             comment,
+            via: None,
         });
         self.grant_id = Some(grant.id.clone());
         Ok((self, grant, change))
@@ -164,6 +168,7 @@ impl AccessRequest {
             by: Some(reviewer.clone()),
             at: now,
             comment: Some(comment),
+            via: None,
         });
         Ok(self)
     }
@@ -179,6 +184,7 @@ impl AccessRequest {
             by: Some(by.clone()),
             at: now,
             comment,
+            via: None,
         });
         Ok(self)
     }

@@ -270,6 +270,16 @@ pub fn integration(provider: crate::domain::TicketProviderKind) -> Keys {
     Keys::new(format!("INTEGRATION#{provider}"), "INTEGRATION").gsi1("INTEGRATIONS", provider.as_str())
 }
 
+/// The connected Slack workspace (not on the integrations index, which lists ticket providers).
+pub fn slack_connection() -> Keys {
+    Keys::new("INTEGRATION#slack".to_owned(), "INTEGRATION")
+}
+
+/// The Slack messages that asked a request's reviewers, for updating them once it is decided.
+pub fn slack_messages(request: &RequestId) -> Keys {
+    Keys::new(format!("REQUEST#{request}"), "SLACK_MESSAGES")
+}
+
 /// An access change's primary key, for reads.
 pub fn change(id: &ChangeId) -> Keys {
     Keys::new(format!("CHANGE#{id}"), "CHANGE")

@@ -22,6 +22,8 @@ pub struct Principal {
     pub user_id: UserId,
     /// An org admin (by the directory, or by the bootstrap list).
     pub org_admin: bool,
+    /// The front door, when it is not the API or the console (`slack`): recorded on decisions.
+    pub via: Option<&'static str>,
 }
 
 /// A principal with the memberships a decision needs.
@@ -155,6 +157,7 @@ mod tests {
             principal: Principal {
                 user_id: UserId::generate(),
                 org_admin,
+                via: None,
             },
             groups: groups.iter().map(|g| (*g).clone()).collect(),
         }

@@ -70,6 +70,12 @@ impl Reviews {
         Ok(request)
     }
 
+    /// The request, if `principal` may review it (a front door asks before it opens a
+    /// dialog that ends in a decision).
+    pub async fn reviewable(&self, principal: &Principal, id: &RequestId) -> Result<AccessRequest, ReviewError> {
+        Ok(self.load_for_review(principal, id).await?.value)
+    }
+
     /// Approves a pending request as `principal` and grants access until the requested end.
     pub async fn approve(
         &self,
@@ -83,8 +89,15 @@ impl Reviews {
             .resource_and_app(&request.value.resource_id)
             .await?
             .ok_or_else(|| ReviewError::ResourceNotFound(request.value.resource_id.clone()))?;
-        self.record_approval(request, Some(&principal.user_id), comment, &resource.value, &app)
-            .await
+        self.record_approval_via(
+            request,
+            Some(&principal.user_id),
+            comment,
+            &resource.value,
+            &app,
+            principal.via,
+        )
+        .await
     }
 
     /// Records an approval (by `approver`, or automatic when `None`) of a request read at its
@@ -98,12 +111,26 @@ impl Reviews {
         resource: &Resource,
         app: &App,
     ) -> Result<Decided, ReviewError> {
+        self.record_approval_via(request, approver, comment, resource, app, None)
+            .await
+    }
+
+    async fn record_approval_via(
+        &self,
+        request: Versioned<AccessRequest>,
+        approver: Option<&UserId>,
+        comment: Option<String>,
+        resource: &Resource,
+        app: &App,
+        via: Option<&'static str>,
+    ) -> Result<Decided, ReviewError> {
         let now = domain::now();
         let opening = request.version == 0;
-        let (approved, grant, change) =
+        let (mut approved, grant, change) =
             request
                 .value
                 .approve(approver, comment.clone(), resource.effective_propagation(app), now)?;
+        mark_via(&mut approved, via);
         let audit = approved.audit.as_ref();
         let mut events = Vec::new();
         if opening {
@@ -153,7 +180,8 @@ impl Reviews {
         comment: Option<String>,
     ) -> Result<Decided, ReviewError> {
         let request = self.load_for_review(principal, id).await?;
-        let denied = request.value.deny(&principal.user_id, comment, domain::now())?;
+        let mut denied = request.value.deny(&principal.user_id, comment, domain::now())?;
+        mark_via(&mut denied, principal.via);
         self.record_decision(request.version, denied, AuditEventKind::Denied, principal)
             .await
     }
@@ -198,5 +226,12 @@ impl Reviews {
             request: decided,
             grant: None,
         })
+    }
+}
+
+/// Records on a decision the front door it came through.
+fn mark_via(request: &mut AccessRequest, via: Option<&'static str>) {
+    if let (Some(via), Some(decision)) = (via, request.decision.as_mut()) {
+        decision.via = Some(via.to_owned());
     }
 }

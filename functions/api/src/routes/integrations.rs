@@ -1,9 +1,9 @@
-//! `GET /integrations`, `PUT, DELETE /integrations/{jira|linear|servicenow}`.
+//! `GET /integrations`, `PUT, DELETE /integrations/{jira|linear|servicenow|slack}`.
 
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
 use crate::{json, no_content, Api};
-use grantdesk::domain::{self, Integration, IntegrationHealth, TicketProviderKind, TicketState};
+use grantdesk::domain::{self, Integration, IntegrationHealth, SlackConnection, TicketProviderKind, TicketState};
 use grantdesk::providers::{self, AnyProvider, Credentials, ProviderErrorKind, TicketProvider};
 use grantdesk::secrets::IntegrationSecrets;
 use grantdesk::store::StoreError;
@@ -16,11 +16,35 @@ use std::collections::BTreeMap;
 /// Linear's API, the default for a Linear integration.
 const LINEAR_API: &str = "https://api.linear.app";
 
+/// Which integration: a ticket provider, or Slack.
+#[derive(Clone, Copy, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationProvider {
+    /// Jira Cloud.
+    Jira,
+    /// Linear.
+    Linear,
+    /// ServiceNow.
+    Servicenow,
+    /// Slack (reviewer notifications and approvals).
+    Slack,
+}
+
+impl From<TicketProviderKind> for IntegrationProvider {
+    fn from(kind: TicketProviderKind) -> Self {
+        match kind {
+            TicketProviderKind::Jira => Self::Jira,
+            TicketProviderKind::Linear => Self::Linear,
+            TicketProviderKind::Servicenow => Self::Servicenow,
+        }
+    }
+}
+
 /// A connected provider as the API shows it: configuration and health, never secrets.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct IntegrationView {
     /// Which provider.
-    pub provider: TicketProviderKind,
+    pub provider: IntegrationProvider,
     /// Its base URL.
     pub base_url: String,
     /// When it was connected.
@@ -36,10 +60,37 @@ pub struct IntegrationView {
     pub close_code: Option<String>,
 }
 
+impl From<SlackConnection> for IntegrationView {
+    fn from(slack: SlackConnection) -> Self {
+        Self {
+            provider: IntegrationProvider::Slack,
+            base_url: slack.base_url,
+            connected_at: slack.connected_at,
+            health: slack.health,
+            state_overrides: BTreeMap::new(),
+            searchable_projects: Vec::new(),
+            close_code: None,
+        }
+    }
+}
+
+/// `PUT /integrations/slack`. Deliberately not `Debug`: it carries secrets.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ConnectSlack {
+    /// The Web API's base URL; `https://slack.com/api` when absent (loopback `http://` allowed
+    /// as for the ticket providers).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The bot token (`xoxb-…`), checked with `auth.test` before anything is saved.
+    pub bot_token: String,
+    /// The app's signing secret, which Slack signs interactions with.
+    pub signing_secret: String,
+}
+
 impl From<Integration> for IntegrationView {
     fn from(i: Integration) -> Self {
         Self {
-            provider: i.provider,
+            provider: i.provider.into(),
             base_url: i.base_url,
             connected_at: i.connected_at,
             health: i.health,
@@ -141,13 +192,16 @@ fn searchable_projects(kind: TicketProviderKind, projects: Vec<String>) -> ApiRe
     responses((status = 200, body = super::List<IntegrationView>), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list(api: &Api, caller: &Caller) -> ApiResult<Response<Body>> {
     Api::require_admin(caller)?;
-    let items: Vec<IntegrationView> = api
+    let mut items: Vec<IntegrationView> = api
         .store
         .integrations()
         .await?
         .into_iter()
         .map(IntegrationView::from)
         .collect();
+    if let Some(slack) = api.store.slack_connection().await? {
+        items.push(IntegrationView::from(slack.value));
+    }
     Ok(json(StatusCode::OK, &serde_json::json!({"items": items})))
 }
 
@@ -304,11 +358,93 @@ pub async fn connect(
     Ok(json(StatusCode::OK, &IntegrationView::from(integration)))
 }
 
+/// Connects (or reconnects) Slack after checking the bot token with `auth.test`; nothing is
+/// saved if Slack refuses it.
+#[utoipa::path(put, path = "/integrations/slack", tag = "integrations", request_body = ConnectSlack,
+    responses((status = 200, body = IntegrationView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody), (status = 502, body = crate::error::ErrorBody)))]
+pub async fn connect_slack(api: &Api, caller: &Caller, body: ConnectSlack) -> ApiResult<Response<Body>> {
+    use grantdesk::slack::{SlackClient, SlackError, SLACK_API};
+    Api::require_admin(caller)?;
+    let base_url = body.base_url.unwrap_or_else(|| SLACK_API.to_owned());
+    let base_url = providers::validate_base_url(&base_url, api.config.allow_loopback_http)
+        .map_err(|m| ApiError::bad_request("invalid_base_url", m))?;
+    let token = required(Some(body.bot_token), "bot_token")?;
+    let signing_secret = required(Some(body.signing_secret), "signing_secret")?;
+    let client = SlackClient::new(&base_url, SecretString::from(token.clone()));
+    let bot = match client.auth_test().await {
+        Ok(bot) => bot,
+        Err(SlackError::Refused { code, .. }) => {
+            return Err(ApiError::unprocessable(
+                "invalid_credentials",
+                format!("Slack refused the bot token ({code}); nothing was saved"),
+            ))
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let now = domain::now();
+    let connection = SlackConnection {
+        base_url,
+        team: bot.team.clone(),
+        bot_user_id: bot.user_id,
+        connected_at: now,
+        health: IntegrationHealth {
+            ok: true,
+            checked_at: now,
+            message: format!("connected to the {} workspace", bot.team),
+        },
+    };
+    let secrets = IntegrationSecrets {
+        credential: SecretString::from(token),
+        webhook_secret: SecretString::from(signing_secret),
+    };
+    api.connections
+        .secrets()
+        .put_integration(grantdesk::slack::SECRET_NAME, &secrets)
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "saving Slack secrets");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the credentials could not be stored; try again",
+            )
+        })?;
+    let version = api.store.slack_connection().await?.map_or(0, |current| current.version);
+    api.store.save_slack_connection(version, &connection).await?;
+    Ok(json(StatusCode::OK, &IntegrationView::from(connection)))
+}
+
+/// Disconnects Slack: nobody is notified any more, and its secrets are deleted.
+async fn disconnect_slack(api: &Api) -> ApiResult<Response<Body>> {
+    match api.store.delete_slack_connection().await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Err(ApiError::not_found("slack is not connected")),
+        Err(err) => return Err(err.into()),
+    }
+    api.connections
+        .secrets()
+        .delete_integration(grantdesk::slack::SECRET_NAME)
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "deleting Slack secrets");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Slack was disconnected but its secrets could not be deleted",
+            )
+        })?;
+    Ok(no_content())
+}
+
 /// Disconnects a provider and deletes its secrets.
 #[utoipa::path(delete, path = "/integrations/{provider}", tag = "integrations", params(("provider" = String, Path,)),
     responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn disconnect(api: &Api, caller: &Caller, provider_name: &str) -> ApiResult<Response<Body>> {
     Api::require_admin(caller)?;
+    if provider_name == "slack" {
+        return disconnect_slack(api).await;
+    }
     let kind = provider(provider_name)?;
     match api.store.delete_integration(kind).await {
         Ok(()) => {}

@@ -7,6 +7,7 @@ pub mod directory;
 pub mod integrations;
 pub mod requests;
 pub mod settings;
+pub mod slack;
 pub mod tickets;
 
 use crate::error::{ApiError, ApiResult};
