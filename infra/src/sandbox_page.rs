@@ -2,9 +2,10 @@
 //! person moves a ticket to done or canceled as they would in the real tool; the sandbox then
 //! sends its signed webhook to grantdesk.
 
+use crate::sandbox::slack::SlackSandbox;
 use crate::sandbox::Sandboxes;
 use grantdesk::domain::TicketState;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -100,34 +101,169 @@ async fn render(sandboxes: &Sandboxes) -> String {
     for (key, title, state) in records {
         rows.push_str(&row("servicenow", &key, &title, &format!("state {state}")));
     }
-    let messages: String = sandboxes
-        .slack
-        .with(|s, _| {
-            (
-                s.messages
-                    .iter()
-                    .map(|m| {
-                        format!(
-                            "<li><b>{}</b>: {}</li>",
-                            escape(&m.channel),
-                            escape(&m.text).replace('\n', "<br>")
-                        )
-                    })
-                    .collect::<String>(),
-                vec![],
-            )
-        })
-        .await;
+    let slack = sandboxes.slack.with(|s, _| (slack_html(s), vec![])).await;
     format!(
         r#"<!doctype html><html><head><meta charset="utf-8"><title>grantdesk sandbox providers</title>
 <style>body{{font-family:sans-serif;margin:2em}}td{{padding:4px 8px;border-bottom:1px solid #ddd}}td.b form{{display:inline}}</style></head>
 <body><h1>Sandbox tickets</h1><p>Moving a ticket sends the provider's signed webhook to grantdesk.</p>
 <table><tr><th>provider</th><th>key</th><th>title</th><th>state</th><th>move to</th></tr>{rows}</table>
-<h2>Sandbox Slack</h2><ul>{messages}</ul></body></html>"#
+<h2>Sandbox Slack</h2><p>Direct messages from grantdesk's bot. A button sends the signed interaction Slack would send, as the person the message is for.</p>{slack}</body></html>"#
     )
 }
 
+/// The workspace's messages (with their buttons) and open modals.
+fn slack_html(slack: &SlackSandbox) -> String {
+    let mut html = String::from("<ul class=slack>");
+    for m in &slack.messages {
+        let to = slack.email(&m.user).unwrap_or_else(|| m.user.clone());
+        let kind = if m.ephemeral {
+            "only they see this"
+        } else if m.updated {
+            "updated"
+        } else {
+            "direct message"
+        };
+        let buttons: String = m
+            .buttons()
+            .iter()
+            .map(|(action, label, _)| {
+                format!(
+                    r#"<form method="post" action="/slack/click?ts={ts}&action={action}&user={user}"><button>{label}</button></form>"#,
+                    ts = escape(&m.ts),
+                    action = escape(action),
+                    user = escape(&m.user),
+                    label = escape(label),
+                )
+            })
+            .collect();
+        html.push_str(&format!(
+            "<li><b>to {}</b> <i>({kind})</i><br>{}<div class=b>{buttons}</div></li>",
+            escape(&to),
+            escape(&shown_text(m)).replace('\n', "<br>")
+        ));
+    }
+    html.push_str("</ul>");
+    for v in slack.views.iter().filter(|v| v.open) {
+        let who = slack.email(&v.user).unwrap_or_else(|| v.user.clone());
+        let title = v.view["title"]["text"].as_str().unwrap_or("Dialog");
+        let error = v
+            .errors
+            .as_object()
+            .and_then(|e| e.values().next())
+            .and_then(|e| e.as_str())
+            .unwrap_or("");
+        html.push_str(&format!(
+            r#"<section class=modal><h3>{title} (open for {who})</h3><p class=err>{error}</p><form method="post" action="/slack/submit?view={id}"><label for="comment-{id}">Comment</label><br><textarea id="comment-{id}" name="comment" rows=3 cols=50></textarea><br><button>{submit}</button></form></section>"#,
+            title = escape(title),
+            who = escape(&who),
+            error = escape(error),
+            id = escape(&v.id),
+            submit = escape(v.view["submit"]["text"].as_str().unwrap_or("Submit")),
+        ));
+    }
+    html
+}
+
+/// What Slack would show of a message: its sections' and contexts' text (mrkdwn entities
+/// decoded, links as their labels), else its fallback text.
+fn shown_text(message: &crate::sandbox::slack::SlackMessage) -> String {
+    let mut parts = Vec::new();
+    for block in message.blocks.as_array().into_iter().flatten() {
+        match block["type"].as_str() {
+            Some("section") => parts.extend(block["text"]["text"].as_str().map(str::to_owned)),
+            Some("context") => parts.extend(
+                block["elements"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e["text"].as_str().map(str::to_owned)),
+            ),
+            _ => {}
+        }
+    }
+    if parts.is_empty() {
+        return message.text.clone();
+    }
+    let text = parts.join("\n");
+    // `<url|label>` shows as its label.
+    let mut shown = String::new();
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find('<') {
+        shown.push_str(&rest[..start]);
+        match rest[start..].find('>') {
+            Some(end) => {
+                let link = &rest[start + 1..start + end];
+                shown.push_str(link.split_once('|').map_or(link, |(_, label)| label));
+                rest = &rest[start + end + 1..];
+            }
+            None => {
+                shown.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    shown.push_str(rest);
+    // The `*bold*` markers are dropped.
+    shown
+        .replace('*', "")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn back() -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    response
+        .headers_mut()
+        .insert("location", "/".parse().expect("valid header"));
+    response
+}
+
 async fn answer(req: Request<Incoming>, sandboxes: Arc<Sandboxes>) -> Response<Full<Bytes>> {
+    let query: Vec<(String, String)> = req
+        .uri()
+        .query()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    if req.method() == hyper::Method::POST && req.uri().path() == "/slack/click" {
+        let (ts, action, user) = (param("ts"), param("action"), param("user"));
+        sandboxes
+            .slack
+            .with(|s, secret| ((), s.click(&ts, &action, &user, secret)))
+            .await;
+        return back();
+    }
+    if req.method() == hyper::Method::POST && req.uri().path() == "/slack/submit" {
+        let view = param("view");
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let comment = url::form_urlencoded::parse(&body)
+            .find(|(k, _)| k == "comment")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        sandboxes
+            .slack
+            .with(|s, secret| ((), s.submit(&view, &comment, secret)))
+            .await;
+        let answer = sandboxes.slack.webhook_answers().last().cloned().unwrap_or_default();
+        sandboxes
+            .slack
+            .with(|s, _| (s.submission_answered(&view, &answer), vec![]))
+            .await;
+        return back();
+    }
     if req.method() == hyper::Method::POST && req.uri().path() == "/move" {
         let params: Vec<(String, String)> = req
             .uri()

@@ -148,3 +148,84 @@ async fn the_printed_walkthrough_works() {
     assert_eq!(too_long.status, 422);
     let _ = admin;
 }
+
+#[tokio::test]
+async fn riley_approves_joshs_request_and_denies_another_from_the_sandbox_slack_on_the_sandbox_page() {
+    let sandboxes = Arc::new(Sandboxes::start().await.unwrap());
+    let stack = TestStack::start().await;
+    let setup = demo::set_up(&stack.stack, &sandboxes, stack.dev_secret())
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let page = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    tokio::spawn(grantdesk_local::sandbox_page::serve(listener, sandboxes.clone()));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // The form a button on the page posts: the first one labelled `label` after `after`.
+    let form = |html: &str, after: &str, label: &str| {
+        let from = html
+            .find(after)
+            .unwrap_or_else(|| panic!("{after:?} on the page: {html}"));
+        let rest = &html[from..];
+        let button = rest.find(&format!("<button>{label}</button>")).expect("the button");
+        let action = rest[..button].rfind("action=\"").expect("its form") + "action=\"".len();
+        rest[action..].split('"').next().unwrap().replace("&amp;", "&")
+    };
+    let html = eventually("Riley's message with its buttons", || async {
+        let html = reqwest::get(&page).await.unwrap().text().await.unwrap();
+        html.contains("to riley@example.com").then_some(html)
+    })
+    .await;
+    assert!(
+        html.contains("Josh (josh@example.com) requests access to My Role"),
+        "{html}"
+    );
+    let approve = form(&html, "to riley@example.com", "Approve");
+    let clicked = http.post(format!("{page}{approve}")).send().await.unwrap();
+    assert_eq!(clicked.status(), 303);
+    let view = stack
+        .get(seed::REVIEWER_EMAIL, &format!("/requests/{}", setup.josh_request))
+        .await;
+    assert_eq!(view.body["status"], "approved");
+    assert_eq!(view.body["decision"]["via"], "slack");
+    let html = eventually("the message to show the outcome", || async {
+        let html = reqwest::get(&page).await.unwrap().text().await.unwrap();
+        html.contains("Approved by Riley Reviewer in Slack").then_some(html)
+    })
+    .await;
+    assert!(html.contains("to josh@example.com"), "Josh is told: {html}");
+
+    // Another request, denied through the modal on the page.
+    let other = stack
+        .post(
+            seed::JOSH_EMAIL,
+            "/requests",
+            json!({"resource_id": setup.prod_db, "reason": "second look", "duration_minutes": 120,
+                   "linked_ticket": {"provider": "linear", "key": "ENG-1"}}),
+        )
+        .await
+        .str("id");
+    let html = eventually("the second message", || async {
+        let html = reqwest::get(&page).await.unwrap().text().await.unwrap();
+        (html.matches("<button>Deny</button>").count() >= 1 && html.contains("second look")).then_some(html)
+    })
+    .await;
+    let deny = form(&html, "second look", "Deny");
+    assert_eq!(http.post(format!("{page}{deny}")).send().await.unwrap().status(), 303);
+    let html = reqwest::get(&page).await.unwrap().text().await.unwrap();
+    let submit = form(&html, "Deny request (open for riley@example.com)", "Deny");
+    let sent = http
+        .post(format!("{page}{submit}"))
+        .form(&[("comment", "not this week")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 303);
+    let view = stack.get(seed::REVIEWER_EMAIL, &format!("/requests/{other}")).await;
+    assert_eq!(view.body["status"], "denied");
+    assert_eq!(view.body["decision"]["comment"], "not this week");
+    let html = reqwest::get(&page).await.unwrap().text().await.unwrap();
+    assert!(!html.contains("open for riley@example.com"), "the modal closed");
+}
