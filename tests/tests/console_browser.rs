@@ -266,7 +266,29 @@ async fn a_request_goes_from_josh_to_riley_to_a_completed_change_in_the_browser(
     alice.screenshot(&shot("settings")).await;
     alice.click(&alice.link("Integrations").await).await;
     assert!(alice.wait_for_text("Healthy", 5, false).await, "{}", alice.text().await);
+    assert_eq!(
+        alice.text().await.matches("Healthy").count(),
+        4,
+        "Jira, Linear, ServiceNow and Slack"
+    );
     alice.screenshot(&shot("integrations")).await;
+    // A wrong bot token is refused with Slack's reason, and Slack stays connected as it was.
+    let reconnect = alice
+        .find("//summary[normalize-space()='Reconnect Slack']")
+        .await
+        .unwrap();
+    alice.click(&reconnect).await;
+    alice.type_into(&alice.field("Bot token").await, "xoxb-wrong").await;
+    alice.type_into(&alice.field("Signing secret").await, "whatever").await;
+    alice.click(&alice.button("Connect Slack").await).await;
+    assert!(
+        alice
+            .wait_for_text("Slack refused the bot token (invalid_auth)", 5, false)
+            .await,
+        "{}",
+        alice.text().await
+    );
+    assert_eq!(alice.text().await.matches("Healthy").count(), 4);
 
     for browser in [josh, riley, alice] {
         browser.close().await;

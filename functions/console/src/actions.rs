@@ -550,22 +550,32 @@ impl Console {
 
     pub(crate) async fn connect(&self, ctx: &Ctx<'_>, provider: &str, form: &Form) -> Outcome {
         let mut body = Map::new();
-        for name in [
-            "base_url",
-            "email",
-            "api_token",
-            "api_key",
-            "username",
-            "password",
-            "webhook_secret",
-            "project",
-        ] {
+        let names: &[&str] = if provider == "slack" {
+            &["base_url", "bot_token", "signing_secret"]
+        } else {
+            &[
+                "base_url",
+                "email",
+                "api_token",
+                "api_key",
+                "username",
+                "password",
+                "webhook_secret",
+                "project",
+            ]
+        };
+        for name in names.iter().copied() {
             if let Some(value) = field(form, name) {
                 body.insert(name.into(), json!(value));
             }
         }
-        if !body.contains_key("webhook_secret") {
+        if provider != "slack" && !body.contains_key("webhook_secret") {
             body.insert("webhook_secret".into(), json!(""));
+        }
+        if provider == "slack" {
+            for name in ["bot_token", "signing_secret"] {
+                body.entry(name).or_insert_with(|| json!(""));
+            }
         }
         let path = format!("/integrations/{}", encode(provider));
         match self

@@ -680,10 +680,11 @@ pub fn settings(ctx: &Ctx<'_>, settings: &Settings, flash: Option<&Flash>) -> Ma
 /// Integrations: connect Jira, Linear, ServiceNow; health; secrets write-only.
 pub fn integrations(ctx: &Ctx<'_>, connected: &[IntegrationView], flash: Option<&Flash>) -> Markup {
     let find = |p: &str| connected.iter().find(|i| i.provider == p);
-    let secret_input = |id: &str, label: &str| {
+    let secret_input = |provider: &str, name: &str, label: &str| {
+        let id = format!("{provider}-{name}");
         html! {
             label for=(id) { (label) }
-            input id=(id) name=(id) type="password" autocomplete="off" required;
+            input id=(id) name=(name) type="password" autocomplete="off" required;
         }
     };
     layout(
@@ -693,7 +694,7 @@ pub fn integrations(ctx: &Ctx<'_>, connected: &[IntegrationView], flash: Option<
         html! {
             h1 { "Integrations" }
             p { "Secrets are write-only: they are checked with the provider, stored in AWS Secrets Manager and never shown again." }
-            @for provider in ["jira", "linear", "servicenow"] {
+            @for provider in ["jira", "linear", "servicenow", "slack"] {
                 section.integration aria-labelledby=(format!("{provider}-title")) {
                     h2 id=(format!("{provider}-title")) { (provider_name(provider)) }
                     @match find(provider) {
@@ -720,27 +721,30 @@ pub fn integrations(ctx: &Ctx<'_>, connected: &[IntegrationView], flash: Option<
                                 "jira" => {
                                     label for="jira-email" { "E-mail" }
                                     input #jira-email name="email" type="email" required;
-                                    (secret_input("api_token", "API token"))
+                                    (secret_input(provider, "api_token", "API token"))
                                 },
-                                "linear" => { (secret_input("api_key", "API key")) },
+                                "linear" => { (secret_input(provider, "api_key", "API key")) },
+                                "slack" => {
+                                    (secret_input(provider, "bot_token", "Bot token"))
+                                    (secret_input(provider, "signing_secret", "Signing secret"))
+                                },
                                 _ => {
                                     label for="servicenow-username" { "Username" }
                                     input #servicenow-username name="username" required;
-                                    (secret_input("password", "Password"))
+                                    (secret_input(provider, "password", "Password"))
                                 },
                             }
-                            (secret_input("webhook_secret", "Webhook secret"))
-                            label for=(format!("{provider}-project")) { "Project to check" }
-                            input id=(format!("{provider}-project")) name="project";
+                            @if provider != "slack" {
+                                (secret_input(provider, "webhook_secret", "Webhook secret"))
+                                label for=(format!("{provider}-project")) { "Project to check" }
+                                input id=(format!("{provider}-project")) name="project";
+                            }
                             button type="submit" { "Connect " (provider_name(provider)) }
                         }
                     }
                 }
             }
-            section.integration aria-labelledby="slack-title" {
-                h2 #slack-title { "Slack" }
-                p { "Reviewers are sent direct messages in Slack through the bot configured at deployment." }
-            }
+            p.hint { "Slack: reviewers get a direct message with Approve and Deny; set the Slack app's Interactivity Request URL to this deployment's /webhooks/slack." }
         },
     )
 }
