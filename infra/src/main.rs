@@ -188,7 +188,8 @@ open {api}/console/ in a browser: grantdesk is running.
 
   API                 {api}   (contract: {api}/openapi.json; webhooks at {api}/webhooks/...)
   OpenID provider     {api}/oidc   (sandbox; its access tokens work for the API too)
-  sandbox tickets     {page}   (move a ticket to done: the provider's signed webhook follows)
+  sandbox tickets     {page}   (move a ticket to done: the provider's signed webhook follows;
+                                 the sandbox Slack's messages, where Riley can Approve or Deny)
   DynamoDB Local      {dynamodb}
   AWS emulator        {aws}   (EventBridge, Scheduler, Secrets Manager)
   sandbox Jira        {jira}   (user {jira_email}, API token {jira_token}, project OPS)
