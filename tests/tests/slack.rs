@@ -428,3 +428,32 @@ async fn expiry_is_told_and_disconnecting_stops_the_messages() {
         "interactions are refused once Slack is disconnected"
     );
 }
+
+#[tokio::test]
+async fn a_rate_limited_slack_is_tried_again_and_the_request_never_waits_for_it() {
+    use grantdesk_local::sandbox::{Fault, FaultMatch};
+    let sandboxes = Sandboxes::start().await.unwrap();
+    let stack = TestStack::start().await;
+    stack.connect_slack(&sandboxes).await;
+    let ws = workspace(&sandboxes).await;
+    let demo = stack.demo().await;
+    sandboxes.slack.inject(
+        FaultMatch::on("POST", "chat.postMessage"),
+        Fault::Status {
+            status: 429,
+            retry_after: Some(1),
+        },
+    );
+    let id = request(&stack, &demo.resource, 60).await;
+    assert_eq!(status(&stack, &id).await, "pending", "the request was taken at once");
+    review_message(&sandboxes, &ws.riley, &id).await;
+    let posts = sandboxes
+        .slack
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("chat.postMessage"))
+        .count();
+    assert_eq!(posts, 2, "one refused with 429, then the retry");
+    let messages = sandboxes.slack.with(|s, _| (s.messages_for(&ws.riley), vec![])).await;
+    assert_eq!(messages.len(), 1, "sent once");
+}
