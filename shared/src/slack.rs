@@ -339,13 +339,12 @@ pub fn review_message(
     }
     let blocks = json!([
         {"type": "section", "text": {"type": "mrkdwn", "text": facts.join("\n")}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": format!("<{link}|Open the request in grantdesk>")}]},
         {"type": "actions", "block_id": "decision", "elements": [
             {"type": "button", "action_id": APPROVE_ACTION, "style": "primary", "value": request.id.to_string(),
              "text": {"type": "plain_text", "text": "Approve"}},
             {"type": "button", "action_id": DENY_ACTION, "style": "danger", "value": request.id.to_string(),
              "text": {"type": "plain_text", "text": "Deny"}},
-            {"type": "button", "action_id": "grantdesk_open", "url": link,
-             "text": {"type": "plain_text", "text": "Open in grantdesk"}},
         ]},
     ]);
     (text, blocks)

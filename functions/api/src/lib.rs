@@ -202,6 +202,7 @@ const ROUTES: &[(Method, &str)] = &[
     (Method::GET, "openapi.json"),
     (Method::GET, "me"),
     (Method::GET, "integrations"),
+    (Method::PUT, "integrations/slack"),
     (Method::PUT, "integrations/*"),
     (Method::DELETE, "integrations/*"),
     (Method::GET, "tickets/search"),
@@ -243,8 +244,12 @@ fn allowed_methods(segments: &[&str]) -> Vec<Method> {
             let parts: Vec<&str> = pattern.split('/').collect();
             parts.len() == segments.len() && parts.iter().zip(segments).all(|(p, s)| *p == "*" || p == s)
         })
-        .map(|(method, _)| method.clone())
-        .collect()
+        .fold(Vec::new(), |mut methods, (method, _)| {
+            if !methods.contains(method) {
+                methods.push(method.clone());
+            }
+            methods
+        })
 }
 
 /// A JSON response.
