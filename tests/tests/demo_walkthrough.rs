@@ -212,7 +212,10 @@ async fn riley_approves_joshs_request_and_denies_another_from_the_sandbox_slack_
         (html.matches("<button>Deny</button>").count() >= 1 && html.contains("second look")).then_some(html)
     })
     .await;
-    let deny = form(&html, "second look", "Deny");
+    // Riley's latest message is the one about the second request (Alice, an org admin, gets one too).
+    let latest = html.rfind("to riley@example.com").expect("Riley's second message");
+    assert!(html[latest..].contains("second look"));
+    let deny = form(&html[latest..], "to riley@example.com", "Deny");
     assert_eq!(http.post(format!("{page}{deny}")).send().await.unwrap().status(), 303);
     let html = reqwest::get(&page).await.unwrap().text().await.unwrap();
     let submit = form(&html, "Deny request (open for riley@example.com)", "Deny");
