@@ -319,7 +319,16 @@ pub async fn serve(listener: TcpListener, sandboxes: Arc<Sandboxes>) {
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let sandboxes = sandboxes.clone();
-                async move { Ok::<_, Infallible>(answer(req, sandboxes).await) }
+                // In a task of its own: a browser that leaves the page before the answer must
+                // not cancel a webhook half sent.
+                let work = tokio::spawn(answer(req, sandboxes));
+                async move {
+                    Ok::<_, Infallible>(work.await.unwrap_or_else(|_| {
+                        let mut response = Response::new(Full::new(Bytes::new()));
+                        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                        response
+                    }))
+                }
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)

@@ -210,9 +210,25 @@ async fn two_status_sync_runs_at_once_complete_a_change_once() {
         .with(|j, s| j.set_state("OPS-1", TicketState::Done, s))
         .await;
 
+    sandboxes.jira.clear_requests();
     let (first, second) = tokio::join!(stack.stack.sync.sync_all(), stack.stack.sync.sync_all());
     let (first, second) = (first.unwrap(), second.unwrap());
     assert_eq!(first.completed + second.completed, 1, "{first:?} {second:?}");
+    assert!(
+        first.overlapping != second.overlapping,
+        "one run works, the other finds its lease"
+    );
+    let reads = sandboxes
+        .jira
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("bulkfetch"))
+        .count();
+    assert_eq!(reads, 1, "the open tickets are read once");
+    assert!(
+        !stack.stack.sync.sync_all().await.unwrap().overlapping,
+        "the lease was released"
+    );
     let tab = stack.get(ADMIN, &format!("/resources/{}/users", demo.resource)).await;
     assert_eq!(tab.body["items"][0]["propagation"]["status"], "completed");
     exactly_jira_issues(&sandboxes, 1, "no ticket filed again").await;

@@ -185,6 +185,13 @@ async fn a_request_goes_from_josh_to_riley_to_a_completed_change_in_the_browser(
         .await
         .expect("OPS-3 on the sandbox page");
     riley.click(&done).await;
+    riley
+        .wait_for_element(
+            "//tr[td[normalize-space()='OPS-3'] and td[normalize-space()='Done']]",
+            10,
+        )
+        .await
+        .expect("OPS-3 done on the sandbox page");
     riley.open(&users_tab).await;
     assert!(
         riley

@@ -84,3 +84,59 @@ fn the_template_serves_the_console_without_the_jwt_authorizer_and_with_the_same_
         "the session key is generated"
     );
 }
+
+#[test]
+fn the_template_alarms_throttles_and_catches_asynchronous_failures() {
+    let template = std::fs::read_to_string(workspace().join("template.yaml")).unwrap();
+    // A resource's block: from `  Name:` to the next line indented by exactly two spaces.
+    let section = |name: &str| {
+        let start = template
+            .find(&format!("\n  {name}:\n"))
+            .unwrap_or_else(|| panic!("no {name}"))
+            + 1;
+        let lines: Vec<&str> = template[start..].lines().collect();
+        let end = lines
+            .iter()
+            .skip(1)
+            .position(|l| l.starts_with("  ") && !l.starts_with("   "))
+            .map_or(lines.len(), |p| p + 1);
+        lines[..end].join("\n")
+    };
+    for function in ["StatusSyncFunction", "AccessExpiryFunction"] {
+        let block = section(function);
+        assert!(
+            block.contains("EventInvokeConfig:") && block.contains("Destination: !GetAtt AsyncFailureQueue.Arn"),
+            "{function} sends failed asynchronous invocations to a queue"
+        );
+    }
+    assert!(
+        !template.contains("ReservedConcurrentExecutions"),
+        "no reserved concurrency"
+    );
+    assert!(
+        !template.contains("dynamodb:ConditionCheckItem"),
+        "no grant that no function uses"
+    );
+    assert!(
+        !template.contains("FunctionName: !Sub"),
+        "function names do not limit the stack name"
+    );
+    assert!(template.contains("iam:PassedToService: scheduler.amazonaws.com"));
+    assert!(template.contains("DeletionProtectionEnabled: true"));
+    assert!(template.contains("Tracing: Active"));
+    assert!(section("HttpApi").contains("ThrottlingRateLimit: 50"));
+    assert!(section("HttpApi").contains("\"POST /webhooks/{provider}\":"));
+    assert!(section("HttpApi").contains("AccessLogSettings:"));
+    let alarms = template.matches("Type: AWS::CloudWatch::Alarm").count();
+    assert_eq!(
+        alarms, 17,
+        "errors and throttles of six functions, iterator age, sync duration, three queues"
+    );
+    for queue in ["FilerFailureQueue", "ExpiryDeadLetterQueue", "AsyncFailureQueue"] {
+        assert!(
+            template.contains(&format!("QueueName\n          Value: !GetAtt {queue}.QueueName")),
+            "{queue} alarmed"
+        );
+        assert!(section(queue).contains("DeletionPolicy: Retain"), "{queue} kept");
+    }
+}

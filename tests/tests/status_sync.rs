@@ -168,9 +168,11 @@ async fn two_hundred_fifty_open_jira_tickets_are_read_in_three_provider_calls() 
     let calls = stack.stack.dynamodb_calls.snapshot();
     assert_eq!(calls.get("Scan"), None, "no Scan: {calls:?}");
     // The integrations (1), the sweeper's three queues (3) and the open-tickets index in pages of
-    // 100 (3); then one read and one write per ticket to apply what was read.
+    // 100 (3); then one read and one write per ticket to apply what was read; and the run's lease
+    // (one PutItem to take it, one DeleteItem to let it go).
     assert_eq!(calls.get("Query"), Some(&7), "{calls:?}");
-    assert_eq!(calls.get("PutItem"), Some(&250), "{calls:?}");
+    assert_eq!(calls.get("PutItem"), Some(&251), "{calls:?}");
+    assert_eq!(calls.get("DeleteItem"), Some(&1), "{calls:?}");
     assert_eq!(report.tickets_read, 250);
     assert_eq!(report.provider_batches, 3);
     let bulkfetches = sandboxes

@@ -9,7 +9,7 @@
 use grantdesk::domain::{self, ResourceId, TicketProviderKind, TrackedTicket};
 use grantdesk::expiry::{expire_grant, Expiry};
 use grantdesk::providers::{ConnectionError, Connections, TicketProvider};
-use grantdesk::store::{Store, StoreError, Versioned};
+use grantdesk::store::{MarkerClaim, Store, StoreError, Versioned};
 use grantdesk::sync::{apply_remote_state, Applied};
 use grantdesk_ticket_filer::TicketFiler;
 use serde::Serialize;
@@ -44,10 +44,18 @@ pub struct SyncReport {
     pub redriven: usize,
     /// Audit events the sweeper re-drove onto their ticket.
     pub redriven_audit_events: usize,
+    /// Another run held the lease: this one did nothing.
+    pub overlapping: bool,
 }
 
 /// How long a change may wait for its ticket before the sweeper files it itself.
 pub const STUCK_AFTER_MINUTES: i64 = 5;
+
+/// The marker a scheduled run holds while it works, so runs never overlap.
+pub const RUN_LEASE: &str = "status-sync-run";
+/// How long a run's lease lasts: just over the function's 300 s timeout (template.yaml), after
+/// which Lambda has ended the run that held it.
+pub const RUN_LEASE_SECONDS: i64 = 310;
 /// Most grants and changes one sweep handles (the next run takes the rest).
 pub const SWEEP_LIMIT: i32 = 100;
 
@@ -123,14 +131,29 @@ impl StatusSync {
     #[tracing::instrument(skip_all)]
     pub async fn sync_all(&self) -> Result<SyncReport, StoreError> {
         let mut report = SyncReport::default();
-        self.sweep(&mut report).await?;
+        // One run at a time: a run that finds another's lease leaves the work to it.
+        let lease_until = domain::now().timestamp() + RUN_LEASE_SECONDS;
+        if let MarkerClaim::HeldUntil(until) = self.store.claim_marker(RUN_LEASE, lease_until).await? {
+            tracing::info!(until, "another status-sync run holds the lease; this one does nothing");
+            report.overlapping = true;
+            return Ok(report);
+        }
+        let outcome = self.sync_all_leased(&mut report).await;
+        if let Err(err) = self.store.release_marker(RUN_LEASE).await {
+            tracing::warn!(error = %err, "releasing the sync lease; it lapses by itself");
+        }
+        outcome.map(|()| report)
+    }
+
+    async fn sync_all_leased(&self, report: &mut SyncReport) -> Result<(), StoreError> {
+        self.sweep(report).await?;
         for integration in self.store.integrations().await? {
             let limit = i32::try_from(self.budget).unwrap_or(i32::MAX);
             let open = self.store.open_tickets(integration.provider, limit).await?;
-            self.sync_tickets(integration.provider, open, &mut report).await?;
+            self.sync_tickets(integration.provider, open, report).await?;
         }
         tracing::info!(?report, "status sync run");
-        Ok(report)
+        Ok(())
     }
 
     /// Syncs the open tickets of one resource at once and records when.
