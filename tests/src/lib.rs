@@ -254,6 +254,39 @@ impl TestStack {
     }
 }
 
+/// The `make dev` demo on a test stack: the sandboxes, the stack, what the demo set up, and the
+/// sandbox page's URL (served for the test).
+pub struct DemoStack {
+    /// The sandbox providers.
+    pub sandboxes: std::sync::Arc<grantdesk_local::sandbox::Sandboxes>,
+    /// The stack.
+    pub stack: TestStack,
+    /// The demo's people, resources and Josh's request.
+    pub setup: grantdesk_local::demo::DemoSetup,
+    /// The sandbox page.
+    pub page: String,
+}
+
+impl DemoStack {
+    /// Starts the sandboxes and a stack, sets the demo up and serves the sandbox page.
+    pub async fn start() -> Self {
+        let sandboxes = std::sync::Arc::new(grantdesk_local::sandbox::Sandboxes::start().await.unwrap());
+        let stack = TestStack::start().await;
+        let setup = grantdesk_local::demo::set_up(&stack.stack, &sandboxes, stack.dev_secret())
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let page = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        tokio::spawn(grantdesk_local::sandbox_page::serve(listener, sandboxes.clone()));
+        Self {
+            sandboxes,
+            stack,
+            setup,
+            page,
+        }
+    }
+}
+
 /// Waits (up to 20 s, polling) until `check` returns `Some`, and returns it.
 pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where

@@ -6,11 +6,8 @@
 //! to `docs/console/`.
 
 use grantdesk_e2e::browser::{Browser, Driver};
-use grantdesk_e2e::TestStack;
-use grantdesk_local::demo;
-use grantdesk_local::sandbox::Sandboxes;
+use grantdesk_e2e::DemoStack;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 fn shot(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -36,14 +33,12 @@ fn futures_text(browser: &Browser, element: &grantdesk_e2e::browser::Element) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_goes_from_josh_to_riley_to_a_completed_change_in_the_browser() {
-    let sandboxes = Arc::new(Sandboxes::start().await.unwrap());
-    let stack = TestStack::start().await;
-    let setup = demo::set_up(&stack.stack, &sandboxes, stack.dev_secret())
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-    let sandbox_page = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    tokio::spawn(grantdesk_local::sandbox_page::serve(listener, sandboxes.clone()));
+    let DemoStack {
+        sandboxes,
+        stack,
+        setup,
+        page: sandbox_page,
+    } = DemoStack::start().await;
     let console = format!("{}/console/", stack.stack.api_url);
     let driver = Driver::start().await;
 

@@ -1,23 +1,18 @@
 //! The walkthrough `make dev` prints, followed step by step over HTTP: the seeded demo, Riley
 //! approving Josh, the Jira ticket moved to done on the sandbox page, the linked-ticket resource.
 
-use grantdesk_e2e::{eventually, TestStack, RILEY};
-use grantdesk_local::demo;
-use grantdesk_local::sandbox::Sandboxes;
+use grantdesk_e2e::{eventually, DemoStack, RILEY};
 use grantdesk_local::seed;
 use serde_json::json;
-use std::sync::Arc;
 
 #[tokio::test]
 async fn the_printed_walkthrough_works() {
-    let sandboxes = Arc::new(Sandboxes::start().await.unwrap());
-    let stack = TestStack::start().await;
-    let setup = demo::set_up(&stack.stack, &sandboxes, stack.dev_secret())
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-    let page = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    tokio::spawn(grantdesk_local::sandbox_page::serve(listener, sandboxes.clone()));
+    let DemoStack {
+        sandboxes,
+        stack,
+        setup,
+        page,
+    } = DemoStack::start().await;
     let (admin, riley, josh) = (seed::ADMIN_EMAIL, seed::REVIEWER_EMAIL, seed::JOSH_EMAIL);
     assert_eq!(riley, "riley@example.com");
     let _ = RILEY;
@@ -151,14 +146,12 @@ async fn the_printed_walkthrough_works() {
 
 #[tokio::test]
 async fn riley_approves_joshs_request_and_denies_another_from_the_sandbox_slack_on_the_sandbox_page() {
-    let sandboxes = Arc::new(Sandboxes::start().await.unwrap());
-    let stack = TestStack::start().await;
-    let setup = demo::set_up(&stack.stack, &sandboxes, stack.dev_secret())
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-    let page = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    tokio::spawn(grantdesk_local::sandbox_page::serve(listener, sandboxes.clone()));
+    let DemoStack {
+        sandboxes: _sandboxes,
+        stack,
+        setup,
+        page,
+    } = DemoStack::start().await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

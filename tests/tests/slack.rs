@@ -33,6 +33,16 @@ async fn workspace(sandboxes: &Sandboxes) -> Workspace {
         .await
 }
 
+/// A stack with the sandbox Slack connected, its members, and the demo organisation.
+async fn connected() -> (Sandboxes, TestStack, Workspace, grantdesk_e2e::Demo) {
+    let sandboxes = Sandboxes::start().await.unwrap();
+    let stack = TestStack::start().await;
+    stack.connect_slack(&sandboxes).await;
+    let ws = workspace(&sandboxes).await;
+    let demo = stack.demo().await;
+    (sandboxes, stack, ws, demo)
+}
+
 async fn request(stack: &TestStack, resource: &str, minutes: u32) -> String {
     let created = stack
         .post(
@@ -157,11 +167,7 @@ async fn connecting_slack_checks_the_token_and_never_shows_a_secret() {
 
 #[tokio::test]
 async fn riley_approves_from_slack_and_josh_hears_of_it() {
-    let sandboxes = Sandboxes::start().await.unwrap();
-    let stack = TestStack::start().await;
-    stack.connect_slack(&sandboxes).await;
-    let ws = workspace(&sandboxes).await;
-    let demo = stack.demo().await;
+    let (sandboxes, stack, ws, demo) = connected().await;
     let id = request(&stack, &demo.resource, 60).await;
 
     let message = review_message(&sandboxes, &ws.riley, &id).await;
@@ -243,11 +249,7 @@ async fn riley_approves_from_slack_and_josh_hears_of_it() {
 
 #[tokio::test]
 async fn deny_opens_a_modal_whose_comment_denies_and_a_decision_in_the_api_updates_the_messages() {
-    let sandboxes = Sandboxes::start().await.unwrap();
-    let stack = TestStack::start().await;
-    stack.connect_slack(&sandboxes).await;
-    let ws = workspace(&sandboxes).await;
-    let demo = stack.demo().await;
+    let (sandboxes, stack, ws, demo) = connected().await;
     let id = request(&stack, &demo.resource, 60).await;
     let message = review_message(&sandboxes, &ws.riley, &id).await;
 
@@ -325,11 +327,7 @@ async fn deny_opens_a_modal_whose_comment_denies_and_a_decision_in_the_api_updat
 
 #[tokio::test]
 async fn forged_stale_and_oversized_interactions_change_nothing() {
-    let sandboxes = Sandboxes::start().await.unwrap();
-    let stack = TestStack::start().await;
-    stack.connect_slack(&sandboxes).await;
-    let ws = workspace(&sandboxes).await;
-    let demo = stack.demo().await;
+    let (sandboxes, stack, ws, demo) = connected().await;
     let id = request(&stack, &demo.resource, 60).await;
     review_message(&sandboxes, &ws.riley, &id).await;
 
@@ -373,11 +371,7 @@ async fn forged_stale_and_oversized_interactions_change_nothing() {
 
 #[tokio::test]
 async fn expiry_is_told_and_disconnecting_stops_the_messages() {
-    let sandboxes = Sandboxes::start().await.unwrap();
-    let stack = TestStack::start().await;
-    stack.connect_slack(&sandboxes).await;
-    let ws = workspace(&sandboxes).await;
-    let demo = stack.demo().await;
+    let (sandboxes, stack, ws, demo) = connected().await;
     let id = request(&stack, &demo.resource, 1).await;
     assert_eq!(
         stack
@@ -432,11 +426,7 @@ async fn expiry_is_told_and_disconnecting_stops_the_messages() {
 #[tokio::test]
 async fn a_rate_limited_slack_is_tried_again_and_the_request_never_waits_for_it() {
     use grantdesk_local::sandbox::{Fault, FaultMatch};
-    let sandboxes = Sandboxes::start().await.unwrap();
-    let stack = TestStack::start().await;
-    stack.connect_slack(&sandboxes).await;
-    let ws = workspace(&sandboxes).await;
-    let demo = stack.demo().await;
+    let (sandboxes, stack, ws, demo) = connected().await;
     sandboxes.slack.inject(
         FaultMatch::on("POST", "chat.postMessage"),
         Fault::Status {

@@ -336,6 +336,45 @@ fn page(req: &Request) -> ApiResult<PageRequest> {
     })
 }
 
+/// The clients the API needs in AWS, built once per process from the Lambda's environment: the
+/// API itself and the store and secrets it uses (the console needs them too).
+pub struct Wiring {
+    /// The API.
+    pub api: Api,
+    /// Its store.
+    pub store: Store,
+    /// Its secrets.
+    pub secrets: grantdesk::secrets::SecretStore,
+}
+
+/// Builds the API's clients for AWS from `aws` and `config`.
+pub fn wire(aws: &aws_config::SdkConfig, config: ApiConfig) -> Wiring {
+    let store = Store::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name);
+    let secrets = grantdesk::secrets::SecretStore::new(aws_sdk_secretsmanager::Client::new(aws), &config.secret_prefix);
+    let connections = Connections::new(
+        store.clone(),
+        secrets.clone(),
+        grantdesk::providers::ProviderHttp::new(grantdesk::providers::HttpPolicy::within(PROVIDER_CALL_BUDGET)),
+    );
+    let events = EventBus::EventBridge {
+        client: aws_sdk_eventbridge::Client::new(aws),
+        bus_name: config.event_bus.clone(),
+    };
+    let expiry = &config.expiry;
+    let schedules = ExpirySchedules::new(
+        aws_sdk_scheduler::Client::new(aws),
+        expiry.group.clone(),
+        expiry.target_arn.clone(),
+        expiry.role_arn.clone(),
+        expiry.dead_letter_arn.clone(),
+    );
+    Wiring {
+        api: Api::new(store.clone(), connections, events, schedules, config),
+        store,
+        secrets,
+    }
+}
+
 /// The request API Gateway would hand the API for a call whose JWT the authorizer accepted with
 /// `claims`: how another front door (the console) calls the API in-process, under exactly its
 /// rules. `path_and_query` is as sent, e.g. `/requests?review=pending`.

@@ -196,16 +196,6 @@ impl Console {
         id: &str,
         done: Option<&str>,
         flash: Option<Flash>,
-    ) -> Outcome {
-        self.request_page_with(ctx, id, done, flash, StatusCode::OK).await
-    }
-
-    async fn request_page_with(
-        &self,
-        ctx: &Ctx<'_>,
-        id: &str,
-        done: Option<&str>,
-        flash: Option<Flash>,
         status: StatusCode,
     ) -> Outcome {
         let request: RequestView = match self
@@ -256,7 +246,7 @@ impl Console {
             Ok(_) => Outcome::Redirect(format!("/console/requests/{}?done={action}", encode(id))),
             Err(refused) if refused.status.is_client_error() && refused.status != StatusCode::NOT_FOUND => {
                 let status = refused.status;
-                self.request_page_with(ctx, id, None, Some(Flash::Refused(refused.message)), status)
+                self.request_page(ctx, id, None, Some(Flash::Refused(refused.message)), status)
                     .await
             }
             Err(refused) => self.refused_page(ctx, refused),
@@ -307,16 +297,6 @@ impl Console {
         id: &str,
         done: Option<&str>,
         flash: Option<Flash>,
-    ) -> Outcome {
-        self.resource_page_with(ctx, id, done, flash, StatusCode::OK).await
-    }
-
-    async fn resource_page_with(
-        &self,
-        ctx: &Ctx<'_>,
-        id: &str,
-        done: Option<&str>,
-        flash: Option<Flash>,
         status: StatusCode,
     ) -> Outcome {
         let loaded = async {
@@ -361,7 +341,7 @@ impl Console {
             Ok(_) => Outcome::Redirect(format!("/console/resources/{}?done={done}", encode(id))),
             Err(refused) if refused.status.is_client_error() && refused.status != StatusCode::NOT_FOUND => {
                 let status = refused.status;
-                self.resource_page_with(ctx, id, None, Some(Flash::Refused(refused.message)), status)
+                self.resource_page(ctx, id, None, Some(Flash::Refused(refused.message)), status)
                     .await
             }
             Err(refused) => self.refused_page(ctx, refused),
@@ -379,7 +359,7 @@ impl Console {
             Ok(None) => {
                 let message = format!("Nobody in the directory has the e-mail address {email:?}.");
                 return self
-                    .resource_page_with(
+                    .resource_page(
                         ctx,
                         id,
                         None,
@@ -413,11 +393,13 @@ impl Console {
         }
     }
 
-    pub(crate) async fn edit_resource(&self, ctx: &Ctx<'_>, id: &str, flash: Option<Flash>) -> Outcome {
-        self.edit_resource_with(ctx, id, flash, StatusCode::OK).await
-    }
-
-    async fn edit_resource_with(&self, ctx: &Ctx<'_>, id: &str, flash: Option<Flash>, status: StatusCode) -> Outcome {
+    pub(crate) async fn edit_resource(
+        &self,
+        ctx: &Ctx<'_>,
+        id: &str,
+        flash: Option<Flash>,
+        status: StatusCode,
+    ) -> Outcome {
         let loaded = async {
             let resource: Resource = read(
                 self.call(ctx.session, Method::GET, &format!("/resources/{}", encode(id)), None)
@@ -452,21 +434,20 @@ impl Console {
         });
         let path = format!("/resources/{}", encode(id));
         match self.call(ctx.session, Method::PATCH, &path, Some(body)).await {
-            Ok(_) => self.edit_resource(ctx, id, Some(Flash::Done("Saved.".into()))).await,
+            Ok(_) => {
+                self.edit_resource(ctx, id, Some(Flash::Done("Saved.".into())), StatusCode::OK)
+                    .await
+            }
             Err(refused) if refused.status.is_client_error() && refused.status != StatusCode::NOT_FOUND => {
                 let status = refused.status;
-                self.edit_resource_with(ctx, id, Some(Flash::Refused(refused.message)), status)
+                self.edit_resource(ctx, id, Some(Flash::Refused(refused.message)), status)
                     .await
             }
             Err(refused) => self.refused_page(ctx, refused),
         }
     }
 
-    pub(crate) async fn edit_app(&self, ctx: &Ctx<'_>, id: &str, flash: Option<Flash>) -> Outcome {
-        self.edit_app_with(ctx, id, flash, StatusCode::OK).await
-    }
-
-    async fn edit_app_with(&self, ctx: &Ctx<'_>, id: &str, flash: Option<Flash>, status: StatusCode) -> Outcome {
+    pub(crate) async fn edit_app(&self, ctx: &Ctx<'_>, id: &str, flash: Option<Flash>, status: StatusCode) -> Outcome {
         match self
             .call(ctx.session, Method::GET, &format!("/apps/{}", encode(id)), None)
             .await
@@ -486,21 +467,20 @@ impl Console {
         let path = format!("/apps/{}", encode(id));
         let body = json!({ "ticket_propagation": propagation });
         match self.call(ctx.session, Method::PATCH, &path, Some(body)).await {
-            Ok(_) => self.edit_app(ctx, id, Some(Flash::Done("Saved.".into()))).await,
+            Ok(_) => {
+                self.edit_app(ctx, id, Some(Flash::Done("Saved.".into())), StatusCode::OK)
+                    .await
+            }
             Err(refused) if refused.status.is_client_error() && refused.status != StatusCode::NOT_FOUND => {
                 let status = refused.status;
-                self.edit_app_with(ctx, id, Some(Flash::Refused(refused.message)), status)
+                self.edit_app(ctx, id, Some(Flash::Refused(refused.message)), status)
                     .await
             }
             Err(refused) => self.refused_page(ctx, refused),
         }
     }
 
-    pub(crate) async fn settings(&self, ctx: &Ctx<'_>, flash: Option<Flash>) -> Outcome {
-        self.settings_with(ctx, flash, StatusCode::OK).await
-    }
-
-    async fn settings_with(&self, ctx: &Ctx<'_>, flash: Option<Flash>, status: StatusCode) -> Outcome {
+    pub(crate) async fn settings(&self, ctx: &Ctx<'_>, flash: Option<Flash>, status: StatusCode) -> Outcome {
         match self
             .call(ctx.session, Method::GET, "/settings", None)
             .await
@@ -523,21 +503,19 @@ impl Console {
             },
         });
         match self.call(ctx.session, Method::PUT, "/settings", Some(body)).await {
-            Ok(_) => self.settings(ctx, Some(Flash::Done("Settings saved.".into()))).await,
+            Ok(_) => {
+                self.settings(ctx, Some(Flash::Done("Settings saved.".into())), StatusCode::OK)
+                    .await
+            }
             Err(refused) if refused.status.is_client_error() => {
                 let status = refused.status;
-                self.settings_with(ctx, Some(Flash::Refused(refused.message)), status)
-                    .await
+                self.settings(ctx, Some(Flash::Refused(refused.message)), status).await
             }
             Err(refused) => self.refused_page(ctx, refused),
         }
     }
 
-    pub(crate) async fn integrations(&self, ctx: &Ctx<'_>, flash: Option<Flash>) -> Outcome {
-        self.integrations_with(ctx, flash, StatusCode::OK).await
-    }
-
-    async fn integrations_with(&self, ctx: &Ctx<'_>, flash: Option<Flash>, status: StatusCode) -> Outcome {
+    pub(crate) async fn integrations(&self, ctx: &Ctx<'_>, flash: Option<Flash>, status: StatusCode) -> Outcome {
         match self
             .call(ctx.session, Method::GET, "/integrations", None)
             .await
@@ -583,12 +561,12 @@ impl Console {
             .await
         {
             Ok(_) => {
-                self.integrations(ctx, Some(Flash::Done(format!("Connected {provider}."))))
+                self.integrations(ctx, Some(Flash::Done(format!("Connected {provider}."))), StatusCode::OK)
                     .await
             }
             Err(refused) if refused.status.is_client_error() => {
                 let status = refused.status;
-                self.integrations_with(ctx, Some(Flash::Refused(refused.message)), status)
+                self.integrations(ctx, Some(Flash::Refused(refused.message)), status)
                     .await
             }
             Err(refused) => self.refused_page(ctx, refused),

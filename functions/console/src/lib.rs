@@ -190,7 +190,7 @@ impl Console {
             (&Method::GET, ["requests"]) => Box::pin(self.my_requests(&ctx, None, &HashMap::new())).await,
             (&Method::POST, ["requests"]) => Box::pin(self.create_request(&ctx, &form)).await,
             (&Method::GET, ["requests", id]) => {
-                Box::pin(self.request_page(&ctx, id, query("done").as_deref(), None)).await
+                Box::pin(self.request_page(&ctx, id, query("done").as_deref(), None, StatusCode::OK)).await
             }
             (&Method::POST, ["requests", id, action @ ("approve" | "deny" | "cancel")]) => {
                 Box::pin(async { self.decide(&ctx, id, action, &form).await }).await
@@ -209,7 +209,7 @@ impl Console {
                 .await
             }
             (&Method::GET, ["resources", id]) => {
-                Box::pin(self.resource_page(&ctx, id, query("done").as_deref(), None)).await
+                Box::pin(self.resource_page(&ctx, id, query("done").as_deref(), None, StatusCode::OK)).await
             }
             (&Method::POST, ["resources", id, "sync"]) => {
                 Box::pin(async {
@@ -239,13 +239,15 @@ impl Console {
                 .await
             }
             (&Method::GET, ["inventory"]) => Box::pin(self.inventory(&ctx)).await,
-            (&Method::GET, ["resources", id, "edit"]) => Box::pin(self.edit_resource(&ctx, id, None)).await,
+            (&Method::GET, ["resources", id, "edit"]) => {
+                Box::pin(self.edit_resource(&ctx, id, None, StatusCode::OK)).await
+            }
             (&Method::POST, ["resources", id, "edit"]) => Box::pin(self.save_resource(&ctx, id, &form)).await,
-            (&Method::GET, ["apps", id, "edit"]) => Box::pin(self.edit_app(&ctx, id, None)).await,
+            (&Method::GET, ["apps", id, "edit"]) => Box::pin(self.edit_app(&ctx, id, None, StatusCode::OK)).await,
             (&Method::POST, ["apps", id, "edit"]) => Box::pin(self.save_app(&ctx, id, &form)).await,
-            (&Method::GET, ["settings"]) => Box::pin(self.settings(&ctx, None)).await,
+            (&Method::GET, ["settings"]) => Box::pin(self.settings(&ctx, None, StatusCode::OK)).await,
             (&Method::POST, ["settings"]) => Box::pin(self.save_settings(&ctx, &form)).await,
-            (&Method::GET, ["integrations"]) => Box::pin(self.integrations(&ctx, None)).await,
+            (&Method::GET, ["integrations"]) => Box::pin(self.integrations(&ctx, None, StatusCode::OK)).await,
             (&Method::POST, ["integrations", provider]) => Box::pin(self.connect(&ctx, provider, &form)).await,
             (&Method::POST, ["integrations", provider, "disconnect"]) => {
                 Box::pin(async {
@@ -256,7 +258,7 @@ impl Console {
                         Ok(_) => pages::Flash::Done(format!("Disconnected {provider}.")),
                         Err(refused) => pages::Flash::Refused(refused.message),
                     };
-                    self.integrations(&ctx, Some(message)).await
+                    self.integrations(&ctx, Some(message), StatusCode::OK).await
                 })
                 .await
             }
