@@ -86,7 +86,34 @@ fn display_name(user: &User) -> String {
     }
 }
 
+/// Where a form goes when the API took it.
+enum Then {
+    /// To another page (`303`).
+    Redirect(String),
+    /// The same page again, saying this.
+    Show(String),
+}
+
 impl Console {
+    /// What a form's call to the API ends in: `then` when it was taken; the form's page again
+    /// with the API's refusal (and its status) for a refusal the person can act on; an error
+    /// page otherwise (not found, or grantdesk failing).
+    async fn settle<F, Fut>(&self, ctx: &Ctx<'_>, result: Result<Value, Refused>, then: Then, page: F) -> Outcome
+    where
+        F: FnOnce(Flash, StatusCode) -> Fut,
+        Fut: std::future::Future<Output = Outcome>,
+    {
+        match (result, then) {
+            (Ok(_), Then::Redirect(to)) => Outcome::Redirect(to),
+            (Ok(_), Then::Show(text)) => page(Flash::Done(text), StatusCode::OK).await,
+            (Err(refused), _) if refused.status.is_client_error() && refused.status != StatusCode::NOT_FOUND => {
+                let status = refused.status;
+                page(Flash::Refused(refused.message), status).await
+            }
+            (Err(refused), _) => self.refused_page(ctx, refused),
+        }
+    }
+
     /// Names of resources, for the request form and the lists (a catalog read: anyone may
     /// request any resource, so names are no secret from a signed-in person).
     async fn resource_names(&self) -> Result<Vec<(String, String)>, Refused> {
@@ -242,15 +269,12 @@ impl Console {
     pub(crate) async fn decide(&self, ctx: &Ctx<'_>, id: &str, action: &str, form: &Form) -> Outcome {
         let body = field(form, "comment").map(|c| json!({ "comment": c }));
         let path = format!("/requests/{}/{action}", encode(id));
-        match self.call(ctx.session, Method::POST, &path, body).await {
-            Ok(_) => Outcome::Redirect(format!("/console/requests/{}?done={action}", encode(id))),
-            Err(refused) if refused.status.is_client_error() && refused.status != StatusCode::NOT_FOUND => {
-                let status = refused.status;
-                self.request_page(ctx, id, None, Some(Flash::Refused(refused.message)), status)
-                    .await
-            }
-            Err(refused) => self.refused_page(ctx, refused),
-        }
+        let result = self.call(ctx.session, Method::POST, &path, body).await;
+        let then = Then::Redirect(format!("/console/requests/{}?done={action}", encode(id)));
+        self.settle(ctx, result, then, |flash, status| {
+            self.request_page(ctx, id, None, Some(flash), status)
+        })
+        .await
     }
 
     pub(crate) async fn reviews(&self, ctx: &Ctx<'_>, flash: Option<Flash>) -> Outcome {
@@ -337,15 +361,11 @@ impl Console {
         result: Result<Value, Refused>,
         done: &str,
     ) -> Outcome {
-        match result {
-            Ok(_) => Outcome::Redirect(format!("/console/resources/{}?done={done}", encode(id))),
-            Err(refused) if refused.status.is_client_error() && refused.status != StatusCode::NOT_FOUND => {
-                let status = refused.status;
-                self.resource_page(ctx, id, None, Some(Flash::Refused(refused.message)), status)
-                    .await
-            }
-            Err(refused) => self.refused_page(ctx, refused),
-        }
+        let then = Then::Redirect(format!("/console/resources/{}?done={done}", encode(id)));
+        self.settle(ctx, result, then, |flash, status| {
+            self.resource_page(ctx, id, None, Some(flash), status)
+        })
+        .await
     }
 
     pub(crate) async fn add_user(&self, ctx: &Ctx<'_>, id: &str, form: &Form) -> Outcome {
@@ -433,18 +453,12 @@ impl Console {
             "ticket_propagation": propagation,
         });
         let path = format!("/resources/{}", encode(id));
-        match self.call(ctx.session, Method::PATCH, &path, Some(body)).await {
-            Ok(_) => {
-                self.edit_resource(ctx, id, Some(Flash::Done("Saved.".into())), StatusCode::OK)
-                    .await
-            }
-            Err(refused) if refused.status.is_client_error() && refused.status != StatusCode::NOT_FOUND => {
-                let status = refused.status;
-                self.edit_resource(ctx, id, Some(Flash::Refused(refused.message)), status)
-                    .await
-            }
-            Err(refused) => self.refused_page(ctx, refused),
-        }
+        let result = self.call(ctx.session, Method::PATCH, &path, Some(body)).await;
+        let then = Then::Show("Saved.".into());
+        self.settle(ctx, result, then, |flash, status| {
+            self.edit_resource(ctx, id, Some(flash), status)
+        })
+        .await
     }
 
     pub(crate) async fn edit_app(&self, ctx: &Ctx<'_>, id: &str, flash: Option<Flash>, status: StatusCode) -> Outcome {
@@ -466,18 +480,12 @@ impl Console {
         };
         let path = format!("/apps/{}", encode(id));
         let body = json!({ "ticket_propagation": propagation });
-        match self.call(ctx.session, Method::PATCH, &path, Some(body)).await {
-            Ok(_) => {
-                self.edit_app(ctx, id, Some(Flash::Done("Saved.".into())), StatusCode::OK)
-                    .await
-            }
-            Err(refused) if refused.status.is_client_error() && refused.status != StatusCode::NOT_FOUND => {
-                let status = refused.status;
-                self.edit_app(ctx, id, Some(Flash::Refused(refused.message)), status)
-                    .await
-            }
-            Err(refused) => self.refused_page(ctx, refused),
-        }
+        let result = self.call(ctx.session, Method::PATCH, &path, Some(body)).await;
+        let then = Then::Show("Saved.".into());
+        self.settle(ctx, result, then, |flash, status| {
+            self.edit_app(ctx, id, Some(flash), status)
+        })
+        .await
     }
 
     pub(crate) async fn settings(&self, ctx: &Ctx<'_>, flash: Option<Flash>, status: StatusCode) -> Outcome {
@@ -502,17 +510,12 @@ impl Console {
                 "issue_type": if enabled { field(form, "audit_issue_type") } else { None },
             },
         });
-        match self.call(ctx.session, Method::PUT, "/settings", Some(body)).await {
-            Ok(_) => {
-                self.settings(ctx, Some(Flash::Done("Settings saved.".into())), StatusCode::OK)
-                    .await
-            }
-            Err(refused) if refused.status.is_client_error() => {
-                let status = refused.status;
-                self.settings(ctx, Some(Flash::Refused(refused.message)), status).await
-            }
-            Err(refused) => self.refused_page(ctx, refused),
-        }
+        let result = self.call(ctx.session, Method::PUT, "/settings", Some(body)).await;
+        let then = Then::Show("Settings saved.".into());
+        self.settle(ctx, result, then, |flash, status| {
+            self.settings(ctx, Some(flash), status)
+        })
+        .await
     }
 
     pub(crate) async fn integrations(&self, ctx: &Ctx<'_>, flash: Option<Flash>, status: StatusCode) -> Outcome {
@@ -556,21 +559,14 @@ impl Console {
             }
         }
         let path = format!("/integrations/{}", encode(provider));
-        match self
+        let result = self
             .call(ctx.session, Method::PUT, &path, Some(Value::Object(body)))
-            .await
-        {
-            Ok(_) => {
-                self.integrations(ctx, Some(Flash::Done(format!("Connected {provider}."))), StatusCode::OK)
-                    .await
-            }
-            Err(refused) if refused.status.is_client_error() => {
-                let status = refused.status;
-                self.integrations(ctx, Some(Flash::Refused(refused.message)), status)
-                    .await
-            }
-            Err(refused) => self.refused_page(ctx, refused),
-        }
+            .await;
+        let then = Then::Show(format!("Connected {provider}."));
+        self.settle(ctx, result, then, |flash, status| {
+            self.integrations(ctx, Some(flash), status)
+        })
+        .await
     }
 }
 
