@@ -756,25 +756,41 @@ async fn sync_at_scale(endpoints: &Endpoints, secret: &DevTokenSecret) -> Result
     let anchor = anchor.id;
     let per_provider: usize = 3334;
     let now = grantdesk::domain::now();
-    let jira_ids: Vec<String> = sandboxes
+    let jira_ids: Vec<(String, String)> = sandboxes
         .jira
         .with(|j, _| {
             for i in 0..per_provider {
                 j.add_issue("OPS", &format!("t{i}"));
             }
-            (j.issues.iter().map(|i| i.id.clone()).collect(), vec![])
+            (j.issues.iter().map(|i| (i.id.clone(), i.key.clone())).collect(), vec![])
         })
         .await;
-    let linear_ids: Vec<String> = sandboxes
+    let jira_url = sandboxes.jira.url();
+    // Tracked as each provider reports them (key and link), as the filer records them.
+    let jira_ids: Vec<(String, String, String)> = jira_ids
+        .into_iter()
+        .map(|(id, key)| (id, format!("{jira_url}/browse/{key}"), key))
+        .collect();
+    let linear_ids: Vec<(String, String, String)> = sandboxes
         .linear
         .with(|l, _| {
             for i in 0..per_provider {
                 l.add_issue("ENG", &format!("t{i}"));
             }
-            (l.issues.iter().map(|i| i.id.clone()).collect(), vec![])
+            (
+                l.issues
+                    .iter()
+                    .map(|i| {
+                        let url = format!("https://linear.app/sandbox/issue/{}", i.identifier);
+                        (i.id.clone(), url, i.identifier.clone())
+                    })
+                    .collect(),
+                vec![],
+            )
         })
         .await;
-    let sn_ids: Vec<String> = sandboxes
+    let servicenow_url = sandboxes.servicenow.url();
+    let sn_ids: Vec<(String, String, String)> = sandboxes
         .servicenow
         .with(|s, _| {
             for i in 0..per_provider {
@@ -783,24 +799,27 @@ async fn sync_at_scale(endpoints: &Endpoints, secret: &DevTokenSecret) -> Result
             (
                 s.tables["incident"]
                     .iter()
-                    .map(|r| format!("incident:{}", r["sys_id"]))
+                    .map(|r| {
+                        let sys_id = &r["sys_id"];
+                        let url = format!("{servicenow_url}/nav_to.do?uri=incident.do%3Fsys_id%3D{sys_id}");
+                        (format!("incident:{sys_id}"), url, r["number"].clone())
+                    })
                     .collect(),
                 vec![],
             )
         })
         .await;
-    let mut total = 0usize;
     for (provider, ids) in [
         (TicketProviderKind::Jira, &jira_ids),
         (TicketProviderKind::Linear, &linear_ids),
         (TicketProviderKind::Servicenow, &sn_ids),
     ] {
-        for id in ids.iter() {
+        for (id, url, key) in ids.iter() {
             let ticket = TrackedTicket {
                 provider,
                 remote_id: id.clone(),
-                key: id.clone(),
-                url: String::new(),
+                key: key.clone(),
+                url: url.clone(),
                 purpose: TicketPurpose::Linked {
                     grant_id: anchor.clone(),
                 },
@@ -814,7 +833,6 @@ async fn sync_at_scale(endpoints: &Endpoints, secret: &DevTokenSecret) -> Result
                 .save_tracked_ticket(0, &ticket)
                 .await
                 .map_err(|e| e.to_string())?;
-            total += 1;
         }
     }
     let sync_run = |label: &'static str| {
@@ -838,7 +856,7 @@ async fn sync_at_scale(endpoints: &Endpoints, secret: &DevTokenSecret) -> Result
     };
     let (label, report, elapsed, calls, dynamodb) =
         sync_run("10,000 open tickets, budget 2,000 per provider per run").await?;
-    // One run reads at most the budget per provider (the rest wait their turn, oldest first).
+    // One run reads at most the budget per provider (the rest wait their turn, round robin).
     let read_per_provider = per_provider.min(grantdesk_status_sync::DEFAULT_BUDGET);
     let jira_target = read_per_provider.div_ceil(100);
     figures.push(Figure::single(
@@ -867,21 +885,22 @@ async fn sync_at_scale(endpoints: &Endpoints, secret: &DevTokenSecret) -> Result
     ));
     figures.push(Figure::single(
         "status sync: DynamoDB calls",
-        label,
+        format!("{label}, {} unchanged", report.unchanged),
         dynamodb as f64,
         "calls (count)",
-        "index pages + 2 per ticket",
-        dynamodb <= (total as u64) * 2 + 200,
+        "≤ 300, no write for an unchanged ticket (before: 12,066)",
+        dynamodb <= 300,
     ));
     figures.push(Figure::single(
         "status sync: wall time against DynamoDB Local",
         label,
         elapsed,
         "ms",
-        "(reported)",
+        "(reported; before: 190,855 ms here, 54 s on moto)",
         true,
     ));
-    // The same with 1 % of the tickets moved on at the providers.
+    // The same with 1 % of the tickets moved on at the providers; the run reads them on its turn
+    // (the cursor wraps round to the first tickets, where the changed ones are).
     let moved = per_provider / 100;
     sandboxes
         .jira
@@ -923,20 +942,21 @@ async fn sync_at_scale(endpoints: &Endpoints, secret: &DevTokenSecret) -> Result
         format!("3 × {jira_target}"),
         provider_calls <= 3 * jira_target,
     ));
+    let changed = report.tickets_read - report.unchanged - report.missing;
     figures.push(Figure::single(
         "status sync: DynamoDB calls",
-        label,
+        format!("{label}, {changed} of them read this run"),
         dynamodb as f64,
         "calls (count)",
-        "index pages + 2 per ticket",
-        dynamodb <= (total as u64) * 2 + 200,
+        "≤ 300 (before: 12,066)",
+        dynamodb <= 300,
     ));
     figures.push(Figure::single(
         "status sync: wall time against DynamoDB Local",
         label,
         elapsed,
         "ms",
-        "(reported)",
+        "(reported; before: 175,287 ms here, 54 s on moto)",
         true,
     ));
 

@@ -15,8 +15,10 @@ use crate::store::{Store, StoreError, StoreResult, Versioned};
 /// What applying a ticket's state did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applied {
-    /// Nothing changed but the ticket's last-synced time.
+    /// The ticket is as grantdesk last recorded it: nothing was read or written.
     Unchanged,
+    /// The ticket's new state (or key or link) was recorded; nothing else follows from it.
+    Updated,
     /// A propagation ticket was done: the access change is complete.
     Completed,
     /// A propagation ticket was canceled: the access change is flagged.
@@ -35,6 +37,9 @@ pub async fn apply_remote_state(
     tracked: Versioned<TrackedTicket>,
     remote: &RemoteTicket,
 ) -> StoreResult<Applied> {
+    if is_unchanged(&tracked.value, remote) {
+        return Ok(Applied::Unchanged);
+    }
     let now = domain::now();
     let version = tracked.version;
     let mut next = tracked.value.clone();
@@ -60,7 +65,7 @@ pub async fn apply_remote_state(
             let applied = match updated.propagation {
                 PropagationStatus::Completed => Applied::Completed,
                 PropagationStatus::TicketCanceled => Applied::Flagged,
-                _ => return settle(store, version, &next, Applied::Unchanged).await,
+                _ => return settle(store, version, &next, Applied::Updated).await,
             };
             next.watching = false;
             match store
@@ -82,7 +87,7 @@ pub async fn apply_remote_state(
                 return settle(store, version, &next, Applied::Unwatched).await;
             }
             if !remote.state.is_closed() {
-                return settle(store, version, &next, Applied::Unchanged).await;
+                return settle(store, version, &next, Applied::Updated).await;
             }
             let propagation = store.effective_propagation(&grant.value.resource_id).await?;
             let (ended, change) = grant
@@ -120,6 +125,17 @@ pub async fn apply_remote_state(
         }
     };
     Ok(outcome)
+}
+
+/// Whether `remote` says nothing `tracked` does not already record. A closed ticket still
+/// watched is never taken as unchanged: whatever its closing should have done is done again
+/// (each step is idempotent), so an interrupted application finishes.
+fn is_unchanged(tracked: &TrackedTicket, remote: &RemoteTicket) -> bool {
+    tracked.watching
+        && tracked.state == remote.state
+        && !remote.state.is_closed()
+        && tracked.key == remote.key
+        && tracked.url == remote.url
 }
 
 async fn settle(store: &Store, version: u64, ticket: &TrackedTicket, applied: Applied) -> StoreResult<Applied> {

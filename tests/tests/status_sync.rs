@@ -1,7 +1,7 @@
 //! Status sync end to end: signed webhooks, the scheduled poll, "sync now", and access that
 //! ends when its linked ticket closes. Forged, stale and replayed deliveries change nothing.
 
-use grantdesk::domain::{ChangeId, TicketProviderKind, TicketPurpose, TicketState, TrackedTicket};
+use grantdesk::domain::{TicketProviderKind, TicketPurpose, TicketState, TrackedTicket};
 use grantdesk_e2e::{eventually, TestStack, ADMIN, JOSH, RILEY};
 use grantdesk_local::sandbox::{hex, hmac_sha256, Sandboxes, WebhookTarget, LINEAR_API_KEY};
 use reqwest::Method;
@@ -131,29 +131,42 @@ async fn without_webhooks_the_poll_and_sync_now_complete_or_flag_changes() {
     );
 }
 
-#[tokio::test]
-async fn two_hundred_fifty_open_jira_tickets_are_read_in_three_provider_calls() {
-    let stack = TestStack::start().await;
-    let sandboxes = Sandboxes::start().await.unwrap();
-    stack.connect_jira(&sandboxes, jira_fields()).await;
-    let ids: Vec<String> = sandboxes
+/// 250 open Jira tickets, each linked to one active grant (an open linked ticket changes
+/// nothing, so each stays watched), tracked as Jira reports them.
+async fn two_hundred_fifty_watched_jira_tickets(stack: &TestStack, sandboxes: &Sandboxes) -> Vec<String> {
+    use grantdesk::domain::{AppId, Grant, RequestConfig, Resource, ResourceId, UserId};
+    stack.connect_jira(sandboxes, jira_fields()).await;
+    let issues: Vec<(String, String)> = sandboxes
         .jira
         .with(|j, _| {
             for i in 0..250 {
                 j.add_issue("OPS", &format!("ticket {i}"));
             }
-            (j.issues.iter().map(|i| i.id.clone()).collect(), vec![])
+            (j.issues.iter().map(|i| (i.id.clone(), i.key.clone())).collect(), vec![])
         })
         .await;
     let now = grantdesk::domain::now();
-    for (i, id) in ids.iter().enumerate() {
+    let resource = Resource {
+        id: ResourceId::generate(),
+        app_id: AppId::generate(),
+        name: "many tickets".into(),
+        admin_group_id: None,
+        request_config: RequestConfig::default(),
+        ticket_propagation: None,
+        last_synced_at: None,
+        created_at: now,
+    };
+    let (grant, change) =
+        Grant::add_by_hand(&resource, &UserId::generate(), &UserId::generate(), None, None, now).unwrap();
+    stack.stack.store.start_grant(&grant, &change).await.unwrap();
+    for (id, key) in &issues {
         let tracked = TrackedTicket {
             provider: TicketProviderKind::Jira,
             remote_id: id.clone(),
-            key: format!("OPS-{}", i + 1),
-            url: String::new(),
-            purpose: TicketPurpose::Propagation {
-                change_id: ChangeId::generate(),
+            key: key.clone(),
+            url: format!("{}/browse/{key}", sandboxes.jira.url()),
+            purpose: TicketPurpose::Linked {
+                grant_id: grant.id.clone(),
             },
             resource_id: None,
             state: TicketState::Open,
@@ -162,27 +175,103 @@ async fn two_hundred_fifty_open_jira_tickets_are_read_in_three_provider_calls() 
         };
         stack.stack.store.save_tracked_ticket(0, &tracked).await.unwrap();
     }
+    issues.into_iter().map(|(_, key)| key).collect()
+}
+
+fn bulkfetches(sandboxes: &Sandboxes) -> usize {
+    sandboxes
+        .jira
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/issue/bulkfetch"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_sync_of_250_open_jira_tickets_costs_three_provider_calls_and_writes_only_what_changed() {
+    let stack = TestStack::start().await;
+    let sandboxes = Sandboxes::start().await.unwrap();
+    let keys = two_hundred_fifty_watched_jira_tickets(&stack, &sandboxes).await;
+    // Three of them moved on at Jira.
+    sandboxes
+        .jira
+        .with(|j, _| {
+            for key in &keys[..3] {
+                j.set_state(key, TicketState::InProgress, None);
+            }
+            ((), vec![])
+        })
+        .await;
     sandboxes.jira.clear_requests();
     stack.stack.dynamodb_calls.reset();
     let report = stack.stack.sync.sync_all().await.unwrap();
     let calls = stack.stack.dynamodb_calls.snapshot();
     assert_eq!(calls.get("Scan"), None, "no Scan: {calls:?}");
-    // The integrations (1), the sweeper's three queues (3) and the open-tickets index in pages of
-    // 100 (3); then one read and one write per ticket to apply what was read; and the run's lease
-    // (one PutItem to take it, one DeleteItem to let it go).
-    assert_eq!(calls.get("Query"), Some(&7), "{calls:?}");
-    assert_eq!(calls.get("PutItem"), Some(&251), "{calls:?}");
-    assert_eq!(calls.get("DeleteItem"), Some(&1), "{calls:?}");
-    assert_eq!(report.tickets_read, 250);
+    // The sweeper's three queues, the integrations and one page of the open-tickets index.
+    assert_eq!(calls.get("Query"), Some(&5), "{calls:?}");
+    // The cursor and Jira's connection, then the grant of each changed ticket (still active: it
+    // stays watched).
+    assert_eq!(calls.get("GetItem"), Some(&5), "{calls:?}");
+    // The lease, then each changed ticket's new state; nothing for the 247 unchanged ones.
+    assert_eq!(calls.get("PutItem"), Some(&4), "{calls:?}");
+    assert_eq!(calls.get("DeleteItem"), Some(&1), "the lease let go: {calls:?}");
+    assert_eq!(calls.values().sum::<u64>(), 15, "and nothing else: {calls:?}");
+    assert_eq!((report.tickets_read, report.unchanged), (250, 247), "{report:?}");
     assert_eq!(report.provider_batches, 3);
-    let bulkfetches = sandboxes
-        .jira
-        .requests()
-        .iter()
-        .filter(|r| r.path.ends_with("/issue/bulkfetch"))
-        .count();
-    assert_eq!(bulkfetches, 3, "one bulkfetch per 100 tickets, counted at the provider");
+    assert_eq!(
+        bulkfetches(&sandboxes),
+        3,
+        "one bulkfetch per 100 tickets, counted at the provider"
+    );
     assert_eq!(sandboxes.jira.requests().len(), 3, "and no other provider call");
+
+    // Nothing moved since: the next run writes nothing but its lease.
+    stack.stack.dynamodb_calls.reset();
+    let report = stack.stack.sync.sync_all().await.unwrap();
+    let calls = stack.stack.dynamodb_calls.snapshot();
+    assert_eq!(report.unchanged, 250, "{report:?}");
+    assert_eq!(calls.get("PutItem"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("GetItem"), Some(&2), "{calls:?}");
+}
+
+#[tokio::test]
+async fn a_run_budget_smaller_than_the_open_tickets_walks_them_round_robin() {
+    let stack = TestStack::start().await;
+    let sandboxes = Sandboxes::start().await.unwrap();
+    two_hundred_fifty_watched_jira_tickets(&stack, &sandboxes).await;
+    let sync = stack.stack.sync.clone().with_budget(100);
+    let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+    // Four runs of 100 cover the 250 tickets once and the first 150 of them a second time.
+    for run in 0..4 {
+        sandboxes.jira.clear_requests();
+        let report = sync.sync_all().await.unwrap();
+        assert_eq!(report.tickets_read, 100, "run {run}: {report:?}");
+        let asked: Vec<String> = sandboxes
+            .jira
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/issue/bulkfetch"))
+            .flat_map(|r| {
+                let body: Value = serde_json::from_slice(&r.body).unwrap();
+                body["issueIdsOrKeys"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|id| id.as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(asked.len(), 100, "run {run}: one bulkfetch of its 100 tickets");
+        for id in asked {
+            *seen.entry(id).or_default() += 1;
+        }
+    }
+    assert_eq!(seen.len(), 250, "every ticket had its turn");
+    assert_eq!(
+        seen.values().filter(|n| **n == 2).count(),
+        150,
+        "and the walk began again at the start"
+    );
 }
 
 #[tokio::test]

@@ -4,12 +4,14 @@
 //!
 //! Provider calls grow with the number of open tickets divided by the batch size (Jira
 //! `bulkfetch` 100, Linear and ServiceNow 100 per call), never with tickets one by one; the
-//! queue is the sparse open-tickets index, oldest-synced first, read within a per-run budget.
+//! queue is the sparse open-tickets index, walked round robin from a per-provider cursor within
+//! a per-run budget. DynamoDB calls grow with the index pages read and the tickets that changed:
+//! a ticket whose state did not change is neither re-read from the table nor written.
 
 use grantdesk::domain::{self, ResourceId, TicketProviderKind, TrackedTicket};
 use grantdesk::expiry::{expire_grant, Expiry};
 use grantdesk::providers::{ConnectionError, Connections, TicketProvider};
-use grantdesk::store::{MarkerClaim, Store, StoreError, Versioned};
+use grantdesk::store::{MarkerClaim, OpenTicket, Store, StoreError, Versioned};
 use grantdesk::sync::{apply_remote_state, Applied};
 use grantdesk_ticket_filer::TicketFiler;
 use serde::Serialize;
@@ -28,6 +30,8 @@ pub struct SyncReport {
     pub provider_batches: usize,
     /// Tickets the provider no longer returns.
     pub missing: usize,
+    /// Tickets whose state had not changed (nothing written).
+    pub unchanged: usize,
     /// Access changes completed.
     pub completed: usize,
     /// Access changes flagged (ticket canceled).
@@ -59,8 +63,8 @@ pub const RUN_LEASE_SECONDS: i64 = 310;
 /// Most grants and changes one sweep handles (the next run takes the rest).
 pub const SWEEP_LIMIT: i32 = 100;
 
-/// The most tickets one scheduled run reads per provider; the rest wait for the next run,
-/// oldest-synced first, so every ticket gets its turn.
+/// The most tickets one scheduled run reads per provider; the next run goes on where this one
+/// stopped, so every ticket gets its turn.
 pub const DEFAULT_BUDGET: usize = 2_000;
 
 /// The handler, built once per process.
@@ -82,6 +86,12 @@ impl StatusSync {
             filer,
             budget,
         }
+    }
+
+    /// The same sync reading at most `budget` tickets per provider per run.
+    pub fn with_budget(mut self, budget: usize) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// The sweeper: ends grants whose end time passed but are still active (a schedule that
@@ -147,13 +157,55 @@ impl StatusSync {
 
     async fn sync_all_leased(&self, report: &mut SyncReport) -> Result<(), StoreError> {
         self.sweep(report).await?;
+        let cursor = self.store.sync_cursor().await?;
+        let mut next = cursor.value.clone();
         for integration in self.store.integrations().await? {
-            let limit = i32::try_from(self.budget).unwrap_or(i32::MAX);
-            let open = self.store.open_tickets(integration.provider, limit).await?;
-            self.sync_tickets(integration.provider, open, report).await?;
+            let provider = integration.provider;
+            let after = cursor.value.after.get(provider.as_str()).map(String::as_str);
+            let (tickets, resume) = self.next_in_turn(provider, after).await?;
+            match resume {
+                Some(place) => next.after.insert(provider.as_str().to_owned(), place),
+                None => next.after.remove(provider.as_str()),
+            };
+            self.sync_tickets(provider, tickets, report).await?;
+        }
+        if next != cursor.value {
+            match self.store.save_sync_cursor(cursor.version, &next).await {
+                Ok(()) => {}
+                // A run whose lease lapsed moved it meanwhile; the next run goes on from there.
+                Err(StoreError::Conflict(_)) => tracing::warn!("the sync cursor moved during this run"),
+                Err(err) => return Err(err),
+            }
         }
         tracing::info!(?report, "status sync run");
         Ok(())
+    }
+
+    /// The next `budget` open tickets of `provider` after `after`, wrapping round to the start of
+    /// the index when its end comes first, and where the next run resumes (none: at the start).
+    async fn next_in_turn(
+        &self,
+        provider: TicketProviderKind,
+        after: Option<&str>,
+    ) -> Result<(Vec<Versioned<TrackedTicket>>, Option<String>), StoreError> {
+        let mut turn = self.store.open_tickets(provider, after, self.budget).await?;
+        let mut resume = None;
+        if turn.len() == self.budget {
+            resume = turn.last().map(|t| t.place.clone());
+        } else if let Some(after) = after {
+            let wrapped: Vec<OpenTicket> = self
+                .store
+                .open_tickets(provider, None, self.budget - turn.len())
+                .await?
+                .into_iter()
+                .take_while(|t| t.place.as_str() <= after)
+                .collect();
+            if turn.len() + wrapped.len() == self.budget {
+                resume = wrapped.last().map(|t| t.place.clone());
+            }
+            turn.extend(wrapped);
+        }
+        Ok((turn.into_iter().map(|t| t.ticket).collect(), resume))
     }
 
     /// Syncs the open tickets of one resource at once and records when.
@@ -223,24 +275,18 @@ impl StatusSync {
         };
         let by_id: BTreeMap<&str, _> = remote.iter().map(|t| (t.remote_id.as_str(), t)).collect();
         for ticket in tickets {
-            match by_id.get(ticket.value.remote_id.as_str()) {
-                Some(found) => match apply_remote_state(&self.store, ticket, found).await? {
-                    Applied::Completed => report.completed += 1,
-                    Applied::Flagged => report.flagged += 1,
-                    Applied::Revoked => report.revoked += 1,
-                    Applied::Unwatched => report.unwatched += 1,
-                    Applied::Unchanged | Applied::Raced => {}
-                },
-                None => {
-                    // Gone or hidden at the provider: move it to the back of the queue.
-                    report.missing += 1;
-                    let mut later = ticket.value.clone();
-                    later.last_synced_at = domain::now();
-                    match self.store.save_tracked_ticket(ticket.version, &later).await {
-                        Ok(()) | Err(StoreError::Conflict(_)) => {}
-                        Err(err) => return Err(err),
-                    }
-                }
+            let Some(found) = by_id.get(ticket.value.remote_id.as_str()) else {
+                // Gone or hidden at the provider; asked again on its next turn.
+                report.missing += 1;
+                continue;
+            };
+            match apply_remote_state(&self.store, ticket, found).await? {
+                Applied::Completed => report.completed += 1,
+                Applied::Flagged => report.flagged += 1,
+                Applied::Revoked => report.revoked += 1,
+                Applied::Unwatched => report.unwatched += 1,
+                Applied::Unchanged => report.unchanged += 1,
+                Applied::Updated | Applied::Raced => {}
             }
         }
         Ok(())

@@ -21,9 +21,11 @@
 //! | provider account cache | `PROVIDERUSER#provider#email` | `USER` | | |
 //! | once-only marker (webhook delivery seen, reviewers notified) | `MARKER#name` | `MARKER` | | |
 //! | filing lease (one per ticket being filed) | `FILING#idempotency key` | `FILING` | | |
+//! | status sync's place in the open-tickets index | `SYNC#cursor` | `CURSOR` | | |
 //!
-//! gsi3 is the open-tickets index: per provider, oldest-synced first, only tickets grantdesk
-//! still waits on (a sparse index).
+//! gsi3 is the open-tickets index: per provider, in the order grantdesk last recorded news of
+//! each ticket, only tickets grantdesk still waits on (a sparse index). The status sync walks it
+//! round robin from a cursor, so a ticket whose state did not change is never written.
 
 use crate::domain::{AppId, ChangeId, Email, GrantId, GroupId, RequestId, ResourceId, Timestamp, UserId};
 
@@ -215,8 +217,8 @@ pub fn resource_tickets(resource: &ResourceId) -> String {
     format!("RESOURCE_TICKETS#{resource}")
 }
 
-/// A tracked ticket, one record per purpose; in the open-tickets index (oldest-synced first)
-/// and its resource's list while watched.
+/// A tracked ticket, one record per purpose; in the open-tickets index (ordered by when its news
+/// was last recorded) and its resource's list while watched.
 pub fn tracked_ticket(ticket: &crate::domain::TrackedTicket) -> Keys {
     use crate::domain::TicketPurpose;
     let purpose = match &ticket.purpose {
@@ -252,6 +254,11 @@ pub fn marker(name: &str) -> Keys {
 /// table's TTL).
 pub fn filing(key: &str) -> Keys {
     Keys::new(format!("FILING#{key}"), "FILING")
+}
+
+/// Where each provider's walk of the open-tickets index stopped (status sync).
+pub fn sync_cursor() -> Keys {
+    Keys::new("SYNC#cursor".to_owned(), "CURSOR")
 }
 
 /// The random key pagination tokens are signed with.

@@ -20,7 +20,7 @@ pub use access::{ApprovalWrite, ResourceUser};
 pub use directory::MAX_MEMBER_CHANGES;
 pub use filing::{FilingClaim, FilingMemory};
 
-pub use tickets::{MarkerClaim, ProviderAccount};
+pub use tickets::{MarkerClaim, OpenTicket, ProviderAccount, SyncCursor, OPEN_TICKETS_PAGE};
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
@@ -549,6 +549,46 @@ impl Store {
         }
         let out = q
             .key_condition_expression(condition)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo(operation, DisplayErrorContext(e)))?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((items, out.last_evaluated_key))
+    }
+
+    /// Reads one page of up to `limit` records of an index partition whose sort key sorts after
+    /// `after` (from its start without), in order, with the key to read the next page from.
+    async fn query_after<T: DeserializeOwned>(
+        &self,
+        index: &str,
+        partition: &str,
+        after: Option<&str>,
+        limit: i32,
+        start: Option<Item>,
+        operation: &'static str,
+    ) -> StoreResult<(Vec<Versioned<T>>, Option<Item>)> {
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .expression_attribute_names("#pk", format!("{index}pk"))
+            .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
+            .limit(limit.max(1))
+            .set_exclusive_start_key(start);
+        q = match after {
+            Some(after) => q
+                .key_condition_expression("#pk = :pk AND #sk > :after")
+                .expression_attribute_names("#sk", format!("{index}sk"))
+                .expression_attribute_values(":after", AttributeValue::S(after.to_owned())),
+            None => q.key_condition_expression("#pk = :pk"),
+        };
+        let out = q
             .send()
             .await
             .map_err(|e| StoreError::dynamo(operation, DisplayErrorContext(e)))?;

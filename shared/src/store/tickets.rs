@@ -12,6 +12,10 @@ const AUDIT_TICKET: &str = "audit_ticket";
 pub const AUDIT_EVENT: &str = "audit_event";
 const TRACKED_TICKET: &str = "tracked_ticket";
 const PROVIDER_USER: &str = "provider_user";
+const SYNC_CURSOR: &str = "sync_cursor";
+/// Open tickets read per page of the open-tickets index (a tracked ticket is well under 1 KB,
+/// so a page stays under DynamoDB's 1 MB response).
+pub const OPEN_TICKETS_PAGE: usize = 1_000;
 /// The `kind` of access change items; the ticket filer's stream filter matches on it.
 pub const ACCESS_CHANGE: &str = "access_change";
 
@@ -33,6 +37,23 @@ pub struct ProviderAccount {
     pub cached_at: Timestamp,
     /// DynamoDB TTL (epoch seconds).
     pub ttl: i64,
+}
+
+/// A watched ticket with its place in the open-tickets index.
+#[derive(Clone, Debug)]
+pub struct OpenTicket {
+    /// Its gsi3 sort key: where a walk of the index that stops at it resumes.
+    pub place: String,
+    /// The ticket.
+    pub ticket: Versioned<TrackedTicket>,
+}
+
+/// Where each provider's walk of the open-tickets index stopped: the place of the last ticket
+/// read (none: the next walk starts at the beginning).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCursor {
+    /// By provider name.
+    pub after: std::collections::BTreeMap<String, String>,
 }
 
 impl Store {
@@ -193,34 +214,64 @@ impl Store {
             .await
     }
 
-    /// Tracked tickets still watched for a provider, oldest-synced first (the sync's queue).
+    /// Up to `limit` tracked tickets still watched for a provider whose place in the open-tickets
+    /// index comes after `after` (from the start without), in index order, read in pages of
+    /// [`OPEN_TICKETS_PAGE`]. Each comes with its place, for the sync's cursor.
     pub async fn open_tickets(
         &self,
         provider: TicketProviderKind,
-        limit: i32,
-    ) -> StoreResult<Vec<Versioned<TrackedTicket>>> {
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<OpenTicket>> {
         let mut found = Vec::new();
         let mut start = None;
-        loop {
+        while found.len() < limit {
+            let page = (limit - found.len()).min(OPEN_TICKETS_PAGE);
             let (items, last) = self
-                .query_from::<TrackedTicket>(
-                    Some("gsi3"),
+                .query_after::<TrackedTicket>(
+                    "gsi3",
                     &keys::open_tickets(provider),
-                    None,
-                    true,
-                    limit.clamp(1, super::PageRequest::MAX_LIMIT),
+                    after,
+                    i32::try_from(page).unwrap_or(i32::MAX),
                     start,
                     "listing open tickets",
                 )
                 .await?;
-            found.extend(items);
+            found.extend(items.into_iter().filter_map(|ticket| {
+                let place = keys::tracked_ticket(&ticket.value).gsi3?.1;
+                Some(OpenTicket { place, ticket })
+            }));
             match last {
-                Some(last) if (found.len() as i32) < limit => start = Some(last),
-                _ => break,
+                Some(last) => start = Some(last),
+                None => break,
             }
         }
-        found.truncate(limit.max(0) as usize);
+        found.truncate(limit);
         Ok(found)
+    }
+
+    /// Where each provider's walk of the open-tickets index stopped.
+    pub async fn sync_cursor(&self) -> StoreResult<Versioned<SyncCursor>> {
+        Ok(self
+            .get(&keys::sync_cursor(), "reading the sync cursor")
+            .await?
+            .unwrap_or(Versioned {
+                version: 0,
+                value: SyncCursor::default(),
+            }))
+    }
+
+    /// Saves the sync cursor read at `expected_version` (0: none yet).
+    pub async fn save_sync_cursor(&self, expected_version: u64, cursor: &SyncCursor) -> StoreResult<()> {
+        let write = Write::replace(
+            &self.table,
+            &keys::sync_cursor(),
+            SYNC_CURSOR,
+            expected_version,
+            cursor,
+            "sync cursor",
+        )?;
+        self.write_one(write, "saving the sync cursor").await
     }
 
     /// Tracked tickets still watched for one resource.
