@@ -9,6 +9,7 @@ use crate::{schedule_firer, stream};
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use grantdesk::config::{ApiConfig, FilerConfig};
 use grantdesk::events::{BusEvent, EventBus};
+use grantdesk::metrics::Metrics;
 use grantdesk::providers::{Connections, HttpPolicy, ProviderHttp};
 use grantdesk::schedules::ExpirySchedules;
 use grantdesk::secrets::SecretStore;
@@ -97,6 +98,10 @@ pub struct LocalStack {
     pub filer: TicketFiler,
     /// Status sync, for tests that run it directly.
     pub sync: StatusSync,
+    /// The ticket filer's metric lines (CloudWatch EMF), kept for inspection.
+    pub filer_metrics: Metrics,
+    /// Status sync's metric lines (CloudWatch EMF), kept for inspection.
+    pub sync_metrics: Metrics,
     /// Counts every DynamoDB call the stack's functions make, by operation.
     pub dynamodb_calls: CallCounter,
     /// Access expiry, for tests that fire it directly.
@@ -276,8 +281,10 @@ impl LocalStack {
                 app_url: api_url.clone(),
                 event_bus: "local".into(),
             },
-        );
-        let sync = StatusSync::new(store.clone(), connections, filer.clone(), DEFAULT_BUDGET);
+        )
+        .with_metrics(Metrics::kept("ticket-filer"));
+        let sync = StatusSync::new(store.clone(), connections, filer.clone(), DEFAULT_BUDGET)
+            .with_metrics(Metrics::kept("status-sync"));
         // The template's rule: SyncRequested events from grantdesk go to status sync.
         let published: Arc<Mutex<Vec<BusEvent>>> = Arc::default();
         let dispatcher = {
@@ -328,6 +335,8 @@ impl LocalStack {
             store,
             endpoints: options.endpoints,
             table: options.table,
+            filer_metrics: filer.metrics().clone(),
+            sync_metrics: sync.metrics().clone(),
             filer,
             sync,
             dynamodb_calls,

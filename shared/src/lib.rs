@@ -5,6 +5,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod expiry;
+pub mod metrics;
 pub mod providers;
 pub mod schedules;
 pub mod secrets;

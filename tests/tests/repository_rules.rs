@@ -129,9 +129,31 @@ fn the_template_alarms_throttles_and_catches_asynchronous_failures() {
     assert!(section("HttpApi").contains("AccessLogSettings:"));
     let alarms = template.matches("Type: AWS::CloudWatch::Alarm").count();
     assert_eq!(
-        alarms, 17,
-        "errors and throttles of six functions, iterator age, sync duration, three queues"
+        alarms, 19,
+        "errors and throttles of six functions, iterator age, sync duration, three queues, provider reads and filings"
     );
+    // The provider alarms watch metrics the functions write (EMF lines, shared/src/metrics.rs).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for (alarm, metric, writer) in [
+        (
+            "ProviderReadFailuresAlarm",
+            "ProviderReadFailures",
+            "functions/status-sync/src/lib.rs",
+        ),
+        (
+            "FilingFailuresAlarm",
+            "FilingFailures",
+            "functions/ticket-filer/src/lib.rs",
+        ),
+    ] {
+        assert!(
+            section(alarm).contains(&format!("MetricName: {metric}"))
+                && section(alarm).contains("Namespace: grantdesk"),
+            "{alarm} watches {metric}"
+        );
+        let code = std::fs::read_to_string(root.join(writer)).unwrap();
+        assert!(code.contains(&format!("(\"{metric}\", ")), "{writer} writes {metric}");
+    }
     for queue in ["FilerFailureQueue", "ExpiryDeadLetterQueue", "AsyncFailureQueue"] {
         assert!(
             template.contains(&format!("QueueName\n          Value: !GetAtt {queue}.QueueName")),

@@ -224,6 +224,22 @@ async fn a_sync_of_250_open_jira_tickets_costs_three_provider_calls_and_writes_o
         "one bulkfetch per 100 tickets, counted at the provider"
     );
     assert_eq!(sandboxes.jira.requests().len(), 3, "and no other provider call");
+    // The run's counts for Jira, as a CloudWatch EMF line.
+    let lines = stack.stack.sync_metrics.lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let counts: Vec<u64> = [
+        "TicketsRead",
+        "TicketsChanged",
+        "TicketsMissing",
+        "ProviderReadFailures",
+    ]
+    .iter()
+    .map(|name| lines[0][*name].as_u64().unwrap())
+    .collect();
+    assert_eq!(
+        (lines[0]["Provider"].as_str(), counts),
+        (Some("jira"), vec![250, 3, 0, 0])
+    );
 
     // Nothing moved since: the next run writes nothing but its lease.
     stack.stack.dynamodb_calls.reset();

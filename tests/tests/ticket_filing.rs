@@ -204,6 +204,19 @@ async fn filing_that_fails_for_good_is_shown_on_the_users_tab_and_can_be_retried
         line["propagation"]["failure_reason"],
         "no jira integration is connected"
     );
+    // The failure is counted in the filer's metrics (a CloudWatch EMF line), which an alarm
+    // watches.
+    let counted = |name: &str| -> Vec<(String, u64)> {
+        stack
+            .stack
+            .filer_metrics
+            .lines()
+            .iter()
+            .filter_map(|l| Some((l["Provider"].as_str()?.to_owned(), l[name].as_u64()?)))
+            .collect()
+    };
+    assert_eq!(counted("FilingFailures"), [("jira".to_owned(), 1)]);
+    assert_eq!(counted("TicketsFiled"), []);
 
     let retry_path = format!("/resources/{}/users/{}/propagation/retry", demo.resource, demo.josh);
     assert_eq!(stack.post(JOSH, &retry_path, json!({})).await.status, 403);
@@ -214,6 +227,8 @@ async fn filing_that_fails_for_good_is_shown_on_the_users_tab_and_can_be_retried
     let line = settled_line(&stack, &demo.resource, &demo.josh).await;
     assert_eq!(line["propagation"]["status"], "pending_manual_propagation");
     assert_eq!(line["propagation"]["failure_reason"], Value::Null);
+    assert_eq!(counted("TicketsFiled"), [("jira".to_owned(), 1)]);
+    assert_eq!(counted("FilingFailures").len(), 1, "no new failure");
     assert_eq!(
         stack.post(RILEY, &retry_path, json!({})).await.status,
         409,

@@ -10,6 +10,7 @@
 
 use grantdesk::domain::{self, ResourceId, TicketProviderKind, TrackedTicket};
 use grantdesk::expiry::{expire_grant, Expiry};
+use grantdesk::metrics::Metrics;
 use grantdesk::providers::{ConnectionError, Connections, TicketProvider};
 use grantdesk::store::{MarkerClaim, OpenTicket, Store, StoreError, Versioned};
 use grantdesk::sync::{apply_remote_state, Applied};
@@ -74,6 +75,7 @@ pub struct StatusSync {
     connections: Connections,
     filer: TicketFiler,
     budget: usize,
+    metrics: Metrics,
 }
 
 impl StatusSync {
@@ -85,7 +87,20 @@ impl StatusSync {
             connections,
             filer,
             budget,
+            metrics: Metrics::lambda(),
         }
+    }
+
+    /// The same sync writing its counts per provider (tickets read, changed, missing, failed
+    /// reads) to `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Where its counts go.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The same sync reading at most `budget` tickets per provider per run.
@@ -237,6 +252,8 @@ impl StatusSync {
         Ok(report)
     }
 
+    /// Reads `tickets` from `provider` and applies what changed, adding to `report` and writing
+    /// the provider's counts as metrics.
     async fn sync_tickets(
         &self,
         provider: TicketProviderKind,
@@ -246,6 +263,30 @@ impl StatusSync {
         if tickets.is_empty() {
             return Ok(());
         }
+        let before = report.clone();
+        let outcome = self.read_and_apply(provider, tickets, report).await;
+        let read = report.tickets_read - before.tickets_read;
+        let unchanged = report.unchanged - before.unchanged;
+        let missing = report.missing - before.missing;
+        let failed = report.failed_providers.len() - before.failed_providers.len();
+        self.metrics.counts(
+            provider.as_str(),
+            &[
+                ("TicketsRead", read as u64),
+                ("TicketsChanged", read.saturating_sub(unchanged + missing) as u64),
+                ("TicketsMissing", missing as u64),
+                ("ProviderReadFailures", failed as u64),
+            ],
+        );
+        outcome
+    }
+
+    async fn read_and_apply(
+        &self,
+        provider: TicketProviderKind,
+        tickets: Vec<Versioned<TrackedTicket>>,
+        report: &mut SyncReport,
+    ) -> Result<(), StoreError> {
         let client = match self.connections.client(provider).await {
             Ok(client) => client,
             Err(ConnectionError::NotConnected(_)) => return Ok(()),
@@ -263,8 +304,6 @@ impl StatusSync {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        report.tickets_read += ids.len();
-        report.provider_batches += ids.len().div_ceil(batch_size(provider));
         let remote = match client.read_tickets(&ids).await {
             Ok(remote) => remote,
             Err(err) => {
@@ -273,6 +312,8 @@ impl StatusSync {
                 return Ok(());
             }
         };
+        report.tickets_read += ids.len();
+        report.provider_batches += ids.len().div_ceil(batch_size(provider));
         let by_id: BTreeMap<&str, _> = remote.iter().map(|t| (t.remote_id.as_str(), t)).collect();
         for ticket in tickets {
             let Some(found) = by_id.get(ticket.value.remote_id.as_str()) else {

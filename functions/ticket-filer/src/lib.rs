@@ -21,6 +21,7 @@ use grantdesk::domain::{
     RequestId, RequestStatus, TicketPurpose, TicketRef, TrackedTicket, UserId,
 };
 use grantdesk::events::EventBus;
+use grantdesk::metrics::Metrics;
 use grantdesk::providers::{
     ConnectionError, Connections, NewTicket, ProviderError, ProviderErrorKind, RemoteTicket, TicketProvider,
 };
@@ -118,6 +119,7 @@ pub struct TicketFiler {
     connections: Connections,
     events: EventBus,
     config: FilerConfig,
+    metrics: Metrics,
 }
 
 impl TicketFiler {
@@ -129,7 +131,19 @@ impl TicketFiler {
             connections,
             events,
             config,
+            metrics: Metrics::lambda(),
         }
+    }
+
+    /// The same filer writing its counts (tickets filed, filings failed) to `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Where its counts go.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Processes a batch; records that fail are reported so only they are retried.
@@ -388,6 +402,7 @@ impl TicketFiler {
         match self.store.record_change_ticket(version, &filed, &tracked).await {
             Ok(()) => {
                 tracing::info!(change = %filed.id, ticket = %tracked.key, "propagation ticket filed");
+                self.metrics.counts(target.provider.as_str(), &[("TicketsFiled", 1)]);
                 Ok(Filed::Recorded)
             }
             // Someone else recorded it first (a duplicate delivery racing this one): the ticket is
@@ -405,6 +420,8 @@ impl TicketFiler {
 
     async fn fail_for_good(&self, version: u64, change: AccessChange, reason: String) -> Result<(), FilerError> {
         tracing::warn!(change = %change.id, %reason, "propagation ticket cannot be filed");
+        let provider = change.target.as_ref().map_or("none", |t| t.provider.as_str());
+        self.metrics.counts(provider, &[("FilingFailures", 1)]);
         let failed = change
             .record_failure(reason, domain::now())
             .map_err(|e| FilerError::Inconsistent(e.to_string()))?;
@@ -418,6 +435,8 @@ impl TicketFiler {
         let gave_up = counted.propagation == PropagationStatus::TicketCreationFailed;
         self.save_change(version, &counted).await?;
         if gave_up {
+            let provider = counted.target.as_ref().map_or("none", |t| t.provider.as_str());
+            self.metrics.counts(provider, &[("FilingFailures", 1)]);
             Ok(())
         } else {
             Err(err.into())
