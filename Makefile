@@ -58,7 +58,7 @@ fuzz: emulators
 # API load; writes BENCHMARKS.md and benchmarks.json. Not part of `make test`.
 bench: emulators
 	cargo build --release -p grantdesk-api -p grantdesk-ticket-filer -p grantdesk-status-sync \
-		-p grantdesk-webhook-intake -p grantdesk-access-expiry -p grantdesk-local
+		-p grantdesk-webhook-intake -p grantdesk-access-expiry -p grantdesk-console -p grantdesk-local
 	./target/release/grantdesk-local bench --out . --release-dir target/release
 
 fmt:

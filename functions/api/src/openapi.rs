@@ -44,10 +44,21 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The OpenAPI document the API serves at `/openapi.json`: [`generate`]'s output, committed as
+/// `functions/api/openapi.json` and embedded, so the function carries the text rather than the
+/// code that builds it (a test checks the two agree; `GRANTDESK_WRITE_OPENAPI=1 cargo test -p
+/// grantdesk-api openapi` rewrites the file).
+pub const DOCUMENT: &str = include_str!("../openapi.json");
+
+/// [`DOCUMENT`], parsed.
+pub fn document() -> Value {
+    serde_json::from_str(DOCUMENT).unwrap_or(Value::Null)
+}
+
 /// The OpenAPI document for the whole HTTP API: what the route annotations and types say,
 /// completed with what every route shares (the error statuses it can answer) and the
 /// constraints the handlers enforce, so that the document allows exactly what the API takes.
-pub fn document() -> Value {
+pub fn generate() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
     complete_responses(&mut doc);
     constrain_parameters(&mut doc);
@@ -262,6 +273,20 @@ fn constrain_bodies(doc: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_committed_document_is_the_generated_one() {
+        let generated = generate();
+        if std::env::var_os("GRANTDESK_WRITE_OPENAPI").is_some() {
+            let text = serde_json::to_string_pretty(&generated).unwrap() + "\n";
+            std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json"), text).unwrap();
+            return;
+        }
+        assert!(
+            document() == generated,
+            "functions/api/openapi.json is not what the code says; rewrite it with GRANTDESK_WRITE_OPENAPI=1 cargo test -p grantdesk-api openapi"
+        );
+    }
 
     #[test]
     fn the_document_lists_every_routed_path() {
