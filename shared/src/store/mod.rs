@@ -270,6 +270,19 @@ fn empty_collection(item: &Item) -> Option<String> {
     item.iter().find_map(|(k, v)| walk(k.clone(), v))
 }
 
+/// A query's page of records and the key to read the next page from.
+fn page_of<T: DeserializeOwned>(
+    out: aws_sdk_dynamodb::operation::query::QueryOutput,
+) -> StoreResult<(Vec<Versioned<T>>, Option<Item>)> {
+    let items = out
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(from_item)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok((items, out.last_evaluated_key))
+}
+
 fn from_item<T: DeserializeOwned>(item: Item) -> StoreResult<Versioned<T>> {
     let stored: Stored<T> = serde_dynamo::from_item(item).map_err(|e| StoreError::dynamo("decoding item", e))?;
     Ok(Versioned {
@@ -552,13 +565,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::dynamo(operation, DisplayErrorContext(e)))?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok((items, out.last_evaluated_key))
+        page_of(out)
     }
 
     /// Reads one page of up to `limit` records of an index partition whose sort key sorts after
@@ -592,13 +599,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::dynamo(operation, DisplayErrorContext(e)))?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok((items, out.last_evaluated_key))
+        page_of(out)
     }
 
     /// Reads up to `limit` records of an index partition whose sort key sorts before `below`,
