@@ -162,3 +162,126 @@ fn the_template_alarms_throttles_and_catches_asynchronous_failures() {
         assert!(section(queue).contains("DeletionPolicy: Retain"), "{queue} kept");
     }
 }
+
+/// template.yaml as CloudFormation deploys it: rendered by the SAM translator from the
+/// project's pinned packages (`make venv`), as the Serverless transform does at deploy time.
+fn rendered_template() -> serde_json::Value {
+    let python = workspace().join(".venv/bin/python");
+    assert!(python.exists(), "the SAM translator is in .venv/ (make venv)");
+    let out = std::process::Command::new(python)
+        .arg(workspace().join("infra/scripts/render-template.py"))
+        .arg(workspace().join("template.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the Serverless transform refuses the template: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_rendered_template_has_its_alarms_throttles_destinations_and_policies() {
+    use serde_json::{json, Value};
+    let rendered = rendered_template();
+    let resources = rendered["Resources"].as_object().unwrap();
+    let of_type = |kind: &str| -> Vec<(&String, &Value)> {
+        resources.iter().filter(|(_, r)| r["Type"] == kind).collect()
+    };
+
+    // Six functions, traced, with generated names.
+    let functions = of_type("AWS::Lambda::Function");
+    assert_eq!(functions.len(), 6);
+    for (name, function) in &functions {
+        assert_eq!(function["Properties"]["TracingConfig"]["Mode"], "Active", "{name}");
+        assert!(function["Properties"].get("FunctionName").is_none(), "{name} has a generated name");
+        assert_eq!(function["Properties"]["Architectures"], json!(["arm64"]), "{name}");
+    }
+
+    // Every alarm notifies the topic when one is given.
+    let alarms = of_type("AWS::CloudWatch::Alarm");
+    assert_eq!(alarms.len(), 19);
+    for (name, alarm) in &alarms {
+        let actions = &alarm["Properties"]["AlarmActions"]["Fn::If"];
+        assert_eq!(actions[0], "HasAlarmTopic", "{name}");
+        assert_eq!(actions[1], json!([{"Ref": "AlarmTopicArn"}]), "{name}");
+    }
+
+    // Throttling on every route, tighter on the webhooks, and a JSON access log.
+    let stages = of_type("AWS::ApiGatewayV2::Stage");
+    assert_eq!(stages.len(), 1);
+    let stage = &stages[0].1["Properties"];
+    assert_eq!(
+        stage["DefaultRouteSettings"],
+        json!({"ThrottlingBurstLimit": 100, "ThrottlingRateLimit": 50})
+    );
+    for route in ["POST /webhooks/{provider}", "POST /webhooks/slack"] {
+        assert_eq!(
+            stage["RouteSettings"][route],
+            json!({"ThrottlingBurstLimit": 20, "ThrottlingRateLimit": 10}),
+            "{route}"
+        );
+    }
+    let format: Value = serde_json::from_str(stage["AccessLogSettings"]["Format"].as_str().unwrap()).unwrap();
+    assert!(format["status"].is_string() && format["route"].is_string());
+
+    // Asynchronous failures of access-expiry and status-sync go to a queue after two retries.
+    let invoke_configs = of_type("AWS::Lambda::EventInvokeConfig");
+    let mut configured: Vec<&Value> = invoke_configs
+        .iter()
+        .map(|(_, c)| &c["Properties"]["FunctionName"]["Ref"])
+        .collect();
+    configured.sort_by_key(|v| v.to_string());
+    assert_eq!(configured, [&json!("AccessExpiryFunction"), &json!("StatusSyncFunction")]);
+    for (name, config) in &invoke_configs {
+        let properties = &config["Properties"];
+        assert_eq!(properties["MaximumRetryAttempts"], 2, "{name}");
+        assert_eq!(
+            properties["DestinationConfig"]["OnFailure"]["Destination"],
+            json!({"Fn::GetAtt": ["AsyncFailureQueue", "Arn"]}),
+            "{name}"
+        );
+    }
+
+    // Policies: no grant nothing uses, PassRole only to Scheduler.
+    let mut pass_roles = 0;
+    for (name, role) in of_type("AWS::IAM::Role") {
+        let text = role.to_string();
+        assert!(!text.contains("dynamodb:ConditionCheckItem"), "{name}");
+        assert!(!text.contains("dynamodb:Scan"), "{name}");
+        for policy in role["Properties"]["Policies"].as_array().into_iter().flatten() {
+            for statement in policy["PolicyDocument"]["Statement"].as_array().into_iter().flatten() {
+                let actions = statement["Action"].to_string();
+                if actions.contains("iam:PassRole") {
+                    pass_roles += 1;
+                    assert_eq!(
+                        statement["Condition"]["StringEquals"]["iam:PassedToService"],
+                        "scheduler.amazonaws.com",
+                        "{name}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(pass_roles >= 1, "a function passes the scheduler role");
+
+    // The table is protected; the queues and log groups are kept.
+    let table = &resources["Table"];
+    assert_eq!(table["Properties"]["DeletionProtectionEnabled"], true);
+    for (name, queue) in of_type("AWS::SQS::Queue") {
+        assert_eq!(queue["DeletionPolicy"], "Retain", "{name}");
+    }
+    for (name, group) in of_type("AWS::Logs::LogGroup") {
+        assert_eq!(group["DeletionPolicy"], "Retain", "{name}");
+    }
+
+    // The custom domain exists only when asked for, mapped to the API's stage.
+    for name in ["HttpApiDomain", "HttpApiDomainMapping"] {
+        assert_eq!(resources[name]["Condition"], "HasDomain", "{name}");
+    }
+    assert_eq!(
+        resources["HttpApiDomainMapping"]["Properties"]["Stage"],
+        json!({"Ref": stages[0].0})
+    );
+}
