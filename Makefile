@@ -13,7 +13,7 @@ GRANTDESK_LOCAL_JWT_SECRET ?= grantdesk-local-dev-secret
 GRANTDESK_BOOTSTRAP_ADMINS ?= alice@example.com
 export GRANTDESK_LOCAL_JWT_SECRET GRANTDESK_BOOTSTRAP_ADMINS
 
-.PHONY: dev test venv emulators browser token lint fmt clean bench fuzz
+.PHONY: dev test venv emulators browser token lint fmt clean bench fuzz package
 
 $(VENV_STAMP): infra/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ $(VENV_STAMP): infra/requirements.txt
 	touch $(VENV_STAMP)
 
 venv: $(VENV_STAMP)
+
+PACKAGE_STAMP := $(VENV)/.package-installed
+$(PACKAGE_STAMP): $(VENV_STAMP) infra/package-requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/package-requirements.txt
+	touch $(PACKAGE_STAMP)
 
 $(DYNAMODB_LOCAL_STAMP): infra/scripts/install-dynamodb-local.sh
 	infra/scripts/install-dynamodb-local.sh $(DYNAMODB_LOCAL)
@@ -60,6 +65,11 @@ bench: emulators
 	cargo build --release -p grantdesk-api -p grantdesk-ticket-filer -p grantdesk-status-sync \
 		-p grantdesk-webhook-intake -p grantdesk-access-expiry -p grantdesk-console -p grantdesk-local
 	./target/release/grantdesk-local bench --out . --release-dir target/release
+
+# The six functions as zips under target/lambda/, built as `sam build` does (cargo-lambda), then
+# checked (infra/scripts/package.sh).
+package: $(PACKAGE_STAMP)
+	infra/scripts/package.sh
 
 fmt:
 	cargo fmt --all

@@ -4,6 +4,7 @@
 //! authorizer verifies real ones; a seed loads a demo organisation.
 
 pub mod bench;
+pub mod capacity;
 pub mod demo;
 pub mod dev_token;
 pub mod emulator;

@@ -14,6 +14,7 @@ use grantdesk::providers::{Connections, HttpPolicy, ProviderHttp};
 use grantdesk::schedules::ExpirySchedules;
 use grantdesk::secrets::SecretStore;
 use grantdesk::store::{table, Store};
+use crate::capacity::CapacityMeter;
 use grantdesk::telemetry::CallCounter;
 use grantdesk_access_expiry::AccessExpiry;
 use grantdesk_api::Api;
@@ -104,6 +105,8 @@ pub struct LocalStack {
     pub sync_metrics: Metrics,
     /// Counts every DynamoDB call the stack's functions make, by operation.
     pub dynamodb_calls: CallCounter,
+    /// Adds up the request units those calls consume (as DynamoDB Local reports them).
+    pub dynamodb_units: CapacityMeter,
     /// Access expiry, for tests that fire it directly.
     pub expiry: AccessExpiry,
     /// Every event put on the bus, in order (the local bus keeps them for inspection).
@@ -128,17 +131,18 @@ impl Drop for LocalStack {
 
 /// A DynamoDB client for DynamoDB Local at `endpoint`, with throwaway credentials.
 pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    counted_dynamodb_client(endpoint, &CallCounter::new())
+    metered_dynamodb_client(endpoint, &CallCounter::new(), &CapacityMeter::new())
 }
 
-/// A DynamoDB client whose calls `counter` counts.
-pub fn counted_dynamodb_client(endpoint: &str, counter: &CallCounter) -> aws_sdk_dynamodb::Client {
+/// A DynamoDB client whose calls `counter` counts and whose request units `meter` adds up.
+pub fn metered_dynamodb_client(endpoint: &str, counter: &CallCounter, meter: &CapacityMeter) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "grantdesk-local"))
         .interceptor(counter.clone())
+        .interceptor(meter.clone())
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }
@@ -180,7 +184,8 @@ impl LocalStack {
     /// Creates the table and starts serving the API.
     pub async fn start(options: StackOptions) -> Result<Self, String> {
         let dynamodb_calls = CallCounter::new();
-        let client = counted_dynamodb_client(&options.endpoints.dynamodb, &dynamodb_calls);
+        let dynamodb_units = CapacityMeter::new();
+        let client = metered_dynamodb_client(&options.endpoints.dynamodb, &dynamodb_calls, &dynamodb_units);
         table::create_table(&client, &options.table).await?;
         let scheduler = scheduler_client(&options.endpoints.aws);
         let group = format!("{}-expiry", options.table);
@@ -340,6 +345,7 @@ impl LocalStack {
             filer,
             sync,
             dynamodb_calls,
+            dynamodb_units,
             expiry,
             published,
             issuer,

@@ -25,3 +25,26 @@ async fn a_stream_record_the_sdk_cannot_read_stops_the_stack_naming_the_record()
     assert!(failure.contains("pk BROKEN#1, sk BROKEN"), "{failure}");
     assert!(failure.contains("NewImage.tags"), "{failure}");
 }
+
+#[tokio::test]
+async fn the_stack_meters_the_request_units_its_dynamodb_calls_consume() {
+    use grantdesk::store::SyncCursor;
+    use grantdesk_local::capacity::Units;
+    let stack = TestStack::start().await;
+    let store = &stack.stack.store;
+    let meter = &stack.stack.dynamodb_units;
+    meter.reset();
+    // A strongly consistent read of an item that does not exist yet: one read unit.
+    let cursor = store.sync_cursor().await.unwrap();
+    assert_eq!(meter.units(), Units { read: 1.0, write: 0.0 });
+    // A write of an item well under 1 KB: one write unit.
+    let mut next = SyncCursor::default();
+    next.after.insert("jira".into(), "x".repeat(100));
+    store.save_sync_cursor(cursor.version, &next).await.unwrap();
+    assert_eq!(meter.units(), Units { read: 1.0, write: 1.0 });
+    // The same item over 2 KB (and under 3): three write units.
+    let cursor = store.sync_cursor().await.unwrap();
+    next.after.insert("jira".into(), "x".repeat(2_500));
+    store.save_sync_cursor(cursor.version, &next).await.unwrap();
+    assert_eq!(meter.units(), Units { read: 2.0, write: 4.0 });
+}
