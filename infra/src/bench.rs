@@ -2,6 +2,7 @@
 //! `benchmarks.json`. Counts (round trips, provider calls) are exact; times are medians over
 //! repeated runs with min and max, on whatever machine runs it, so read them as that machine's.
 
+use crate::cost;
 use crate::dev_token::DevTokenSecret;
 use crate::emulator::{Emulator, Endpoints};
 use crate::sandbox::{
@@ -420,7 +421,15 @@ pub async fn run(out_dir: &Path, emulator: &Emulator, release_dir: &Path) -> Res
     };
     // Let the stream settle so only the measured call's own work is counted.
     tokio::time::sleep(Duration::from_millis(600)).await;
+    let meter = stack.dynamodb_units.clone();
+    let records = stack.filer_records.clone();
+    let events_so_far = || stack.published.lock().map(|p| p.len()).unwrap_or(0) as f64;
+    let records_so_far = || records.load(std::sync::atomic::Ordering::Relaxed) as f64;
+    let mut measured = cost::Measured::default();
+    let (events_before, records_before) = (events_so_far(), records_so_far());
     counter.reset();
+    meter.reset();
+    let started = Instant::now();
     let created = json_of(
         call(
             "josh@bench.test",
@@ -432,10 +441,18 @@ pub async fn run(out_dir: &Path, emulator: &Emulator, release_dir: &Path) -> Res
         .map_err(|e| e.to_string())?,
     )
     .await;
+    let open_ms = started.elapsed().as_secs_f64() * 1000.0;
     measure_calls("create request", counter.snapshot());
     let id = created["id"].as_str().unwrap_or_default().to_owned();
     tokio::time::sleep(Duration::from_millis(600)).await;
+    // The request's units include what the ticket filer did with its stream records.
+    measured.open_request = cost::Work {
+        ms: open_ms,
+        units: meter.units(),
+    };
     counter.reset();
+    meter.reset();
+    let started = Instant::now();
     call(
         "riley@bench.test",
         reqwest::Method::POST,
@@ -444,8 +461,29 @@ pub async fn run(out_dir: &Path, emulator: &Emulator, release_dir: &Path) -> Res
     )
     .await
     .map_err(|e| e.to_string())?;
+    let approve_ms = started.elapsed().as_secs_f64() * 1000.0;
     measure_calls("approve", counter.snapshot());
     tokio::time::sleep(Duration::from_millis(600)).await;
+    measured.approve = cost::Work {
+        ms: approve_ms,
+        units: meter.units(),
+    };
+    measured.filer_records_per_request = records_so_far() - records_before;
+    measured.events_per_request = events_so_far() - events_before;
+    meter.reset();
+    let started = Instant::now();
+    call(
+        "josh@bench.test",
+        reqwest::Method::GET,
+        format!("/requests/{id}"),
+        Value::Null,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    measured.view = cost::Work {
+        ms: started.elapsed().as_secs_f64() * 1000.0,
+        units: meter.units(),
+    };
     let sam_request = json_of(
         call(
             "sam@bench.test",
@@ -484,6 +522,9 @@ pub async fn run(out_dir: &Path, emulator: &Emulator, release_dir: &Path) -> Res
     measure_calls("hand add", counter.snapshot());
     tokio::time::sleep(Duration::from_millis(600)).await;
     counter.reset();
+    meter.reset();
+    let events_before = events_so_far();
+    let started = Instant::now();
     call(
         admin,
         reqwest::Method::DELETE,
@@ -492,7 +533,14 @@ pub async fn run(out_dir: &Path, emulator: &Emulator, release_dir: &Path) -> Res
     )
     .await
     .map_err(|e| e.to_string())?;
+    let end_ms = started.elapsed().as_secs_f64() * 1000.0;
     measure_calls("hand remove", counter.snapshot());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    measured.end_grant = cost::Work {
+        ms: end_ms,
+        units: meter.units(),
+    };
+    measured.events_per_request += events_so_far() - events_before;
 
     for (provider, body) in [(
         "jira",
@@ -510,6 +558,9 @@ pub async fn run(out_dir: &Path, emulator: &Emulator, release_dir: &Path) -> Res
         secret: "bench-jira".into(),
     }));
     call(admin, reqwest::Method::PATCH, format!("/resources/{resource}"), json!({"ticket_propagation": {"enabled_on_grant": true, "enabled_on_revocation": false, "provider": "jira", "project": "OPS"}})).await.map_err(|e| e.to_string())?;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    meter.reset();
+    let records_before = records_so_far();
     for i in 0..WEBHOOK_DELIVERIES {
         let email = format!("user{i}@bench.test");
         let user = json_of(
@@ -570,7 +621,19 @@ pub async fn run(out_dir: &Path, emulator: &Emulator, release_dir: &Path) -> Res
         }
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
     }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let cycles = WEBHOOK_DELIVERIES as f64;
+    let cycle_units = meter.units();
+    // Each cycle also creates its user (POST /users): counted in, so an upper bound.
+    measured.filer_records_per_cycle = (records_so_far() - records_before) / cycles;
     let (p50, lo, hi) = stats(latencies.clone());
+    measured.propagation_cycle = cost::Work {
+        ms: p50,
+        units: cost::Units {
+            read: cycle_units.read / cycles,
+            write: cycle_units.write / cycles,
+        },
+    };
     let p95 = percentile(&mut latencies, 0.95);
     let p99 = percentile(&mut latencies, 0.99);
     figures.push(Figure {
@@ -688,7 +751,27 @@ pub async fn run(out_dir: &Path, emulator: &Emulator, release_dir: &Path) -> Res
     }
 
     drop(stack);
-    figures.extend(sync_at_scale(endpoints, &secret).await?);
+    let (sync_figures, per_1000_read, per_changed) = sync_at_scale(endpoints, &secret).await?;
+    figures.extend(sync_figures);
+    measured.sync_run_per_1000_read = per_1000_read;
+    measured.sync_per_changed_ticket = per_changed;
+    measured.sync_read_cap = (3 * grantdesk_status_sync::DEFAULT_BUDGET) as f64;
+    let mut bills = Vec::new();
+    for usage in cost::Usage::sizes() {
+        let bill = cost::monthly(&measured, &usage);
+        figures.push(Figure::single(
+            "monthly AWS bill (cost model)",
+            format!(
+                "{} users / {} requests / {} open tickets, polling every 2 minutes",
+                usage.users, usage.requests, usage.open_tickets
+            ),
+            bill.total(),
+            "USD per month",
+            "(reported; see the cost model below)",
+            true,
+        ));
+        bills.push((usage, bill));
+    }
     for (name, mb) in emulator.resident_mb() {
         figures.push(Figure::single(
             "emulator memory after the bench",
@@ -699,13 +782,16 @@ pub async fn run(out_dir: &Path, emulator: &Emulator, release_dir: &Path) -> Res
             true,
         ));
     }
-    write_report(out_dir, &figures)?;
+    write_report(out_dir, &figures, &cost_section(&measured, &bills))?;
     Ok(figures)
 }
 
 /// One status-sync run over 10,000 open tickets spread over the three sandbox providers, then
 /// the same with 1 % changed, on a table of its own so its 10,000 records touch no other measure.
-async fn sync_at_scale(endpoints: &Endpoints, secret: &DevTokenSecret) -> Result<Vec<Figure>, String> {
+async fn sync_at_scale(
+    endpoints: &Endpoints,
+    secret: &DevTokenSecret,
+) -> Result<(Vec<Figure>, cost::Work, cost::Work), String> {
     use grantdesk::domain::{AppId, Grant, RequestConfig, Resource, ResourceId, UserId};
     let mut figures = Vec::new();
     let sandboxes = Sandboxes::start().await?;
@@ -857,19 +943,30 @@ async fn sync_at_scale(endpoints: &Endpoints, secret: &DevTokenSecret) -> Result
             sandboxes.linear.clear_requests();
             sandboxes.servicenow.clear_requests();
             stack.dynamodb_calls.reset();
+            stack.dynamodb_units.reset();
             let started = Instant::now();
             let report = stack.sync.sync_all().await.map_err(|e| e.to_string())?;
             let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+            let units = stack.dynamodb_units.units();
             let calls = (
                 sandboxes.jira.requests().len(),
                 sandboxes.linear.requests().len(),
                 sandboxes.servicenow.requests().len(),
             );
-            Ok::<_, String>((label, report, elapsed, calls, stack.dynamodb_calls.total()))
+            Ok::<_, String>((label, report, elapsed, calls, stack.dynamodb_calls.total(), units))
         }
     };
-    let (label, report, elapsed, calls, dynamodb) =
+    let (label, report, elapsed, calls, dynamodb, quiet_units) =
         sync_run("10,000 open tickets, budget 2,000 per provider per run").await?;
+    let per_1000 = report.tickets_read as f64 / 1000.0;
+    let quiet = cost::Work {
+        ms: elapsed / per_1000,
+        units: cost::Units {
+            read: quiet_units.read / per_1000,
+            write: quiet_units.write / per_1000,
+        },
+    };
+    let quiet_elapsed = elapsed;
     // One run reads at most the budget per provider (the rest wait their turn, round robin).
     let read_per_provider = per_provider.min(grantdesk_status_sync::DEFAULT_BUDGET);
     let jira_target = read_per_provider.div_ceil(100);
@@ -946,7 +1043,7 @@ async fn sync_at_scale(endpoints: &Endpoints, secret: &DevTokenSecret) -> Result
             ((), vec![])
         })
         .await;
-    let (label, report, elapsed, calls, dynamodb) = sync_run("10,000 open tickets, 1 % changed").await?;
+    let (label, report, elapsed, calls, dynamodb, busy_units) = sync_run("10,000 open tickets, 1 % changed").await?;
     let provider_calls = calls.0 + calls.1 + calls.2;
     figures.push(Figure::single(
         "status sync: provider calls, all three",
@@ -957,6 +1054,17 @@ async fn sync_at_scale(endpoints: &Endpoints, secret: &DevTokenSecret) -> Result
         provider_calls <= 3 * jira_target,
     ));
     let changed = report.tickets_read - report.unchanged - report.missing;
+    // What a changed ticket adds: this run less the quiet one, per changed ticket.
+    let per_changed = {
+        let n = changed.max(1) as f64;
+        cost::Work {
+            ms: ((elapsed - quiet_elapsed) / n).max(0.0),
+            units: cost::Units {
+                read: ((busy_units.read - quiet_units.read) / n).max(0.0),
+                write: ((busy_units.write - quiet_units.write) / n).max(0.0),
+            },
+        }
+    };
     figures.push(Figure::single(
         "status sync: DynamoDB calls",
         format!("{label}, {changed} of them read this run"),
@@ -974,10 +1082,58 @@ async fn sync_at_scale(endpoints: &Endpoints, secret: &DevTokenSecret) -> Result
         true,
     ));
 
-    Ok(figures)
+    Ok((figures, quiet, per_changed))
 }
 
-fn write_report(out_dir: &Path, figures: &[Figure]) -> Result<(), String> {
+/// The cost model's section of BENCHMARKS.md: the bill of each size by service, what was
+/// measured and the prices.
+fn cost_section(measured: &cost::Measured, bills: &[(cost::Usage, cost::Bill)]) -> String {
+    let mut md = String::from(
+        "\n## Cost model\n\nThe monthly AWS bill at three sizes, computed by `infra/src/cost.rs` from the counts and times measured above. \
+         Each request is opened, viewed 6 times, approved, propagated by ticket on grant and on revocation (each ticket closed with a signed webhook) and ended by its schedule; \
+         every user signs in once a month; status sync runs every 2 minutes. Durations are this machine's against DynamoDB Local and the sandboxes, so the Lambda figures are upper bounds. \
+         Not included: DynamoDB storage, CloudWatch Logs ingestion, X-Ray traces and data transfer.\n\n\
+         | size | Lambda | DynamoDB | HTTP API | EventBridge + Scheduler | Secrets Manager | alarms | total |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for (usage, bill) in bills {
+        md.push_str(&format!(
+            "| {} users / {} requests / {} open tickets | ${:.2} | ${:.2} | ${:.2} | ${:.2} | ${:.2} | ${:.2} | **${:.2}** |\n",
+            usage.users,
+            usage.requests,
+            usage.open_tickets,
+            bill.lambda,
+            bill.dynamodb,
+            bill.http_api,
+            bill.events_and_schedules,
+            bill.secrets,
+            bill.alarms,
+            bill.total()
+        ));
+    }
+    let work = |w: &cost::Work| format!("{:.1} ms, {:.1} RRU, {:.1} WRU", w.ms, w.units.read, w.units.write);
+    md.push_str(&format!(
+        "\nMeasured: opening a request {}; approving it {}; a page view {}; a propagation cycle {} (webhook p50; includes creating its user); ending a grant {}; \
+         {:.1} stream records per request and {:.1} per cycle; {:.1} domain events per request; a sync run per 1,000 tickets read {}; per changed ticket {}. \
+         Request units are DynamoDB Local's `ConsumedCapacity`, transactional writes doubled. Memory: {} MB (the template's).\n\nPrices: {}: Lambda ${}/GB-s and $0.20 per million requests; \
+         DynamoDB $0.125 per million RRU and $0.625 per million WRU; HTTP API $1.00, EventBridge events $1.00 and Scheduler $1.00 per million; Secrets Manager $0.40 per secret-month and $0.05 per 10,000 calls; alarms $0.10 each a month.\n",
+        work(&measured.open_request),
+        work(&measured.approve),
+        work(&measured.view),
+        work(&measured.propagation_cycle),
+        work(&measured.end_grant),
+        measured.filer_records_per_request,
+        measured.filer_records_per_cycle,
+        measured.events_per_request,
+        work(&measured.sync_run_per_1000_read),
+        work(&measured.sync_per_changed_ticket),
+        cost::MEMORY_MB,
+        cost::PRICES,
+        cost::LAMBDA_GB_SECOND,
+    ));
+    md
+}
+
+fn write_report(out_dir: &Path, figures: &[Figure], cost: &str) -> Result<(), String> {
     let machine = format!(
         "{} cores, {}, {}",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
@@ -1012,6 +1168,7 @@ fn write_report(out_dir: &Path, figures: &[Figure]) -> Result<(), String> {
         ));
     }
     md.push_str("\nWhere a target is missed the row says **no**; see the notes in the repository's issue tracker for why and what would fix it.\n");
+    md.push_str(cost);
     std::fs::write(out_dir.join("BENCHMARKS.md"), md).map_err(|e| e.to_string())?;
     std::fs::write(
         out_dir.join("benchmarks.json"),

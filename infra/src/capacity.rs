@@ -23,7 +23,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use std::sync::{Arc, Mutex};
 
 /// Request units consumed so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Units {
     /// Read request units.
     pub read: f64,

@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod capacity;
+pub mod cost;
 pub mod demo;
 pub mod dev_token;
 pub mod emulator;

@@ -1,6 +1,7 @@
 //! The local stack, assembled: a table in DynamoDB Local and the API behind the local gateway.
 //! `make dev` and the end-to-end tests start it the same way.
 
+use crate::capacity::CapacityMeter;
 use crate::dev_token::DevTokenSecret;
 use crate::emulator::Endpoints;
 use crate::gateway::{Authorizer, Gateway};
@@ -14,7 +15,6 @@ use grantdesk::providers::{Connections, HttpPolicy, ProviderHttp};
 use grantdesk::schedules::ExpirySchedules;
 use grantdesk::secrets::SecretStore;
 use grantdesk::store::{table, Store};
-use crate::capacity::CapacityMeter;
 use grantdesk::telemetry::CallCounter;
 use grantdesk_access_expiry::AccessExpiry;
 use grantdesk_api::Api;
@@ -24,6 +24,7 @@ use grantdesk_console::Console;
 use grantdesk_status_sync::{StatusSync, DEFAULT_BUDGET};
 use grantdesk_ticket_filer::TicketFiler;
 use grantdesk_webhook_intake::WebhookIntake;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -99,6 +100,8 @@ pub struct LocalStack {
     pub filer: TicketFiler,
     /// Status sync, for tests that run it directly.
     pub sync: StatusSync,
+    /// Stream records handed to the ticket filer so far (each at most one invocation in AWS).
+    pub filer_records: Arc<AtomicU64>,
     /// The ticket filer's metric lines (CloudWatch EMF), kept for inspection.
     pub filer_metrics: Metrics,
     /// Status sync's metric lines (CloudWatch EMF), kept for inspection.
@@ -135,7 +138,11 @@ pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
 }
 
 /// A DynamoDB client whose calls `counter` counts and whose request units `meter` adds up.
-pub fn metered_dynamodb_client(endpoint: &str, counter: &CallCounter, meter: &CapacityMeter) -> aws_sdk_dynamodb::Client {
+pub fn metered_dynamodb_client(
+    endpoint: &str,
+    counter: &CallCounter,
+    meter: &CapacityMeter,
+) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
@@ -322,12 +329,14 @@ impl LocalStack {
             }));
         }
         let (fail, failed) = tokio::sync::watch::channel(None);
+        let filer_records = Arc::new(AtomicU64::new(0));
         if options.poll_stream {
             let poll = stream::run(
                 dynamodbstreams_client(&options.endpoints.dynamodb),
                 dynamodb_client(&options.endpoints.dynamodb),
                 options.table.clone(),
                 filer.clone(),
+                filer_records.clone(),
             );
             tasks.push(tokio::spawn(async move {
                 let fatal = poll.await;
@@ -346,6 +355,7 @@ impl LocalStack {
             sync,
             dynamodb_calls,
             dynamodb_units,
+            filer_records,
             expiry,
             published,
             issuer,

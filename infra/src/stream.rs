@@ -10,6 +10,8 @@ use base64::Engine;
 use grantdesk_ticket_filer::TicketFiler;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Deliveries of a failing record, the first included (the template's `MaximumRetryAttempts`
@@ -176,10 +178,17 @@ fn get_records_failure(
     }
 }
 
-/// Polls the stream of `table` from its start and feeds the filer until the task is dropped.
-/// Returns only when the stream holds a record that can never be read, naming it: the stack
-/// must then stop rather than silently stop filing tickets.
-pub async fn run(client: Client, dynamodb: aws_sdk_dynamodb::Client, table: String, filer: TicketFiler) -> String {
+/// Polls the stream of `table` from its start and feeds the filer until the task is dropped,
+/// adding each record handed to it to `delivered`. Returns only when the stream holds a record
+/// that can never be read, naming it: the stack must then stop rather than silently stop filing
+/// tickets.
+pub async fn run(
+    client: Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: String,
+    filer: TicketFiler,
+    delivered: Arc<AtomicU64>,
+) -> String {
     let patterns: Vec<Value> = grantdesk_ticket_filer::FILTER_PATTERNS
         .iter()
         .map(|p| serde_json::from_str(p).expect("the filter patterns are JSON"))
@@ -279,6 +288,7 @@ pub async fn run(client: Client, dynamodb: aws_sdk_dynamodb::Client, table: Stri
                     continue;
                 }
             };
+            delivered.fetch_add(batch.len() as u64, Ordering::Relaxed);
             let response = filer.handle(event).await;
             for failure in response.batch_item_failures {
                 let Some((record, deliveries)) = batch

@@ -186,16 +186,18 @@ fn the_rendered_template_has_its_alarms_throttles_destinations_and_policies() {
     use serde_json::{json, Value};
     let rendered = rendered_template();
     let resources = rendered["Resources"].as_object().unwrap();
-    let of_type = |kind: &str| -> Vec<(&String, &Value)> {
-        resources.iter().filter(|(_, r)| r["Type"] == kind).collect()
-    };
+    let of_type =
+        |kind: &str| -> Vec<(&String, &Value)> { resources.iter().filter(|(_, r)| r["Type"] == kind).collect() };
 
     // Six functions, traced, with generated names.
     let functions = of_type("AWS::Lambda::Function");
     assert_eq!(functions.len(), 6);
     for (name, function) in &functions {
         assert_eq!(function["Properties"]["TracingConfig"]["Mode"], "Active", "{name}");
-        assert!(function["Properties"].get("FunctionName").is_none(), "{name} has a generated name");
+        assert!(
+            function["Properties"].get("FunctionName").is_none(),
+            "{name} has a generated name"
+        );
         assert_eq!(function["Properties"]["Architectures"], json!(["arm64"]), "{name}");
     }
 
@@ -233,7 +235,10 @@ fn the_rendered_template_has_its_alarms_throttles_destinations_and_policies() {
         .map(|(_, c)| &c["Properties"]["FunctionName"]["Ref"])
         .collect();
     configured.sort_by_key(|v| v.to_string());
-    assert_eq!(configured, [&json!("AccessExpiryFunction"), &json!("StatusSyncFunction")]);
+    assert_eq!(
+        configured,
+        [&json!("AccessExpiryFunction"), &json!("StatusSyncFunction")]
+    );
     for (name, config) in &invoke_configs {
         let properties = &config["Properties"];
         assert_eq!(properties["MaximumRetryAttempts"], 2, "{name}");
@@ -256,8 +261,7 @@ fn the_rendered_template_has_its_alarms_throttles_destinations_and_policies() {
                 if actions.contains("iam:PassRole") {
                     pass_roles += 1;
                     assert_eq!(
-                        statement["Condition"]["StringEquals"]["iam:PassedToService"],
-                        "scheduler.amazonaws.com",
+                        statement["Condition"]["StringEquals"]["iam:PassedToService"], "scheduler.amazonaws.com",
                         "{name}"
                     );
                 }
