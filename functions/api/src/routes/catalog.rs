@@ -367,11 +367,7 @@ pub async fn sync_now(api: &Api, caller: &Caller, id: &str) -> ApiResult<Respons
         if let Err(err) = api.store.release_marker(&marker).await {
             tracing::warn!(error = %err, "releasing the sync-now claim");
         }
-        return Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the sync could not be requested; try again",
-        ));
+        return Err(ApiError::internal("the sync could not be requested; try again"));
     }
     Ok(json(
         StatusCode::ACCEPTED,

@@ -347,11 +347,7 @@ pub async fn connect(
         .await
         .map_err(|err| {
             tracing::error!(error = %err, "saving integration secrets");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the credentials could not be stored; try again",
-            )
+            ApiError::internal("the credentials could not be stored; try again")
         })?;
     let version = api.store.integration(kind).await?.map_or(0, |current| current.version);
     api.store.save_integration(version, &integration).await?;
@@ -404,11 +400,7 @@ pub async fn connect_slack(api: &Api, caller: &Caller, body: ConnectSlack) -> Ap
         .await
         .map_err(|err| {
             tracing::error!(error = %err, "saving Slack secrets");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the credentials could not be stored; try again",
-            )
+            ApiError::internal("the credentials could not be stored; try again")
         })?;
     let version = api.store.slack_connection().await?.map_or(0, |current| current.version);
     api.store.save_slack_connection(version, &connection).await?;
@@ -428,11 +420,7 @@ async fn disconnect_slack(api: &Api) -> ApiResult<Response<Body>> {
         .await
         .map_err(|err| {
             tracing::error!(error = %err, "deleting Slack secrets");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Slack was disconnected but its secrets could not be deleted",
-            )
+            ApiError::internal("Slack was disconnected but its secrets could not be deleted")
         })?;
     Ok(no_content())
 }
@@ -457,11 +445,7 @@ pub async fn disconnect(api: &Api, caller: &Caller, provider_name: &str) -> ApiR
         .await
         .map_err(|err| {
             tracing::error!(error = %err, "deleting integration secrets");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the integration was disconnected but its secrets could not be deleted",
-            )
+            ApiError::internal("the integration was disconnected but its secrets could not be deleted")
         })?;
     Ok(no_content())
 }

@@ -42,11 +42,7 @@ pub async fn interaction(api: &Api, req: &Request) -> ApiResult<Response<Body>> 
         .await
         .map_err(|message| {
             tracing::error!(%message, "reading the Slack connection");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "an internal error occurred; try again",
-            )
+            ApiError::internal("an internal error occurred; try again")
         })?
         .ok_or_else(|| ApiError::not_found("slack is not connected"))?;
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
