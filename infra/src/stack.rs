@@ -6,7 +6,8 @@ use crate::dev_token::DevTokenSecret;
 use crate::emulator::Endpoints;
 use crate::gateway::{Authorizer, Gateway};
 use crate::oidc_provider::SandboxOidc;
-use crate::{schedule_firer, stream};
+use crate::schedule_firer::{self, AsyncFailures};
+use crate::stream;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use grantdesk::config::{ApiConfig, FilerConfig};
 use grantdesk::events::{BusEvent, EventBus};
@@ -110,6 +111,8 @@ pub struct LocalStack {
     pub dynamodb_calls: CallCounter,
     /// Adds up the request units those calls consume (as DynamoDB Local reports them).
     pub dynamodb_units: CapacityMeter,
+    /// access-expiry invocations that failed every attempt (the template's AsyncFailureQueue).
+    pub async_failures: AsyncFailures,
     /// Access expiry, for tests that fire it directly.
     pub expiry: AccessExpiry,
     /// Every event put on the bus, in order (the local bus keeps them for inspection).
@@ -313,7 +316,13 @@ impl LocalStack {
                 }
             })
         };
-        let firer = tokio::spawn(schedule_firer::run(scheduler, group, expiry.clone()));
+        let async_failures = AsyncFailures::default();
+        let firer = tokio::spawn(schedule_firer::run(
+            scheduler,
+            group,
+            expiry.clone(),
+            async_failures.clone(),
+        ));
         let mut tasks = vec![server, dispatcher, firer];
         if let Some(every) = options.sync_every {
             let sync = sync.clone();
@@ -356,6 +365,7 @@ impl LocalStack {
             dynamodb_calls,
             dynamodb_units,
             filer_records,
+            async_failures,
             expiry,
             published,
             issuer,

@@ -229,3 +229,55 @@ async fn an_early_firing_does_not_end_a_grant() {
         .unwrap();
     assert_eq!(listed.schedules().len(), 1, "indefinite access gets no schedule");
 }
+
+#[tokio::test]
+async fn an_expiry_handler_error_is_retried_twice_then_kept_for_the_operator() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use grantdesk::schedules::ExpirySchedules;
+    use grantdesk_local::schedule_firer::ASYNC_ATTEMPTS;
+    let stack = TestStack::start().await;
+    // A grant record access-expiry cannot read: every attempt fails.
+    let grant = GrantId::generate();
+    grantdesk_local::stack::dynamodb_client(&stack.stack.endpoints.dynamodb)
+        .put_item()
+        .table_name(&stack.stack.table)
+        .item("pk", AttributeValue::S(format!("GRANT#{grant}")))
+        .item("sk", AttributeValue::S("GRANT".into()))
+        .item("kind", AttributeValue::S("grant".into()))
+        .item("version", AttributeValue::N("1".into()))
+        .item("status", AttributeValue::S("unreadable".into()))
+        .send()
+        .await
+        .unwrap();
+    let scheduler = grantdesk_local::stack::scheduler_client(&stack.stack.endpoints.aws);
+    let group = format!("{}-expiry", stack.stack.table);
+    let schedules = ExpirySchedules::new(
+        scheduler.clone(),
+        group.clone(),
+        "arn:aws:lambda:us-east-1:000000000000:function:grantdesk-access-expiry".into(),
+        "arn:aws:iam::000000000000:role/grantdesk-scheduler".into(),
+        None,
+    );
+    let due = grantdesk::domain::now() - chrono::Duration::seconds(5);
+    schedules.schedule(&grant, &due).await.unwrap();
+
+    let failure = eventually_within(20, "the failed invocation to be kept", || async {
+        stack.stack.async_failures.list().into_iter().next()
+    })
+    .await;
+    assert_eq!(failure.function, "access-expiry");
+    assert_eq!(failure.attempts, ASYNC_ATTEMPTS);
+    assert_eq!(ASYNC_ATTEMPTS, 3, "the first attempt and Lambda's two retries");
+    let input: serde_json::Value = serde_json::from_str(&failure.input).unwrap();
+    assert_eq!(input, json!({"grant_id": grant}), "the event as it was sent");
+    assert!(
+        failure.error.contains("unknown variant `unreadable`"),
+        "{}",
+        failure.error
+    );
+    // Delivered once: the schedule is gone, and nothing more is kept.
+    let listed = scheduler.list_schedules().group_name(&group).send().await.unwrap();
+    assert!(listed.schedules().is_empty(), "{:?}", listed.schedules());
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(stack.stack.async_failures.list().len(), 1);
+}

@@ -9,7 +9,7 @@ use grantdesk::store::{Store, StoreError};
 use serde::Deserialize;
 
 /// What the schedule sends.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 pub struct ExpiryInput {
     /// The grant to end.
     pub grant_id: String,
