@@ -1067,7 +1067,7 @@ async fn sync_at_scale(
     };
     figures.push(Figure::single(
         "status sync: DynamoDB calls",
-        format!("{label}, {changed} of them read this run"),
+        format!("{label}, {changed} of those read had changed"),
         dynamodb as f64,
         "calls (count)",
         "≤ 300 (before: 12,066)",

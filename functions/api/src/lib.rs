@@ -108,10 +108,33 @@ impl Api {
         }
     }
 
-    /// Answers one request. Every failure becomes a JSON error response; this never fails.
+    /// Answers one request as the HTTP API's Lambda: the OpenAPI document, Slack's signed
+    /// interactions, and every route of [`Self::handle_call`].
     #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.raw_http_path()))]
     pub async fn handle(&self, req: Request) -> Response<Body> {
-        match self.route(&req).await {
+        let path = req.raw_http_path();
+        let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+        match (req.method(), segments.as_slice()) {
+            (&Method::GET, ["openapi.json"]) => Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(openapi::DOCUMENT))
+                .unwrap_or_default(),
+            // Slack's interactivity Request URL: signed by Slack, not carrying a JWT.
+            (&Method::POST, ["webhooks", "slack"]) => Self::answer(routes::slack::interaction(self, &req).await),
+            _ => self.handle_call(req).await,
+        }
+    }
+
+    /// Answers one call made with a JWT the authorizer accepted: what another front door (the
+    /// console) calls in-process. Every failure becomes a JSON error response; this never fails.
+    #[tracing::instrument(name = "call", skip_all, fields(method = %req.method(), path = %req.raw_http_path()))]
+    pub async fn handle_call(&self, req: Request) -> Response<Body> {
+        Self::answer(self.route(&req).await)
+    }
+
+    fn answer(outcome: ApiResult<Response<Body>>) -> Response<Body> {
+        match outcome {
             Ok(response) => response,
             Err(err) => {
                 if err.status.is_server_error() {
@@ -134,17 +157,6 @@ impl Api {
         let path = req.raw_http_path();
         let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
         let method = req.method().clone();
-        if let (&Method::GET, ["openapi.json"]) = (&method, segments.as_slice()) {
-            return Ok(Response::builder()
-                .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(openapi::DOCUMENT))
-                .unwrap_or_default());
-        }
-        // Slack's interactivity Request URL: signed by Slack, not carrying a JWT.
-        if let (&Method::POST, ["webhooks", "slack"]) = (&method, segments.as_slice()) {
-            return routes::slack::interaction(self, req).await;
-        }
         let caller = self.caller(req).await?;
         use routes::*;
         match (method, segments.as_slice()) {

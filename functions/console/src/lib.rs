@@ -314,7 +314,7 @@ impl Console {
                 message: "the console could not build its call".into(),
             }
         })?;
-        let response = Box::pin(self.api.handle(request)).await;
+        let response = Box::pin(self.api.handle_call(request)).await;
         let status = response.status();
         let value: Value = match response.body() {
             Body::Text(text) => serde_json::from_str(text).unwrap_or(Value::Null),

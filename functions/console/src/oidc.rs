@@ -2,11 +2,9 @@
 //! `nonce`, against the issuer's discovery document; the ID token is checked against the
 //! issuer's JWKS (RS256), its `iss`, `aud`, `exp` and `nonce`.
 
+use aws_lc_rs::signature::{RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rsa::pkcs1v15::{Signature, VerifyingKey};
-use rsa::signature::Verifier;
-use rsa::{BigUint, RsaPublicKey};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -213,10 +211,14 @@ fn verified_payload(token: &str, jwks: &Jwks) -> Result<Vec<u8>, OidcError> {
         return Err(OidcError::BadToken("not signed with RS256"));
     }
     let key = signing_key(jwks, head.kid.as_deref()).ok_or(OidcError::BadToken(UNKNOWN_KEY))?;
-    let signature =
-        Signature::try_from(decode(signature)?.as_slice()).map_err(|_| OidcError::BadToken("bad signature"))?;
-    key.verify(format!("{header}.{payload}").as_bytes(), &signature)
-        .map_err(|_| OidcError::BadToken("bad signature"))?;
+    // PKCS #1 v1.5 with SHA-256 by a key of 2,048 to 8,192 bits, from the TLS library the
+    // function carries anyway.
+    key.verify(
+        &RSA_PKCS1_2048_8192_SHA256,
+        format!("{header}.{payload}").as_bytes(),
+        &decode(signature)?,
+    )
+    .map_err(|_| OidcError::BadToken("bad signature"))?;
     decode(payload)
 }
 
@@ -259,7 +261,7 @@ pub fn verify_access_token(
         .collect())
 }
 
-fn signing_key(jwks: &Jwks, kid: Option<&str>) -> Option<VerifyingKey<Sha256>> {
+fn signing_key(jwks: &Jwks, kid: Option<&str>) -> Option<RsaPublicKeyComponents<Vec<u8>>> {
     let rsa_keys: Vec<&Jwk> = jwks.keys.iter().filter(|k| k.kty == "RSA").collect();
     let jwk = match kid {
         Some(kid) => rsa_keys.into_iter().find(|k| k.kid.as_deref() == Some(kid))?,
@@ -268,8 +270,12 @@ fn signing_key(jwks: &Jwks, kid: Option<&str>) -> Option<VerifyingKey<Sha256>> {
     };
     let n = URL_SAFE_NO_PAD.decode(jwk.n.as_deref()?).ok()?;
     let e = URL_SAFE_NO_PAD.decode(jwk.e.as_deref()?).ok()?;
-    let key = RsaPublicKey::new(BigUint::from_bytes_be(&n), BigUint::from_bytes_be(&e)).ok()?;
-    Some(VerifyingKey::<Sha256>::new(key))
+    // Big-endian, without leading zeros.
+    let unpadded = |bytes: Vec<u8>| bytes.into_iter().skip_while(|b| *b == 0).collect::<Vec<u8>>();
+    Some(RsaPublicKeyComponents {
+        n: unpadded(n),
+        e: unpadded(e),
+    })
 }
 
 /// The PKCE S256 challenge of `verifier`.
