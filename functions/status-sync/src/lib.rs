@@ -25,9 +25,9 @@ pub const PROVIDER_CALL_BUDGET: std::time::Duration = std::time::Duration::from_
 /// What one run did, in counts (also logged).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SyncReport {
-    /// Distinct tickets asked of providers.
+    /// Distinct tickets read from providers (a provider whose read failed adds none).
     pub tickets_read: usize,
-    /// Batch reads sent to providers.
+    /// Batch reads providers answered.
     pub provider_batches: usize,
     /// Tickets the provider no longer returns.
     pub missing: usize,
