@@ -1053,7 +1053,7 @@ async fn sync_at_scale(
         format!("3 × {jira_target}"),
         provider_calls <= 3 * jira_target,
     ));
-    let changed = report.tickets_read - report.unchanged - report.missing;
+    let changed = report.changed;
     // What a changed ticket adds: this run less the quiet one, per changed ticket.
     let per_changed = {
         let n = changed.max(1) as f64;

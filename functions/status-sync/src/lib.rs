@@ -33,6 +33,8 @@ pub struct SyncReport {
     pub missing: usize,
     /// Tickets whose state had not changed (nothing written).
     pub unchanged: usize,
+    /// Tickets whose state, key or link had changed (applied here, or first by a webhook).
+    pub changed: usize,
     /// Access changes completed.
     pub completed: usize,
     /// Access changes flagged (ticket canceled).
@@ -266,14 +268,14 @@ impl StatusSync {
         let before = report.clone();
         let outcome = self.read_and_apply(provider, tickets, report).await;
         let read = report.tickets_read - before.tickets_read;
-        let unchanged = report.unchanged - before.unchanged;
+        let changed = report.changed - before.changed;
         let missing = report.missing - before.missing;
         let failed = report.failed_providers.len() - before.failed_providers.len();
         self.metrics.counts(
             provider.as_str(),
             &[
                 ("TicketsRead", read as u64),
-                ("TicketsChanged", read.saturating_sub(unchanged + missing) as u64),
+                ("TicketsChanged", changed as u64),
                 ("TicketsMissing", missing as u64),
                 ("ProviderReadFailures", failed as u64),
             ],
@@ -321,7 +323,11 @@ impl StatusSync {
                 report.missing += 1;
                 continue;
             };
-            match apply_remote_state(&self.store, ticket, found).await? {
+            let applied = apply_remote_state(&self.store, ticket, found).await?;
+            if applied != Applied::Unchanged {
+                report.changed += 1;
+            }
+            match applied {
                 Applied::Completed => report.completed += 1,
                 Applied::Flagged => report.flagged += 1,
                 Applied::Revoked => report.revoked += 1,
