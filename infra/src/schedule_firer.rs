@@ -84,8 +84,18 @@ pub async fn fire_due(
         if !due {
             continue;
         }
-        let input = schedule.target().and_then(|t| t.input()).unwrap_or("{}");
-        match serde_json::from_str::<ExpiryInput>(input) {
+        let input = schedule.target().and_then(|t| t.input()).unwrap_or("{}").to_owned();
+        // Delivered: a one-time schedule is deleted when Scheduler hands the event to Lambda,
+        // before the handler runs (and before any failure is kept).
+        fired += 1;
+        client
+            .delete_schedule()
+            .group_name(group)
+            .name(name)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_scheduler::error::DisplayErrorContext(e).to_string())?;
+        match serde_json::from_str::<ExpiryInput>(&input) {
             // Scheduler's delivery succeeded: Lambda runs the handler, retries it twice on an
             // error, then sends the event to the on-failure destination.
             Ok(parsed) => {
@@ -103,7 +113,7 @@ pub async fn fire_due(
                     tracing::error!(%error, schedule = name, "access-expiry failed every attempt; sent to the on-failure destination");
                     failures.push(AsyncFailure {
                         function: "access-expiry",
-                        input: input.to_owned(),
+                        input: input.clone(),
                         error,
                         attempts: ASYNC_ATTEMPTS,
                     });
@@ -111,14 +121,6 @@ pub async fn fire_due(
             }
             Err(err) => tracing::error!(error = %err, schedule = name, "schedule input is not an expiry input"),
         }
-        fired += 1;
-        client
-            .delete_schedule()
-            .group_name(group)
-            .name(name)
-            .send()
-            .await
-            .map_err(|e| aws_sdk_scheduler::error::DisplayErrorContext(e).to_string())?;
     }
     Ok(fired)
 }

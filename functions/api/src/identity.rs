@@ -4,10 +4,12 @@
 use crate::error::{ApiError, ApiResult};
 use crate::Api;
 use grantdesk::domain::{self, Email, GroupId, IdentityBinding, User, UserId};
-use grantdesk::store::StoreError;
+use grantdesk::store::keys::{self, Keys};
+use grantdesk::store::{Member, StoreError};
 use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
+use std::collections::BTreeSet;
 
 /// The caller, resolved against the directory.
 #[derive(Clone, Debug)]
@@ -16,6 +18,8 @@ pub struct Caller {
     pub user: User,
     /// Org admin, by the directory or by `GRANTDESK_BOOTSTRAP_ADMINS`.
     pub is_admin: bool,
+    /// The groups the user belongs to, read with the user.
+    pub groups: BTreeSet<GroupId>,
 }
 
 impl Caller {
@@ -30,6 +34,7 @@ impl Caller {
             user_id: self.user.id.clone(),
             org_admin: self.is_admin,
             via: None,
+            groups: Some(self.groups.clone()),
         }
     }
 }
@@ -86,20 +91,42 @@ impl Api {
     /// Resolves the caller: the directory user with the token's e-mail, bound to the token's
     /// `iss` and `sub` by the first token accepted for it. A valid token for an unknown e-mail
     /// creates a non-admin user, bound to that token.
-    pub(crate) async fn caller(&self, req: &Request) -> ApiResult<Caller> {
+    ///
+    /// The user's item (with their groups) is read in one `BatchGetItem` with the records the
+    /// route names in `wanted`; the answer is the API over a store holding those reads.
+    pub(crate) async fn caller(
+        &self,
+        req: &Request,
+        wanted: &(dyn Fn(&UserId) -> Vec<Keys> + Sync),
+    ) -> ApiResult<(Caller, Api)> {
         let Claims { email, name, account } = claims(req)?;
         // Two attempts: a concurrent first call may create or bind the user between our read
         // and our write; the second read sees what it wrote.
         for _ in 0..2 {
-            let user = match self.store.user_record_by_email(&email).await? {
-                Some(record) => match &record.value.identity {
-                    Some(bound) if *bound == account => record.value,
+            let (found, api) = match self.store.user_id_by_email(&email).await? {
+                Some(id) => {
+                    let mut reads = vec![keys::user_key(&id)];
+                    reads.extend(wanted(&id));
+                    let api = self.over(self.store.prefetch(&reads).await?);
+                    let found = api.store.member(&id).await?;
+                    if found.is_none() {
+                        // The id this process remembered names nobody: ask the claim again.
+                        self.store.facts().forget_user(&email);
+                        continue;
+                    }
+                    (found, api)
+                }
+                None => (None, self.clone()),
+            };
+            let (user, groups) = match found {
+                Some(Member { user: record, groups }) => match &record.value.identity {
+                    Some(bound) if *bound == account => (record.value, groups),
                     Some(_) => return Err(identity_mismatch()),
                     None => {
                         let mut user = record.value.clone();
                         user.identity = Some(account.clone());
-                        match self.store.replace_user(&record, &user).await {
-                            Ok(()) => user,
+                        match api.store.replace_user(&record, &user).await {
+                            Ok(()) => (user, groups),
                             Err(StoreError::Conflict(_)) => continue,
                             Err(err) => return Err(err.into()),
                         }
@@ -117,15 +144,15 @@ impl Api {
                         created_at: domain::now(),
                         identity: Some(account.clone()),
                     };
-                    match self.store.create_user(&user).await {
-                        Ok(()) => user,
+                    match api.store.create_user(&user).await {
+                        Ok(()) => (user, BTreeSet::new()),
                         Err(StoreError::Conflict(_)) => continue,
                         Err(err) => return Err(err.into()),
                     }
                 }
             };
             let is_admin = user.is_admin || self.config.bootstrap_admins.contains(&user.email);
-            return Ok(Caller { user, is_admin });
+            return Ok((Caller { user, is_admin, groups }, api));
         }
         Err(ApiError::conflict("conflict", "the user is being created; retry"))
     }
@@ -144,9 +171,6 @@ impl Api {
         if caller.is_admin {
             return Ok(true);
         }
-        match group {
-            Some(group) => Ok(self.store.is_member(group, caller.id()).await?),
-            None => Ok(false),
-        }
+        Ok(group.is_some_and(|group| caller.groups.contains(group)))
     }
 }

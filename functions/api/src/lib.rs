@@ -4,6 +4,7 @@
 pub mod error;
 pub mod identity;
 pub mod openapi;
+mod reads;
 mod routes;
 
 use error::{ApiError, ApiResult};
@@ -53,6 +54,16 @@ impl Api {
             schedules,
             reviews,
             config,
+        }
+    }
+
+    /// This API over `store` (one call's, holding the records it read up front).
+    pub(crate) fn over(&self, store: Store) -> Self {
+        Self {
+            connections: self.connections.with_store(store.clone()),
+            reviews: grantdesk::usecases::review::Reviews::new(store.clone(), self.schedules.clone()),
+            store,
+            ..self.clone()
         }
     }
 
@@ -157,52 +168,55 @@ impl Api {
         let path = req.raw_http_path();
         let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
         let method = req.method().clone();
-        let caller = self.caller(req).await?;
+        let wanted =
+            |caller: &grantdesk::domain::UserId| reads::of_route(self.store.facts(), &method, &segments, req, caller);
+        let (caller, call) = self.caller(req, &wanted).await?;
+        let this = &call;
         use routes::*;
         match (method, segments.as_slice()) {
-            (Method::GET, ["me"]) => directory::me(self, &caller).await,
-            (Method::GET, ["integrations"]) => integrations::list(self, &caller).await,
-            (Method::PUT, ["integrations", "slack"]) => integrations::connect_slack(self, &caller, body(req)?).await,
+            (Method::GET, ["me"]) => directory::me(this, &caller).await,
+            (Method::GET, ["integrations"]) => integrations::list(this, &caller).await,
+            (Method::PUT, ["integrations", "slack"]) => integrations::connect_slack(this, &caller, body(req)?).await,
             (Method::PUT, ["integrations", provider]) => {
-                integrations::connect(self, &caller, provider, body(req)?).await
+                integrations::connect(this, &caller, provider, body(req)?).await
             }
-            (Method::DELETE, ["integrations", provider]) => integrations::disconnect(self, &caller, provider).await,
+            (Method::DELETE, ["integrations", provider]) => integrations::disconnect(this, &caller, provider).await,
             (Method::GET, ["tickets", "search"]) => {
-                tickets::search(self, &caller, query(req, "provider"), query(req, "q")).await
+                tickets::search(this, &caller, query(req, "provider"), query(req, "q")).await
             }
-            (Method::GET, ["settings"]) => settings::get(self, &caller).await,
-            (Method::PUT, ["settings"]) => settings::put(self, &caller, body(req)?).await,
-            (Method::POST, ["users"]) => directory::create_user(self, &caller, body(req)?).await,
-            (Method::GET, ["users"]) => directory::list_users(self, &caller, page(req)?).await,
-            (Method::DELETE, ["users", id, "identity"]) => directory::clear_identity(self, &caller, id).await,
-            (Method::POST, ["groups"]) => directory::create_group(self, &caller, body(req)?).await,
-            (Method::GET, ["groups"]) => directory::list_groups(self, &caller, page(req)?).await,
-            (Method::GET, ["groups", id]) => directory::get_group(self, &caller, id).await,
-            (Method::PUT, ["groups", id, "members"]) => directory::set_members(self, &caller, id, body(req)?).await,
-            (Method::POST, ["apps"]) => catalog::create_app(self, &caller, body(req)?).await,
-            (Method::GET, ["apps"]) => catalog::list_apps(self, &caller, page(req)?).await,
-            (Method::GET, ["apps", id]) => catalog::get_app(self, &caller, id).await,
-            (Method::PATCH, ["apps", id]) => catalog::patch_app(self, &caller, id, body(req)?).await,
-            (Method::POST, ["resources"]) => catalog::create_resource(self, &caller, body(req)?).await,
-            (Method::GET, ["resources"]) => catalog::list_resources(self, &caller, page(req)?).await,
-            (Method::GET, ["resources", id]) => catalog::get_resource(self, &caller, id).await,
-            (Method::PATCH, ["resources", id]) => catalog::patch_resource(self, &caller, id, body(req)?).await,
-            (Method::POST, ["resources", id, "sync"]) => catalog::sync_now(self, &caller, id).await,
-            (Method::GET, ["resources", id, "users"]) => access::users_tab(self, &caller, id, page(req)?).await,
-            (Method::POST, ["resources", id, "users"]) => access::add_user(self, &caller, id, body(req)?).await,
-            (Method::DELETE, ["resources", id, "users", user]) => access::remove_user(self, &caller, id, user).await,
+            (Method::GET, ["settings"]) => settings::get(this, &caller).await,
+            (Method::PUT, ["settings"]) => settings::put(this, &caller, body(req)?).await,
+            (Method::POST, ["users"]) => directory::create_user(this, &caller, body(req)?).await,
+            (Method::GET, ["users"]) => directory::list_users(this, &caller, page(req)?).await,
+            (Method::DELETE, ["users", id, "identity"]) => directory::clear_identity(this, &caller, id).await,
+            (Method::POST, ["groups"]) => directory::create_group(this, &caller, body(req)?).await,
+            (Method::GET, ["groups"]) => directory::list_groups(this, &caller, page(req)?).await,
+            (Method::GET, ["groups", id]) => directory::get_group(this, &caller, id).await,
+            (Method::PUT, ["groups", id, "members"]) => directory::set_members(this, &caller, id, body(req)?).await,
+            (Method::POST, ["apps"]) => catalog::create_app(this, &caller, body(req)?).await,
+            (Method::GET, ["apps"]) => catalog::list_apps(this, &caller, page(req)?).await,
+            (Method::GET, ["apps", id]) => catalog::get_app(this, &caller, id).await,
+            (Method::PATCH, ["apps", id]) => catalog::patch_app(this, &caller, id, body(req)?).await,
+            (Method::POST, ["resources"]) => catalog::create_resource(this, &caller, body(req)?).await,
+            (Method::GET, ["resources"]) => catalog::list_resources(this, &caller, page(req)?).await,
+            (Method::GET, ["resources", id]) => catalog::get_resource(this, &caller, id).await,
+            (Method::PATCH, ["resources", id]) => catalog::patch_resource(this, &caller, id, body(req)?).await,
+            (Method::POST, ["resources", id, "sync"]) => catalog::sync_now(this, &caller, id).await,
+            (Method::GET, ["resources", id, "users"]) => access::users_tab(this, &caller, id, page(req)?).await,
+            (Method::POST, ["resources", id, "users"]) => access::add_user(this, &caller, id, body(req)?).await,
+            (Method::DELETE, ["resources", id, "users", user]) => access::remove_user(this, &caller, id, user).await,
             (Method::POST, ["resources", id, "users", user, "propagation", "retry"]) => {
-                access::retry_propagation(self, &caller, id, user).await
+                access::retry_propagation(this, &caller, id, user).await
             }
-            (Method::POST, ["requests"]) => requests::create(self, &caller, body(req)?).await,
-            (Method::GET, ["requests"]) => requests::list(self, &caller, query(req, "review"), page(req)?).await,
-            (Method::GET, ["requests", id]) => requests::get(self, &caller, id).await,
+            (Method::POST, ["requests"]) => requests::create(this, &caller, body(req)?).await,
+            (Method::GET, ["requests"]) => requests::list(this, &caller, query(req, "review"), page(req)?).await,
+            (Method::GET, ["requests", id]) => requests::get(this, &caller, id).await,
             (Method::POST, ["requests", id, "approve"]) => {
-                requests::approve(self, &caller, id, body_or_empty(req)?).await
+                requests::approve(this, &caller, id, body_or_empty(req)?).await
             }
-            (Method::POST, ["requests", id, "deny"]) => requests::deny(self, &caller, id, body_or_empty(req)?).await,
+            (Method::POST, ["requests", id, "deny"]) => requests::deny(this, &caller, id, body_or_empty(req)?).await,
             (Method::POST, ["requests", id, "cancel"]) => {
-                requests::cancel(self, &caller, id, body_or_empty(req)?).await
+                requests::cancel(this, &caller, id, body_or_empty(req)?).await
             }
             (method, segments) => match allowed_methods(segments) {
                 allowed if allowed.is_empty() => Err(ApiError::not_found(format!("no route for {method} {path}"))),

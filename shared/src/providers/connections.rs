@@ -50,6 +50,12 @@ impl Connections {
         Self { store, secrets, http }
     }
 
+    /// These connections, reading integrations through `store` (a call's, holding what it
+    /// read up front).
+    pub fn with_store(&self, store: Store) -> Self {
+        Self { store, ..self.clone() }
+    }
+
     /// The shared HTTP client (and its call counter).
     pub fn http(&self) -> &ProviderHttp {
         &self.http

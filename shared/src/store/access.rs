@@ -27,6 +27,26 @@ struct ResourceUserEntry {
     user_id: UserId,
     grant_id: GrantId,
     active: bool,
+    /// The grant as written with this entry, at `grant_version`: every write of a grant
+    /// writes its entry in the same transaction, so this is the grant item's copy. Entries
+    /// written before they carried it have neither, and the grant is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    grant: Option<Grant>,
+    #[serde(default)]
+    grant_version: u64,
+}
+
+impl ResourceUserEntry {
+    /// The grant the entry carries, at its version.
+    fn grant(&self) -> Option<Versioned<Grant>> {
+        self.grant
+            .clone()
+            .filter(|g| g.id == self.grant_id && self.grant_version > 0)
+            .map(|value| Versioned {
+                version: self.grant_version,
+                value,
+            })
+    }
 }
 
 /// One line of a resource's Users tab: the user, their latest grant and its latest change.
@@ -69,9 +89,11 @@ fn grant_keys(grant: &Grant) -> keys::Keys {
 }
 
 impl Store {
+    /// The entry for `grant`, written at `grant_version` alongside it.
     fn entry_write(
         &self,
         grant: &Grant,
+        grant_version: u64,
         condition: &str,
         values: HashMap<String, AttributeValue>,
     ) -> StoreResult<Write> {
@@ -80,6 +102,8 @@ impl Store {
             user_id: grant.user_id.clone(),
             grant_id: grant.id.clone(),
             active: grant.status == GrantStatus::Active,
+            grant: Some(grant.clone()),
+            grant_version,
         };
         let put = Put::builder()
             .table_name(&self.table)
@@ -109,6 +133,7 @@ impl Store {
             Write::create(&self.table, &grant_keys(grant), GRANT, grant, "grant")?,
             self.entry_write(
                 grant,
+                1,
                 "attribute_not_exists(pk) OR active = :inactive",
                 HashMap::from([(":inactive".to_owned(), AttributeValue::Bool(false))]),
             )?,
@@ -132,12 +157,20 @@ impl Store {
             "request",
         )?];
         writes.extend(self.audit_event_writes(events)?);
-        self.transact(writes, "creating request").await
+        self.transact(writes, "creating request").await?;
+        self.facts().remember_resource(&request.id, &request.resource_id);
+        Ok(())
     }
 
     /// A request and the version it was read at.
     pub async fn request(&self, id: &RequestId) -> StoreResult<Option<Versioned<AccessRequest>>> {
-        self.get(&keys::request_key(id), "reading request").await
+        let found = self
+            .get::<AccessRequest>(&keys::request_key(id), "reading request")
+            .await?;
+        if let Some(request) = &found {
+            self.facts().remember_resource(id, &request.value.resource_id);
+        }
+        Ok(found)
     }
 
     /// Saves a denial or cancellation of a request read at `expected_version`, with its audit
@@ -189,7 +222,10 @@ impl Store {
                 last_synced_at: approval.grant.granted_at,
             })?);
         }
-        self.transact(writes, "approving request").await
+        self.transact(writes, "approving request").await?;
+        self.facts()
+            .remember_resource(&approval.request.id, &approval.request.resource_id);
+        Ok(())
     }
 
     /// Records a grant made by hand with its add change.
@@ -211,6 +247,7 @@ impl Store {
             Write::replace(&self.table, &grant_keys(grant), GRANT, expected_version, grant, "grant")?,
             self.entry_write(
                 grant,
+                expected_version + 1,
                 "grant_id = :grant",
                 HashMap::from([(":grant".to_owned(), AttributeValue::S(grant.id.to_string()))]),
             )?,
@@ -248,9 +285,20 @@ impl Store {
             .get::<ResourceUserEntry>(&keys::resource_user(resource, user), "reading resource user")
             .await?;
         match entry {
-            Some(entry) => self.grant(&entry.value.grant_id).await,
+            Some(entry) => match entry.value.grant() {
+                Some(grant) => Ok(Some(grant)),
+                None => self.grant(&entry.value.grant_id).await,
+            },
             None => Ok(None),
         }
+    }
+
+    /// Whether `user` holds an active grant on `resource`: one read of their Users tab entry.
+    pub async fn has_active_access(&self, resource: &ResourceId, user: &UserId) -> StoreResult<bool> {
+        Ok(self
+            .get::<ResourceUserEntry>(&keys::resource_user(resource, user), "reading resource user")
+            .await?
+            .is_some_and(|entry| entry.value.active))
     }
 
     /// Active grants whose end time is before `now`, earliest first (the sweeper's queue).
@@ -347,21 +395,29 @@ impl Store {
                 "listing resource users",
             )
             .await?;
-        let grant_keys: Vec<_> = entries
-            .items
-            .iter()
-            .map(|e| keys::grant(&e.value.grant_id, None))
-            .collect();
-        let grants: Vec<Grant> = self.batch_get(&grant_keys, "reading grants").await?;
+        // Entries carry their grants (older ones name them, and those are read).
+        let mut grants: Vec<Grant> = Vec::with_capacity(entries.items.len());
+        let mut unread: Vec<keys::Keys> = Vec::new();
+        for entry in &entries.items {
+            match entry.value.grant() {
+                Some(grant) => grants.push(grant.value),
+                None => unread.push(keys::grant(&entry.value.grant_id, None)),
+            }
+        }
+        grants.extend(self.batch_get::<Grant>(&unread, "reading grants").await?);
+        // The users and the changes, in one batch.
         let change_keys: Vec<_> = grants.iter().map(|g| keys::change(&g.latest_change_id)).collect();
-        let mut changes: HashMap<ChangeId, AccessChange> = self
+        let user_ids: Vec<UserId> = grants.iter().map(|g| g.user_id.clone()).collect();
+        let mut wanted = change_keys.clone();
+        wanted.extend(user_ids.iter().map(keys::user_key));
+        let read = self.prefetch_missing(&wanted).await?;
+        let mut changes: HashMap<ChangeId, AccessChange> = read
             .batch_get::<AccessChange>(&change_keys, "reading access changes")
             .await?
             .into_iter()
             .map(|c| (c.id.clone(), c))
             .collect();
-        let user_ids: Vec<UserId> = grants.iter().map(|g| g.user_id.clone()).collect();
-        let mut users: HashMap<UserId, User> = self
+        let mut users: HashMap<UserId, User> = read
             .users(&user_ids)
             .await?
             .into_iter()

@@ -54,12 +54,18 @@ impl Store {
             resource,
             "resource",
         )?;
-        self.write_one(write, "creating resource").await
+        self.write_one(write, "creating resource").await?;
+        self.facts().remember_app(&resource.id, &resource.app_id);
+        Ok(())
     }
 
     /// A resource and the version it was read at.
     pub async fn resource(&self, id: &ResourceId) -> StoreResult<Option<Versioned<Resource>>> {
-        self.get(&keys::resource(id), "reading resource").await
+        let found = self.get::<Resource>(&keys::resource(id), "reading resource").await?;
+        if let Some(resource) = &found {
+            self.facts().remember_app(id, &resource.value.app_id);
+        }
+        Ok(found)
     }
 
     /// Saves a resource read at `expected_version`.
@@ -77,10 +83,18 @@ impl Store {
 
     /// A resource with its app (both must exist), as read for a decision about the resource.
     pub async fn resource_and_app(&self, id: &ResourceId) -> StoreResult<Option<(Versioned<Resource>, App)>> {
-        let Some(resource) = self.resource(id).await? else {
+        // Once the process knows the resource's app, both are read together.
+        let store = match self.facts().app_of(id) {
+            Some(app) => self.prefetch_missing(&[keys::resource(id), keys::app(&app)]).await?,
+            None => self.clone(),
+        };
+        let Some(resource) = store.resource(id).await? else {
             return Ok(None);
         };
-        Ok(self.app(&resource.value.app_id).await?.map(|app| (resource, app.value)))
+        Ok(store
+            .app(&resource.value.app_id)
+            .await?
+            .map(|app| (resource, app.value)))
     }
 
     /// The ticket propagation in force for a resource (its own, else its app's), if any.

@@ -49,6 +49,7 @@ impl Store {
     pub async fn claim_filing(&self, key: &str, holder: &str, until: i64) -> StoreResult<FilingClaim> {
         use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
         let now = chrono::Utc::now().timestamp();
+        self.forget_reads();
         let result = self
             .client
             .update_item()
@@ -94,6 +95,7 @@ impl Store {
     /// empty, a create that was refused), as long as `holder` still holds the lease. A holder
     /// whose lease was taken over gets [`StoreError::Conflict`] and must stop.
     pub async fn note_filing(&self, key: &str, holder: &str, memory: FilingMemory) -> StoreResult<()> {
+        self.forget_reads();
         let mut update = self
             .client
             .update_item()
@@ -113,6 +115,7 @@ impl Store {
 
     /// Gives the lease up, keeping what it learnt (the next attempt continues from there).
     pub async fn release_filing(&self, key: &str, holder: &str) -> StoreResult<()> {
+        self.forget_reads();
         let answer = self
             .client
             .update_item()
@@ -128,6 +131,7 @@ impl Store {
 
     /// Ends a filing whose ticket is recorded: its item goes.
     pub async fn finish_filing(&self, key: &str, holder: &str) -> StoreResult<()> {
+        self.forget_reads();
         let answer = self
             .client
             .delete_item()

@@ -4,13 +4,13 @@
 //! | record | pk | sk | gsi1 (lists, by owner) | gsi2 (sparse work queues) |
 //! |---|---|---|---|---|
 //! | settings | `SETTINGS` | `SETTINGS` | | |
-//! | user | `USER#id` | `USER` | `USERS` / email | |
+//! | user (with `group_ids`, the groups they are in) | `USER#id` | `USER` | `USERS` / email | |
 //! | e-mail claim | `EMAIL#email` | `EMAIL` | | |
 //! | group | `GROUP#id` | `GROUP` | `GROUPS` / id | |
 //! | group member | `GROUP#gid` | `MEMBER#uid` | `USERGROUPS#uid` / gid | |
 //! | app | `APP#id` | `APP` | `APPS` / id | |
 //! | resource | `RES#id` | `RES` | `RESOURCES` / id | |
-//! | resource user (Users tab) | `RES#rid` | `USER#uid` | | |
+//! | resource user (Users tab; a copy of the latest grant) | `RES#rid` | `USER#uid` | | |
 //! | request | `REQ#id` | `REQ` | `REQUESTER#uid` / id | `PENDING_REVIEW` / `group#id` while pending |
 //! | grant | `GRANT#id` | `GRANT` | | `EXPIRING` / `expires_at#id` while active with an end |
 //! | access change | `CHANGE#id` | `CHANGE` | | `PENDING_TICKETS` / `updated#id` while its ticket waits to be filed |

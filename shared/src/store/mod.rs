@@ -12,12 +12,13 @@ mod directory;
 mod filing;
 mod integrations;
 pub mod keys;
+pub mod read_set;
 mod settings;
 pub mod table;
 mod tickets;
 
 pub use access::{ApprovalWrite, ResourceUser};
-pub use directory::MAX_MEMBER_CHANGES;
+pub use directory::{Member, MAX_MEMBER_CHANGES};
 pub use filing::{FilingClaim, FilingMemory};
 
 pub use tickets::{MarkerClaim, OpenTicket, ProviderAccount, SyncCursor, OPEN_TICKETS_PAGE};
@@ -356,11 +357,18 @@ impl Write {
 }
 
 /// The table and a client for it. Cheap to clone; build one per process.
+///
+/// A store made by [`Store::prefetch`] also holds the records one call read up front in a
+/// single `BatchGetItem`: its reads of those keys are answered from them (they were read
+/// consistently moments before, within the same call), and any write it makes forgets them,
+/// so nothing it reads after a write is older than the write.
 #[derive(Clone, Debug)]
 pub struct Store {
     client: Client,
     table: String,
     tokens: TokenSigner,
+    facts: std::sync::Arc<read_set::Facts>,
+    reads: Option<std::sync::Arc<read_set::ReadSet>>,
 }
 
 impl Store {
@@ -370,6 +378,80 @@ impl Store {
             client,
             table: table.into(),
             tokens: TokenSigner::default(),
+            facts: std::sync::Arc::default(),
+            reads: None,
+        }
+    }
+
+    /// This store with `keys` read in one `BatchGetItem` (up to 100; a record absent from the
+    /// table is remembered as absent): reads of them through the store returned cost nothing
+    /// more until it writes.
+    pub async fn prefetch(&self, keys: &[Keys]) -> StoreResult<Store> {
+        let mut unique: Vec<&Keys> = Vec::with_capacity(keys.len());
+        for k in keys {
+            if !unique.iter().any(|u| u.pk == k.pk && u.sk == k.sk) {
+                unique.push(k);
+            }
+        }
+        let found = self.batch_get_items(&unique, "reading the call's records").await?;
+        let reads = read_set::ReadSet::new(unique.iter().map(|k| (k.pk.clone(), k.sk.clone())), found);
+        Ok(Store {
+            reads: Some(std::sync::Arc::new(reads)),
+            ..self.clone()
+        })
+    }
+
+    /// This store, with those of `keys` its read set does not hold yet read in one
+    /// `BatchGetItem` (none when it holds them all).
+    pub async fn prefetch_missing(&self, keys: &[Keys]) -> StoreResult<Store> {
+        let missing: Vec<Keys> = keys
+            .iter()
+            .filter(|k| self.reads.as_ref().and_then(|r| r.get(&k.pk, &k.sk)).is_none())
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(self.clone());
+        }
+        let mut all = keys.to_vec();
+        all.retain(|k| missing.iter().any(|m| m.pk == k.pk && m.sk == k.sk));
+        let fresh = self.prefetch(&all).await?;
+        // Keep what this store had read too.
+        if let (Some(had), Some(new)) = (&self.reads, &fresh.reads) {
+            new.absorb(had);
+        }
+        Ok(fresh)
+    }
+
+    /// The facts that never change once recorded (which user an e-mail address names, which
+    /// app a resource belongs to, which resource a request is for), remembered per process.
+    pub fn facts(&self) -> &read_set::Facts {
+        &self.facts
+    }
+
+    /// Forgets what [`Store::prefetch`] read: called before a write whose keys it does not
+    /// name.
+    pub(super) fn forget_reads(&self) {
+        if let Some(reads) = &self.reads {
+            reads.clear();
+        }
+    }
+
+    /// Forgets what [`Store::prefetch`] read of the records `writes` change.
+    fn forget_written<'a>(&self, writes: impl Iterator<Item = &'a TransactWriteItem>) {
+        let Some(reads) = &self.reads else { return };
+        for write in writes {
+            let key = write
+                .put
+                .as_ref()
+                .map(|p| &p.item)
+                .or(write.update.as_ref().map(|u| &u.key))
+                .or(write.delete.as_ref().map(|d| &d.key))
+                .or(write.condition_check.as_ref().map(|c| &c.key));
+            let text = |name: &str| key.and_then(|k| k.get(name)).and_then(|v| v.as_s().ok());
+            match (text(keys::PK), text(keys::SK)) {
+                (Some(pk), Some(sk)) => reads.forget(pk, sk),
+                _ => reads.clear(),
+            }
         }
     }
 
@@ -442,6 +524,9 @@ impl Store {
         keys: &Keys,
         operation: &'static str,
     ) -> StoreResult<Option<Versioned<T>>> {
+        if let Some(known) = self.reads.as_ref().and_then(|r| r.get(&keys.pk, &keys.sk)) {
+            return known.map(from_item).transpose();
+        }
         let out = self
             .client
             .get_item()
@@ -454,17 +539,29 @@ impl Store {
         out.item.map(from_item).transpose()
     }
 
-    /// Reads many records by key (up to 100 per call, chunked), in no particular order.
+    /// Reads many records by key (up to 100 per call, chunked), in no particular order; keys
+    /// a prefetch already read cost nothing.
     async fn batch_get<T: DeserializeOwned>(&self, keys: &[Keys], operation: &'static str) -> StoreResult<Vec<T>> {
-        use aws_sdk_dynamodb::types::KeysAndAttributes;
         let mut found = Vec::with_capacity(keys.len());
         let mut unique: Vec<&Keys> = Vec::with_capacity(keys.len());
         for k in keys {
-            if !unique.iter().any(|u| u.pk == k.pk && u.sk == k.sk) {
-                unique.push(k);
+            if unique.iter().any(|u| u.pk == k.pk && u.sk == k.sk) {
+                continue;
+            }
+            match self.reads.as_ref().and_then(|r| r.get(&k.pk, &k.sk)) {
+                Some(known) => found.extend(known),
+                None => unique.push(k),
             }
         }
-        for chunk in unique.chunks(100) {
+        found.extend(self.batch_get_items(&unique, operation).await?);
+        found.into_iter().map(|item| Ok(from_item::<T>(item)?.value)).collect()
+    }
+
+    /// The items of `keys` that exist, read consistently in batches of 100.
+    async fn batch_get_items(&self, keys: &[&Keys], operation: &'static str) -> StoreResult<Vec<Item>> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
             let mut pending = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(chunk.iter().map(|k| key_of(k)).collect()))
@@ -483,9 +580,7 @@ impl Store {
                     .await
                     .map_err(|e| StoreError::dynamo(operation, DisplayErrorContext(e)))?;
                 if let Some(mut responses) = out.responses {
-                    for item in responses.remove(&self.table).unwrap_or_default() {
-                        found.push(from_item::<T>(item)?.value);
-                    }
+                    found.extend(responses.remove(&self.table).unwrap_or_default());
                 }
                 pending = out
                     .unprocessed_keys
@@ -659,7 +754,11 @@ impl Store {
     /// Writes a single record conditionally (a plain PutItem: half the cost of a transaction).
     async fn write_one(&self, write: Write, operation: &'static str) -> StoreResult<()> {
         use aws_sdk_dynamodb::operation::put_item::PutItemError;
+        self.forget_written(std::iter::once(&write.item));
         let Write { conflict, item } = write;
+        if let Some(update) = item.update {
+            return self.update_one(update, conflict, operation).await;
+        }
         let Some(put) = item.put else {
             return self.transact(vec![Write { conflict, item }], operation).await;
         };
@@ -685,6 +784,36 @@ impl Store {
         }
     }
 
+    /// Applies a single conditional update (a plain UpdateItem).
+    async fn update_one(
+        &self,
+        update: aws_sdk_dynamodb::types::Update,
+        conflict: Conflict,
+        operation: &'static str,
+    ) -> StoreResult<()> {
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        let result = self
+            .client
+            .update_item()
+            .table_name(update.table_name)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_condition_expression(update.condition_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(service)) => match service.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Err(StoreError::Conflict(conflict)),
+                UpdateItemError::TransactionConflictException(_) => Err(StoreError::Conflict(conflict)),
+                other => Err(StoreError::dynamo(operation, DisplayErrorContext(other))),
+            },
+            Err(other) => Err(StoreError::dynamo(operation, DisplayErrorContext(other))),
+        }
+    }
+
     /// The conflict that failed conditions mean: a specific one if any says more than "changed",
     /// else the changed records named together.
     fn conflict_of(failed: &[&Conflict]) -> Option<Conflict> {
@@ -698,6 +827,7 @@ impl Store {
     /// Writes all of `writes` or none of them.
     async fn transact(&self, writes: Vec<Write>, operation: &'static str) -> StoreResult<()> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        self.forget_written(writes.iter().map(|w| &w.item));
         let conflicts: Vec<Conflict> = writes.iter().map(|w| w.conflict.clone()).collect();
         let result = self
             .client

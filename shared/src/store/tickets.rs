@@ -368,6 +368,7 @@ impl Store {
         use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
         let data = serde_json::json!({"ttl": expires});
         let item = super::to_item(&keys::marker(name), "marker", 1, &data)?;
+        self.forget_reads();
         let result = self
             .client
             .put_item()
@@ -402,6 +403,7 @@ impl Store {
 
     /// Removes the marker `name` (work it stood for failed and may be tried again).
     pub async fn release_marker(&self, name: &str) -> StoreResult<()> {
+        self.forget_reads();
         self.client
             .delete_item()
             .table_name(&self.table)
@@ -442,6 +444,7 @@ impl Store {
             1,
             account,
         )?;
+        self.forget_reads();
         self.client
             .put_item()
             .table_name(&self.table)

@@ -24,6 +24,9 @@ pub struct Principal {
     pub org_admin: bool,
     /// The front door, when it is not the API or the console (`slack`): recorded on decisions.
     pub via: Option<&'static str>,
+    /// The groups the user belongs to, when the front door read them with the user (from the
+    /// user's directory item, in the same read); `None` has each group asked about looked up.
+    pub groups: Option<BTreeSet<GroupId>>,
 }
 
 /// A principal with the memberships a decision needs.
@@ -36,13 +39,18 @@ pub struct Actor {
 }
 
 impl Actor {
-    /// Looks up (consistently) whether `principal` belongs to each of `groups`; an org admin
-    /// needs no look-up.
+    /// Whether `principal` belongs to each of `groups`: from the groups the principal carries
+    /// (read with the user for this call), else looked up consistently; an org admin needs
+    /// neither.
     pub async fn resolve(store: &Store, principal: &Principal, groups: &[Option<&GroupId>]) -> StoreResult<Self> {
         let mut member = BTreeSet::new();
         if !principal.org_admin {
             for group in groups.iter().flatten() {
-                if !member.contains(*group) && store.is_member(group, &principal.user_id).await? {
+                let belongs = match &principal.groups {
+                    Some(known) => known.contains(*group),
+                    None => !member.contains(*group) && store.is_member(group, &principal.user_id).await?,
+                };
+                if belongs {
                     member.insert((*group).clone());
                 }
             }
@@ -158,6 +166,7 @@ mod tests {
                 user_id: UserId::generate(),
                 org_admin,
                 via: None,
+                groups: None,
             },
             groups: groups.iter().map(|g| (*g).clone()).collect(),
         }

@@ -29,8 +29,8 @@ pub struct Me {
 
 /// The caller's user record and roles.
 #[utoipa::path(get, path = "/me", tag = "directory", responses((status = 200, body = Me), (status = 401, body = crate::error::ErrorBody)))]
-pub async fn me(api: &Api, caller: &Caller) -> ApiResult<Response<Body>> {
-    let groups = api.store.groups_of(caller.id()).await?;
+pub async fn me(_api: &Api, caller: &Caller) -> ApiResult<Response<Body>> {
+    let groups = caller.groups.iter().cloned().collect();
     let user = &caller.user;
     Ok(json(
         StatusCode::OK,

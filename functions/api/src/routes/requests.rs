@@ -11,6 +11,7 @@ use grantdesk::domain::{
     UserId,
 };
 use grantdesk::providers::TicketProvider;
+use grantdesk::store::keys;
 use grantdesk::store::{PageRequest, Versioned};
 use grantdesk::usecases::authorization::{self, Actor};
 use lambda_http::http::StatusCode;
@@ -219,13 +220,11 @@ pub async fn create(api: &Api, caller: &Caller, body: CreateRequest) -> ApiResul
         linked_ticket,
     };
     let request = AccessRequest::open(new, resource, &loaded.app, &settings, domain::now())?;
-    if let Some(current) = api.store.latest_grant(&resource.id, caller.id()).await? {
-        if current.value.status == GrantStatus::Active {
-            return Err(ApiError::conflict(
-                "access_already_active",
-                "you already have active access to this resource",
-            ));
-        }
+    if api.store.has_active_access(&resource.id, caller.id()).await? {
+        return Err(ApiError::conflict(
+            "access_already_active",
+            "you already have active access to this resource",
+        ));
     }
     if resource.request_config.auto_approve {
         let new = Versioned {
@@ -269,7 +268,7 @@ pub async fn list(api: &Api, caller: &Caller, review: Option<String>, page: Page
             (page.items, page.next_token)
         }
         Some("pending") => {
-            let groups = api.store.groups_of(caller.id()).await?;
+            let groups: Vec<GroupId> = caller.groups.iter().cloned().collect();
             (api.store.pending_reviews_for(&groups).await?, None)
         }
         Some(other) => {
@@ -289,20 +288,22 @@ pub async fn list(api: &Api, caller: &Caller, review: Option<String>, page: Page
         requests
     };
     let grant_ids: Vec<GrantId> = requests.iter().filter_map(|r| r.grant_id.clone()).collect();
-    let mut grants: HashMap<GrantId, Grant> = api
-        .store
-        .grants(&grant_ids)
-        .await?
-        .into_iter()
-        .map(|g| (g.id.clone(), g))
-        .collect();
     let audited: Vec<RequestId> = requests
         .iter()
         .filter(|r| r.audit.is_some())
         .map(|r| r.id.clone())
         .collect();
-    let mut audit_tickets: HashMap<RequestId, AuditTicket> =
-        api.store.audit_tickets(&audited).await?.into_iter().collect();
+    // The grants and the audit tickets, in one batch.
+    let mut wanted: Vec<_> = grant_ids.iter().map(|id| keys::grant(id, None)).collect();
+    wanted.extend(audited.iter().map(keys::audit_ticket));
+    let read = api.store.prefetch_missing(&wanted).await?;
+    let mut grants: HashMap<GrantId, Grant> = read
+        .grants(&grant_ids)
+        .await?
+        .into_iter()
+        .map(|g| (g.id.clone(), g))
+        .collect();
+    let mut audit_tickets: HashMap<RequestId, AuditTicket> = read.audit_tickets(&audited).await?.into_iter().collect();
     let items = requests
         .into_iter()
         .map(|r| {

@@ -102,6 +102,7 @@ async fn principal(api: &Api, slack: &ConnectedSlack, user: &str) -> Result<Prin
         org_admin: user.is_admin || api.config.bootstrap_admins.contains(&user.email),
         user_id: user.id,
         via: Some("slack"),
+        groups: None,
     })
 }
 
