@@ -214,3 +214,164 @@ async fn records_written_before_they_carried_groups_and_grants_are_still_read_ri
         json!([demo.admins])
     );
 }
+
+/// Each route's round trips, counted, after the same warm-up: at most two; three for replacing
+/// a group's members and for the two lists that join records of other kinds.
+#[tokio::test]
+async fn every_other_route_has_its_round_trips_counted() {
+    let stack = TestStack::start_without_stream().await;
+    let demo = stack.demo().await;
+    for who in [JOSH, RILEY, ADMIN] {
+        assert_eq!(stack.get(who, "/me").await.status, 200);
+    }
+    // Warm: the lists' first page reads the pagination key once per process.
+    stack.get(ADMIN, "/users?limit=1").await;
+    let approved = stack.approved_request(&demo, json!({"duration_minutes": 60})).await;
+    let resource = format!("/resources/{}", demo.resource);
+    let app = format!("/apps/{}", demo.app);
+    let group = format!("/groups/{}", demo.admins);
+    let sam = stack.user("sam2@example.test", "Sam").await;
+    let routes: Vec<(&str, Method, String, Option<Value>, u16)> = vec![
+        ("GET /settings", Method::GET, "/settings".into(), None, 200),
+        (
+            "PUT /settings",
+            Method::PUT,
+            "/settings".into(),
+            Some(json!({"require_ticket_link": false})),
+            200,
+        ),
+        ("GET /integrations", Method::GET, "/integrations".into(), None, 200),
+        (
+            "POST /users",
+            Method::POST,
+            "/users".into(),
+            Some(json!({"email": "new@example.test", "name": "New"})),
+            201,
+        ),
+        ("GET /users", Method::GET, "/users".into(), None, 200),
+        (
+            "DELETE /users/{id}/identity",
+            Method::DELETE,
+            format!("/users/{}/identity", demo.stranger),
+            None,
+            204,
+        ),
+        (
+            "POST /groups",
+            Method::POST,
+            "/groups".into(),
+            Some(json!({"name": "g", "member_ids": [sam]})),
+            201,
+        ),
+        ("GET /groups", Method::GET, "/groups".into(), None, 200),
+        ("GET /groups/{id}", Method::GET, group.clone(), None, 200),
+        (
+            "PUT /groups/{id}/members",
+            Method::PUT,
+            format!("{group}/members"),
+            Some(json!({"member_ids": [demo.riley, sam]})),
+            200,
+        ),
+        (
+            "POST /apps",
+            Method::POST,
+            "/apps".into(),
+            Some(json!({"name": "GCP"})),
+            201,
+        ),
+        ("GET /apps", Method::GET, "/apps".into(), None, 200),
+        ("GET /apps/{id}", Method::GET, app.clone(), None, 200),
+        (
+            "PATCH /apps/{id}",
+            Method::PATCH,
+            app.clone(),
+            Some(json!({"name": "AWS prod"})),
+            200,
+        ),
+        (
+            "POST /resources",
+            Method::POST,
+            "/resources".into(),
+            Some(json!({"app_id": demo.app, "name": "Other"})),
+            201,
+        ),
+        ("GET /resources", Method::GET, "/resources".into(), None, 200),
+        ("GET /resources/{id}", Method::GET, resource.clone(), None, 200),
+        (
+            "PATCH /resources/{id}",
+            Method::PATCH,
+            resource.clone(),
+            Some(json!({"name": "My Role (prod)"})),
+            200,
+        ),
+        (
+            "GET /resources/{id}/users",
+            Method::GET,
+            format!("{resource}/users"),
+            None,
+            200,
+        ),
+        ("GET /requests", Method::GET, "/requests".into(), None, 200),
+        (
+            "GET /requests?review=pending",
+            Method::GET,
+            "/requests?review=pending".into(),
+            None,
+            200,
+        ),
+        (
+            "GET /requests/{id} (approved)",
+            Method::GET,
+            format!("/requests/{approved}"),
+            None,
+            200,
+        ),
+        // Last: the sync it asks for runs beside the test and makes calls of its own.
+        (
+            "POST /resources/{id}/sync",
+            Method::POST,
+            format!("{resource}/sync"),
+            None,
+            202,
+        ),
+    ];
+    let mut seen = Vec::new();
+    for (name, method, path, body, status) in routes {
+        let caller = match name {
+            "GET /requests" | "GET /requests/{id} (approved)" => JOSH,
+            "GET /requests?review=pending" | "GET /resources/{id}/users" => RILEY,
+            _ => ADMIN,
+        };
+        let (n, reply) = counted(&stack, stack.call(caller, method, &path, body)).await;
+        assert_eq!(reply.status, status, "{name}: {:?}", reply.body);
+        seen.push((name, n.values().sum::<u64>(), n));
+    }
+    let over: Vec<_> = seen
+        .iter()
+        .filter(|(name, total, calls)| {
+            let allowed = match *name {
+                // The current members are listed to compute the change (one Query).
+                "PUT /groups/{id}/members" => 3,
+                // The lines (one Query), then their users and access changes (one batch).
+                "GET /resources/{id}/users" => 3,
+                // The requests (one Query), then their grants and audit tickets (one batch).
+                "GET /requests" => 3,
+                // The API's part; the sync it queues runs beside it and is counted with it.
+                "POST /resources/{id}/sync" => {
+                    return calls.get("BatchGetItem") != Some(&1) || calls.get("PutItem") != Some(&1)
+                }
+                _ => 2,
+            };
+            *total > allowed || calls.contains_key("Scan")
+        })
+        .collect();
+    assert!(
+        over.is_empty(),
+        "routes over their round trips: {over:?}\nall: {seen:#?}"
+    );
+    let totals: BTreeMap<&str, u64> = seen.iter().map(|(name, total, _)| (*name, *total)).collect();
+    // The reads come with the caller: one round trip for these.
+    for one in ["GET /settings", "GET /apps/{id}", "GET /resources/{id}"] {
+        assert_eq!(totals[one], 1, "{one}: {seen:#?}");
+    }
+}

@@ -20,6 +20,19 @@ pub(crate) fn of_route(facts: &Facts, method: &Method, segments: &[&str], req: &
     };
     match (method, segments) {
         (&Method::GET | &Method::PUT, ["settings"]) => vec![keys::settings()],
+        (&Method::GET, ["integrations"]) | (_, ["integrations", "slack"]) => vec![keys::slack_connection()],
+        (_, ["users", id, ..]) => UserId::parse(id).map(|u| keys::user_key(&u)).into_iter().collect(),
+        (&Method::POST, ["groups"]) => member_keys(req),
+        (_, ["groups", id, rest @ ..]) => {
+            let mut keys: Vec<Keys> = grantdesk::domain::GroupId::parse(id)
+                .map(|g| keys::group(&g))
+                .into_iter()
+                .collect();
+            if rest == ["members"] {
+                keys.extend(member_keys(req));
+            }
+            keys
+        }
         (_, ["integrations", provider]) => TicketProviderKind::parse(provider)
             .map(keys::integration)
             .into_iter()
@@ -27,10 +40,6 @@ pub(crate) fn of_route(facts: &Facts, method: &Method, segments: &[&str], req: &
         (&Method::GET, ["tickets", "search"]) => query_value(req, "provider")
             .and_then(|p| TicketProviderKind::parse(&p))
             .map(keys::integration)
-            .into_iter()
-            .collect(),
-        (_, ["groups", id, ..]) => grantdesk::domain::GroupId::parse(id)
-            .map(|g| keys::group(&g))
             .into_iter()
             .collect(),
         (_, ["apps", id]) => AppId::parse(id).map(|a| keys::app(&a)).into_iter().collect(),
@@ -95,6 +104,24 @@ fn body_json(req: &Request) -> Option<Value> {
         Body::Binary(bytes) => serde_json::from_slice(bytes).ok(),
         _ => None,
     }
+}
+
+/// The users a group body names (`member_ids`), at most a transaction's worth.
+fn member_keys(req: &Request) -> Vec<Keys> {
+    let Some(body) = body_json(req) else {
+        return Vec::new();
+    };
+    body.get("member_ids")
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(Value::as_str)
+                .filter_map(UserId::parse)
+                .take(grantdesk::store::MAX_MEMBER_CHANGES)
+                .map(|u| keys::user_key(&u))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn body_id<T>(req: &Request, field: &str, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
