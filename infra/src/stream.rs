@@ -16,7 +16,7 @@ use std::time::Duration;
 
 /// Deliveries of a failing record, the first included (the template's `MaximumRetryAttempts`
 /// is 3 retries).
-const MAX_DELIVERIES: u32 = 4;
+pub const MAX_DELIVERIES: u32 = 4;
 /// Records per filer invocation (the template's `BatchSize`).
 const BATCH_SIZE: usize = 10;
 

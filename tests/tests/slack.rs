@@ -447,3 +447,59 @@ async fn a_rate_limited_slack_is_tried_again_and_the_request_never_waits_for_it(
     let messages = sandboxes.slack.with(|s, _| (s.messages_for(&ws.riley), vec![])).await;
     assert_eq!(messages.len(), 1, "sent once");
 }
+
+#[tokio::test]
+async fn a_notification_the_stream_gave_up_on_is_sent_by_the_sweeper() {
+    use grantdesk_local::sandbox::{Fault, FaultMatch};
+    use grantdesk_local::stream::MAX_DELIVERIES;
+    let (sandboxes, stack, ws, demo) = connected().await;
+    // Slack is down for every delivery of the new request's record.
+    for _ in 0..MAX_DELIVERIES {
+        sandboxes.slack.inject(
+            FaultMatch::on("POST", "chat.postMessage"),
+            Fault::Status {
+                status: 503,
+                retry_after: None,
+            },
+        );
+    }
+    let id = request(&stack, &demo.resource, 60).await;
+    let posts = || {
+        sandboxes
+            .slack
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("chat.postMessage"))
+            .count() as u32
+    };
+    eventually_within(30, "every delivery to be tried", || async {
+        (posts() >= MAX_DELIVERIES).then_some(())
+    })
+    .await;
+    // The stream has given up: no message, and the record's work is kept in the table.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(posts(), MAX_DELIVERIES, "no delivery after the last");
+    let messages = sandboxes.slack.with(|s, _| (s.messages_for(&ws.riley), vec![])).await;
+    assert!(messages.is_empty(), "{messages:?}");
+    let later = grantdesk::domain::now() + chrono::Duration::days(1);
+    let kept = stack.stack.store.due_work(&later, 10).await.unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].value.record.contains(&id), "the request's own record is kept");
+    assert!(!kept[0].value.error.is_empty());
+
+    // The sweeper does the work: Riley is told once, and nothing is kept any more.
+    stack.sweep_now().await;
+    let message = review_message(&sandboxes, &ws.riley, &id).await;
+    assert!(message.text.contains("My Role"), "{}", message.text);
+    assert!(stack.stack.store.due_work(&later, 10).await.unwrap().is_empty());
+    stack.sweep_now().await;
+    let messages = sandboxes.slack.with(|s, _| (s.messages_for(&ws.riley), vec![])).await;
+    assert_eq!(messages.len(), 1, "sent once");
+    // The domain events the record leads to were published too, under their stable ids.
+    let published = stack.stack.published.lock().unwrap().clone();
+    let opened = published
+        .iter()
+        .filter(|e| e.detail_type == "request.created" && e.detail["data"]["id"] == json!(id))
+        .count();
+    assert_eq!(opened, 1, "{published:?}");
+}

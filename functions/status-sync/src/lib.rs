@@ -51,6 +51,8 @@ pub struct SyncReport {
     pub redriven: usize,
     /// Audit events the sweeper re-drove onto their ticket.
     pub redriven_audit_events: usize,
+    /// Stream records whose kept work was done again.
+    pub redriven_records: usize,
     /// Another run held the lease: this one did nothing.
     pub overlapping: bool,
 }
@@ -134,6 +136,12 @@ impl StatusSync {
             report.redriven += 1;
             if let Err(err) = self.filer.file_propagation_ticket(&change.id).await {
                 tracing::warn!(error = %err, change = %change.id, "re-driven filing failed; next sweep retries");
+            }
+        }
+        for work in self.store.due_work(&stuck_before, SWEEP_LIMIT).await? {
+            report.redriven_records += 1;
+            if let Err(err) = self.filer.redrive(&work).await {
+                tracing::warn!(error = %err, event_id = %work.value.id, "re-driven stream record failed; next sweep retries");
             }
         }
         for event in self.store.stuck_audit_events(&stuck_before, SWEEP_LIMIT).await? {

@@ -120,6 +120,9 @@ pub struct TicketFiler {
     events: EventBus,
     config: FilerConfig,
     metrics: Metrics,
+    /// Records this process kept for the sweeper, so a later delivery that succeeds here
+    /// drops them at once.
+    kept: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl TicketFiler {
@@ -132,6 +135,7 @@ impl TicketFiler {
             events,
             config,
             metrics: Metrics::lambda(),
+            kept: std::sync::Arc::default(),
         }
     }
 
@@ -146,19 +150,91 @@ impl TicketFiler {
         &self.metrics
     }
 
-    /// Processes a batch; records that fail are reported so only they are retried.
+    /// Processes a batch; records that fail are reported so only they are retried, and kept in
+    /// the table for the sweeper (so their work is done even if the stream gives up on them).
     #[tracing::instrument(skip_all, fields(records = event.records.len()))]
     pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
         for record in &event.records {
-            if let Err(err) = self.process(record).await {
-                tracing::error!(error = %err, event_id = %record.event_id, "record failed; it will be retried");
-                let mut failure = DynamoDbBatchItemFailure::default();
-                failure.item_identifier = record.change.sequence_number.clone();
-                response.batch_item_failures.push(failure);
+            match self.process(record).await {
+                Ok(()) => self.done_with(&record.event_id).await,
+                Err(err) => {
+                    tracing::error!(error = %err, event_id = %record.event_id, "record failed; it will be retried");
+                    self.keep(record, &err).await;
+                    let mut failure = DynamoDbBatchItemFailure::default();
+                    failure.item_identifier = record.change.sequence_number.clone();
+                    response.batch_item_failures.push(failure);
+                }
             }
         }
         response
+    }
+
+    /// Keeps a failed record's work in the table for the sweeper. If that fails too, the
+    /// stream still retries the record.
+    async fn keep(&self, record: &EventRecord, err: &FilerError) {
+        let kept = match serde_json::to_string(record) {
+            Ok(json) => {
+                let work = grantdesk::store::KeptWork {
+                    id: record.event_id.clone(),
+                    record: json,
+                    error: err.to_string(),
+                    redrives: 0,
+                    at: domain::now(),
+                };
+                self.store.keep_work(&work).await.map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match kept {
+            Ok(()) => {
+                self.kept
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(record.event_id.clone());
+            }
+            Err(error) => {
+                tracing::error!(%error, event_id = %record.event_id, "keeping a failed record for the sweeper")
+            }
+        }
+    }
+
+    /// Drops the kept work of a record this process kept, now that a delivery succeeded.
+    async fn done_with(&self, event_id: &str) {
+        let was_kept = self.kept.lock().unwrap_or_else(|e| e.into_inner()).remove(event_id);
+        if was_kept {
+            if let Err(err) = self.store.drop_work(event_id).await {
+                tracing::warn!(error = %err, event_id, "dropping kept work; the sweeper will find it done");
+            }
+        }
+    }
+
+    /// Does the work of a kept record again (the sweeper): done, it is dropped; failed again,
+    /// it waits for the next sweep, until [`grantdesk::store::MAX_REDRIVES`].
+    pub async fn redrive(
+        &self,
+        work: &grantdesk::store::Versioned<grantdesk::store::KeptWork>,
+    ) -> Result<(), FilerError> {
+        let record: EventRecord = serde_json::from_str(&work.value.record)
+            .map_err(|e| FilerError::Inconsistent(format!("kept record {} is unreadable: {e}", work.value.id)))?;
+        match self.process(&record).await {
+            Ok(()) => {
+                self.kept
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&work.value.id);
+                Ok(self.store.drop_work(&work.value.id).await?)
+            }
+            Err(err) => {
+                if work.value.redrives + 1 >= grantdesk::store::MAX_REDRIVES {
+                    tracing::error!(error = %err, event_id = %work.value.id, "kept record failed every re-drive; parked in the table for an operator");
+                }
+                self.store
+                    .work_failed_again(work, err.to_string(), domain::now())
+                    .await?;
+                Err(err)
+            }
+        }
     }
 
     async fn process(&self, record: &EventRecord) -> Result<(), FilerError> {

@@ -22,6 +22,7 @@
 //! | once-only marker (webhook delivery seen, reviewers notified) | `MARKER#name` | `MARKER` | | |
 //! | filing lease (one per ticket being filed) | `FILING#idempotency key` | `FILING` | | |
 //! | status sync's place in the open-tickets index | `SYNC#cursor` | `CURSOR` | | |
+//! | outbox work kept after a failed stream record (the record, its error) | `WORK#event id` | `WORK` | | `PENDING_WORK` / `at#event id` until done (or parked after 24 re-drives) |
 //!
 //! gsi3 is the open-tickets index: per provider, in the order grantdesk last recorded news of
 //! each ticket, only tickets grantdesk still waits on (a sparse index). The status sync walks it
@@ -254,6 +255,18 @@ pub fn marker(name: &str) -> Keys {
 /// table's TTL).
 pub fn filing(key: &str) -> Keys {
     Keys::new(format!("FILING#{key}"), "FILING")
+}
+
+/// The gsi2 partition of outbox work kept for the sweeper.
+pub const PENDING_WORK: &str = "PENDING_WORK";
+
+/// A stream record's kept outbox work; on the sweeper's queue (`at`) unless parked.
+pub fn kept_work(event_id: &str, queued_at: Option<&Timestamp>) -> Keys {
+    let keys = Keys::new(format!("WORK#{event_id}"), "WORK");
+    match queued_at {
+        Some(at) => keys.gsi2(PENDING_WORK, format!("{}#{event_id}", sortable_time(at))),
+        None => keys,
+    }
 }
 
 /// Where each provider's walk of the open-tickets index stopped (status sync).

@@ -16,10 +16,12 @@ pub mod read_set;
 mod settings;
 pub mod table;
 mod tickets;
+mod work;
 
 pub use access::{ApprovalWrite, ResourceUser};
 pub use directory::{Member, MAX_MEMBER_CHANGES};
 pub use filing::{FilingClaim, FilingMemory};
+pub use work::{KeptWork, MAX_REDRIVES};
 
 pub use tickets::{MarkerClaim, OpenTicket, ProviderAccount, SyncCursor, OPEN_TICKETS_PAGE};
 
