@@ -41,10 +41,19 @@ dev: emulators
 token:
 	@cargo run -q -p grantdesk-local -- token --email "$(EMAIL)"
 
-lint: venv
+# The SAM CLI in its own environment under .venv/ (its boto3 pin differs from moto's).
+SAM_VENV := $(VENV)/sam
+SAM_STAMP := $(SAM_VENV)/.installed
+$(SAM_STAMP): infra/sam-requirements.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/sam-requirements.txt
+	touch $@
+
+lint: venv $(SAM_STAMP)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
 
 # Debian's Chromium and ChromeDriver for the console's browser tests (installed when missing).
 browser:
