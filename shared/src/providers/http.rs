@@ -57,7 +57,9 @@ const MIN_ATTEMPT: Duration = Duration::from_millis(100);
 /// The shared HTTP client. Cheap to clone; clones share the pool and the call counter.
 #[derive(Clone, Debug)]
 pub struct ProviderHttp {
-    client: Client,
+    /// Built on the first provider call: building it loads the system's trust store, which a
+    /// process that never calls a provider (most API containers) need not pay for at start.
+    client: Arc<std::sync::OnceLock<Client>>,
     policy: HttpPolicy,
     calls: Arc<AtomicU64>,
 }
@@ -98,19 +100,24 @@ pub(crate) enum Retry {
 impl ProviderHttp {
     /// A client with `policy`.
     pub fn new(policy: HttpPolicy) -> Self {
-        let client = Client::builder()
-            .timeout(policy.timeout)
-            .connect_timeout(policy.timeout.min(Duration::from_secs(5)))
-            .user_agent(concat!("grantdesk/", env!("CARGO_PKG_VERSION")))
-            // A provider API never redirects; following one would send credentials elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("the HTTP client's TLS configuration is valid");
         Self {
-            client,
+            client: Arc::default(),
             policy,
             calls: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| {
+            Client::builder()
+                .timeout(self.policy.timeout)
+                .connect_timeout(self.policy.timeout.min(Duration::from_secs(5)))
+                .user_agent(concat!("grantdesk/", env!("CARGO_PKG_VERSION")))
+                // A provider API never redirects; following one would send credentials elsewhere.
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("the HTTP client's TLS configuration is valid")
+        })
     }
 
     /// How many HTTP requests have been sent (every attempt counts).
@@ -172,7 +179,7 @@ impl ProviderHttp {
             }
             let last = attempt >= self.policy.max_attempts;
             self.calls.fetch_add(1, Ordering::Relaxed);
-            let response = match build(&self.client).timeout(self.policy.timeout.min(left)).send().await {
+            let response = match build(self.client()).timeout(self.policy.timeout.min(left)).send().await {
                 Ok(response) => response,
                 Err(err) => {
                     let message = describe_transport_error(&err);
