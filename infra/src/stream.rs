@@ -7,7 +7,7 @@ use aws_lambda_events::event::dynamodb::Event;
 use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
 use aws_sdk_dynamodbstreams::Client;
 use base64::Engine;
-use grantdesk_ticket_filer::TicketFiler;
+use grantdesk::usecases::outbox::TicketFiler;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -189,7 +189,7 @@ pub async fn run(
     filer: TicketFiler,
     delivered: Arc<AtomicU64>,
 ) -> String {
-    let patterns: Vec<Value> = grantdesk_ticket_filer::FILTER_PATTERNS
+    let patterns: Vec<Value> = grantdesk::usecases::outbox::FILTER_PATTERNS
         .iter()
         .map(|p| serde_json::from_str(p).expect("the filter patterns are JSON"))
         .collect();
@@ -339,7 +339,7 @@ mod tests {
 
     #[test]
     fn the_filer_patterns_pick_requests_grants_changes_and_new_audit_events_only() {
-        let patterns: Vec<Value> = grantdesk_ticket_filer::FILTER_PATTERNS
+        let patterns: Vec<Value> = grantdesk::usecases::outbox::FILTER_PATTERNS
             .iter()
             .map(|p| serde_json::from_str(p).unwrap())
             .collect();

@@ -8,12 +8,12 @@ use grantdesk::providers::{
     AnyProvider, Credentials, HttpPolicy, NewTicket, ProviderHttp, StateOverrides, TicketProvider,
 };
 use grantdesk::store::{FilingClaim, FilingMemory};
+use grantdesk::usecases::outbox::once::SEARCH_AFTER_SECONDS;
+use grantdesk::usecases::outbox::FilerError;
 use grantdesk_e2e::{eventually_within, TestStack, ADMIN};
 use grantdesk_local::sandbox::{
     Fault, FaultMatch, Sandboxes, JIRA_API_TOKEN, JIRA_EMAIL, LINEAR_API_KEY, SERVICENOW_PASSWORD, SERVICENOW_USERNAME,
 };
-use grantdesk_ticket_filer::once::SEARCH_AFTER_SECONDS;
-use grantdesk_ticket_filer::FilerError;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;

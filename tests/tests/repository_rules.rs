@@ -57,7 +57,7 @@ fn the_template_declares_every_index_the_store_uses() {
 #[test]
 fn the_template_filters_the_stream_exactly_as_the_local_runner_does() {
     let template = std::fs::read_to_string(workspace().join("template.yaml")).unwrap();
-    for pattern in grantdesk_ticket_filer::FILTER_PATTERNS {
+    for pattern in grantdesk::usecases::outbox::FILTER_PATTERNS {
         assert!(
             template.contains(&format!("- Pattern: '{pattern}'")),
             "template.yaml lacks filter {pattern}"
@@ -65,7 +65,7 @@ fn the_template_filters_the_stream_exactly_as_the_local_runner_does() {
     }
     assert_eq!(
         template.matches("- Pattern: '").count(),
-        grantdesk_ticket_filer::FILTER_PATTERNS.len()
+        grantdesk::usecases::outbox::FILTER_PATTERNS.len()
     );
 }
 
@@ -143,7 +143,7 @@ fn the_template_alarms_throttles_and_catches_asynchronous_failures() {
         (
             "FilingFailuresAlarm",
             "FilingFailures",
-            "functions/ticket-filer/src/lib.rs",
+            "shared/src/usecases/outbox/propagation.rs",
         ),
     ] {
         assert!(

@@ -14,7 +14,7 @@ use grantdesk::metrics::Metrics;
 use grantdesk::providers::{ConnectionError, Connections, TicketProvider};
 use grantdesk::store::{MarkerClaim, OpenTicket, Store, StoreError, Versioned};
 use grantdesk::sync::{apply_remote_state, Applied};
-use grantdesk_ticket_filer::TicketFiler;
+use grantdesk::usecases::outbox::TicketFiler;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -7,8 +7,8 @@ use grantdesk::events::EventBus;
 use grantdesk::providers::{Connections, HttpPolicy, ProviderHttp};
 use grantdesk::secrets::SecretStore;
 use grantdesk::store::Store;
+use grantdesk::usecases::outbox::TicketFiler;
 use grantdesk_status_sync::{StatusSync, DEFAULT_BUDGET};
-use grantdesk_ticket_filer::TicketFiler;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]

@@ -7,7 +7,7 @@ use grantdesk::events::EventBus;
 use grantdesk::providers::{Connections, HttpPolicy, ProviderHttp};
 use grantdesk::secrets::SecretStore;
 use grantdesk::store::Store;
-use grantdesk_ticket_filer::TicketFiler;
+use grantdesk::usecases::outbox::TicketFiler;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]

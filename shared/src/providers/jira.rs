@@ -399,7 +399,7 @@ impl TicketProvider for JiraClient {
 
     async fn create_ticket(&self, ticket: &NewTicket) -> ProviderResult<RemoteTicket> {
         // No search first: it would not show a create made seconds ago. Exactly-once is the
-        // filer's lease (`functions/ticket-filer/src/once.rs`), which calls `find_filed` when an
+        // filer's lease (`shared/src/usecases/outbox/once.rs`), which calls `find_filed` when an
         // earlier create's outcome is unknown.
         let label = format!("{LABEL_PREFIX}{}", ticket.idempotency_key);
         match self.create_issue(ticket, &label, ticket.assignee.as_deref()).await {

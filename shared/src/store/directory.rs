@@ -2,8 +2,9 @@
 //!
 //! A user's item also holds the ids of the groups they belong to (`group_ids`, a string set),
 //! written in the same transaction as each membership item, so who the caller is and which
-//! groups they are in is one read. Users recorded before that (`groups_on_record` absent)
-//! have their groups listed from the membership items instead.
+//! groups they are in is one read. Likewise a group's item holds its members' ids
+//! (`member_ids`). Users and groups recorded before that (`groups_on_record`,
+//! `members_on_record` absent) have theirs listed from the membership items instead.
 
 use super::{keys, Page, PageRequest, Store, StoreError, StoreResult, Versioned, Write};
 use crate::domain::{Email, Group, GroupId, User, UserId};
@@ -20,6 +21,9 @@ const MEMBER: &str = "group_member";
 /// the group's own version check, and each member is two (the membership and the user's
 /// group ids).
 pub const MAX_MEMBER_CHANGES: usize = 49;
+
+/// Most members a group has: its item holds their ids (well under DynamoDB's 400 KB an item).
+pub const MAX_GROUP_MEMBERS: usize = 5_000;
 
 /// A user's item as the directory reads it.
 #[derive(Deserialize)]
@@ -244,18 +248,38 @@ impl Store {
                 "a group is created with at most {MAX_MEMBER_CHANGES} members"
             )));
         }
-        let mut writes = vec![Write::create(
-            &self.table,
-            &keys::group(&group.id),
-            GROUP,
-            group,
-            "group",
-        )?];
+        let mut writes = vec![self.group_write(group, 0, members)?];
         for user in members {
             writes.push(self.member_write(&group.id, user)?);
             writes.push(self.user_groups_write(user, &group.id, true)?);
         }
         self.transact(writes, "creating group").await
+    }
+
+    /// The write of a group's item holding its members, over the version read (0: a new group).
+    fn group_write(&self, group: &Group, expected: u64, members: &BTreeSet<UserId>) -> StoreResult<Write> {
+        let mut item = super::to_item(&keys::group(&group.id), GROUP, expected + 1, group)?;
+        if !members.is_empty() {
+            item.insert(
+                "member_ids".to_owned(),
+                AttributeValue::Ss(members.iter().map(ToString::to_string).collect()),
+            );
+        }
+        item.insert("members_on_record".to_owned(), AttributeValue::Bool(true));
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let put = if expected == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
+        };
+        let put = put.build().map_err(|e| StoreError::dynamo("building put", e))?;
+        Ok(Write::raw(
+            TransactWriteItem::builder().put(put).build(),
+            super::Conflict::Changed("group".into()),
+        ))
     }
 
     fn member_write(&self, group: &GroupId, user: &UserId) -> StoreResult<Write> {
@@ -298,6 +322,20 @@ impl Store {
 
     /// A group's members.
     pub async fn group_members(&self, id: &GroupId) -> StoreResult<Vec<UserId>> {
+        #[derive(Deserialize)]
+        struct GroupItem {
+            #[serde(default)]
+            member_ids: BTreeSet<UserId>,
+            #[serde(default)]
+            members_on_record: bool,
+        }
+        // The group's item holds its members (one read, none when the call read it already);
+        // a group written before it did has them listed from the membership items.
+        if let Some(item) = self.get::<GroupItem>(&keys::group(id), "reading group").await? {
+            if item.value.members_on_record {
+                return Ok(item.value.member_ids.into_iter().collect());
+            }
+        }
         let pk = keys::group(id).pk;
         let members = self
             .query_all::<Membership>(None, &pk, Some(keys::MEMBER_PREFIX), 100_000, "listing group members")
@@ -338,15 +376,13 @@ impl Store {
                 "at most {MAX_MEMBER_CHANGES} members may be added or removed per call"
             )));
         }
+        if members.len() > MAX_GROUP_MEMBERS {
+            return Err(StoreError::TooLarge(format!(
+                "a group has at most {MAX_GROUP_MEMBERS} members"
+            )));
+        }
         // Bumping the group's version makes a concurrent edit lose instead of interleaving.
-        let mut writes = vec![Write::replace(
-            &self.table,
-            &keys::group(&group.value.id),
-            GROUP,
-            group.version,
-            &group.value,
-            "group",
-        )?];
+        let mut writes = vec![self.group_write(&group.value, group.version, members)?];
         for user in added {
             writes.push(self.member_write(&group.value.id, user)?);
             writes.push(self.user_groups_write(user, &group.value.id, true)?);

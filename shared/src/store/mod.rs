@@ -19,7 +19,7 @@ mod tickets;
 mod work;
 
 pub use access::{ApprovalWrite, ResourceUser};
-pub use directory::{Member, MAX_MEMBER_CHANGES};
+pub use directory::{Member, MAX_GROUP_MEMBERS, MAX_MEMBER_CHANGES};
 pub use filing::{FilingClaim, FilingMemory};
 pub use work::{KeptWork, MAX_REDRIVES};
 

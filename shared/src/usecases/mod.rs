@@ -4,4 +4,5 @@
 //! only parse input, call a use case and render its answer or error.
 
 pub mod authorization;
+pub mod outbox;
 pub mod review;

@@ -4,9 +4,9 @@
 //! Each notification happens once (a marker), and a notification never fails a request: a Slack
 //! that refuses is logged, one that is unavailable or rate-limited retries the record.
 
-use crate::{FilerError, TicketFiler, NOTIFIED_DAYS};
-use grantdesk::domain::{self, AccessRequest, Grant, GrantStatus, RequestStatus, RevocationReason, User};
-use grantdesk::slack::{self, ConnectedSlack, SlackError};
+use super::{FilerError, TicketFiler, NOTIFIED_DAYS};
+use crate::domain::{self, AccessRequest, Grant, GrantStatus, RequestStatus, RevocationReason, User};
+use crate::slack::{self, ConnectedSlack, SlackError};
 
 impl TicketFiler {
     async fn slack(&self) -> Result<Option<ConnectedSlack>, FilerError> {

@@ -7,9 +7,9 @@
 //! has one, or the admin has none, the ticket is unassigned. `unassigned`: never assigned.
 //! Whatever the policy, the user whose access the change is about is never the assignee.
 
-use grantdesk::domain::{self, AccessChange, App, AssigneePolicy, ChangeCause, Email, Resource, TicketTarget};
-use grantdesk::providers::{ProviderResult, TicketProvider};
-use grantdesk::store::{ProviderAccount, Store};
+use crate::domain::{self, AccessChange, App, AssigneePolicy, ChangeCause, Email, Resource, TicketTarget};
+use crate::providers::{ProviderResult, TicketProvider};
+use crate::store::{ProviderAccount, Store};
 
 /// How long a look-up is trusted.
 const CACHE_HOURS: i64 = 24;

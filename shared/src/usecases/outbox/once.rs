@@ -1,5 +1,5 @@
 //! Exactly-once filing. A ticket's idempotency key (its access change or request id) has a
-//! lease item in the table ([`grantdesk::store::FilingClaim`]):
+//! lease item in the table ([`crate::store::FilingClaim`]):
 //!
 //! 1. Before anything is sent, the filer takes the lease with a conditional write; a second
 //!    filer (the stream redelivering while the sweeper re-drives) finds it held and waits.
@@ -11,10 +11,10 @@
 //!    the attempt ([`SEARCH_AFTER_SECONDS`]), and creates again only when every search came
 //!    back empty.
 
-use crate::FilerError;
-use grantdesk::domain;
-use grantdesk::providers::{NewTicket, ProviderError, RemoteTicket, TicketProvider};
-use grantdesk::store::{FilingClaim, FilingMemory, Store};
+use super::FilerError;
+use crate::domain;
+use crate::providers::{NewTicket, ProviderError, RemoteTicket, TicketProvider};
+use crate::store::{FilingClaim, FilingMemory, Store};
 
 /// How long a lease holds: longer than the filer's timeout (60 s), so a live holder is never
 /// overtaken, and short enough that a crashed one is soon replaced.
