@@ -755,7 +755,6 @@ impl Store {
 
     /// Writes a single record conditionally (a plain PutItem: half the cost of a transaction).
     async fn write_one(&self, write: Write, operation: &'static str) -> StoreResult<()> {
-        use aws_sdk_dynamodb::operation::put_item::PutItemError;
         self.forget_written(std::iter::once(&write.item));
         let Write { conflict, item } = write;
         if let Some(update) = item.update {
@@ -774,16 +773,7 @@ impl Store {
             .set_expression_attribute_values(put.expression_attribute_values)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(service)) => match service.into_err() {
-                PutItemError::ConditionalCheckFailedException(_) => Err(StoreError::Conflict(conflict)),
-                // The record is inside another request's transaction right now: that one wins.
-                PutItemError::TransactionConflictException(_) => Err(StoreError::Conflict(conflict)),
-                other => Err(StoreError::dynamo(operation, DisplayErrorContext(other))),
-            },
-            Err(other) => Err(StoreError::dynamo(operation, DisplayErrorContext(other))),
-        }
+        Self::single_write(result, conflict, operation)
     }
 
     /// Applies a single conditional update (a plain UpdateItem).
@@ -793,7 +783,6 @@ impl Store {
         conflict: Conflict,
         operation: &'static str,
     ) -> StoreResult<()> {
-        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
         let result = self
             .client
             .update_item()
@@ -805,13 +794,30 @@ impl Store {
             .set_expression_attribute_values(update.expression_attribute_values)
             .send()
             .await;
+        Self::single_write(result, conflict, operation)
+    }
+
+    /// What a single conditional write's answer means: a failed condition, or the record inside
+    /// another request's transaction right now (that one wins), is `conflict`.
+    fn single_write<T, E>(
+        result: Result<T, SdkError<E>>,
+        conflict: Conflict,
+        operation: &'static str,
+    ) -> StoreResult<()>
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
         match result {
             Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(service)) => match service.into_err() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Err(StoreError::Conflict(conflict)),
-                UpdateItemError::TransactionConflictException(_) => Err(StoreError::Conflict(conflict)),
-                other => Err(StoreError::dynamo(operation, DisplayErrorContext(other))),
-            },
+            Err(SdkError::ServiceError(service)) => {
+                let err = service.into_err();
+                match err.code() {
+                    Some("ConditionalCheckFailedException" | "TransactionConflictException") => {
+                        Err(StoreError::Conflict(conflict))
+                    }
+                    _ => Err(StoreError::dynamo(operation, DisplayErrorContext(err))),
+                }
+            }
             Err(other) => Err(StoreError::dynamo(operation, DisplayErrorContext(other))),
         }
     }
