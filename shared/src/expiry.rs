@@ -2,7 +2,7 @@
 //! status-sync sweeper (when a schedule never fired). A late, repeated or stale firing, or one
 //! for a grant whose end time moved, changes nothing.
 
-use crate::domain::{self, AuditEvent, AuditEventKind, DomainError, GrantId};
+use crate::domain::{self, AuditEvent, DomainError, GrantId};
 use crate::store::{Store, StoreError, StoreResult};
 
 /// What an expiry attempt found.
@@ -31,12 +31,7 @@ pub async fn expire_grant(store: &Store, grant: &GrantId) -> StoreResult<Expiry>
         Err(DomainError::NotYetExpired) => return Ok(Expiry::NotDue),
         Err(other) => return Err(StoreError::changed(other.to_string())),
     };
-    let events: Vec<AuditEvent> = ended
-        .request_id
-        .as_ref()
-        .and_then(|request| AuditEvent::new(request, ended.audit.as_ref(), AuditEventKind::Expired, None, None, now))
-        .into_iter()
-        .collect();
+    let events: Vec<AuditEvent> = ended.end_event().into_iter().collect();
     match store.end_grant(current.version, &ended, &change, &events).await {
         Ok(()) => Ok(Expiry::Expired),
         // Ended by someone else between the read and the write.

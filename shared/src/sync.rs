@@ -6,9 +6,7 @@
 //! enabled and closes the audit ticket). Tickets nothing waits on any more stop being watched.
 //! Every write is conditional: a poll and a webhook applying the same news race harmlessly.
 
-use crate::domain::{
-    self, AuditEvent, AuditEventKind, GrantStatus, PropagationStatus, RevocationReason, TicketPurpose, TrackedTicket,
-};
+use crate::domain::{self, AuditEvent, GrantStatus, PropagationStatus, RevocationReason, TicketPurpose, TrackedTicket};
 use crate::providers::RemoteTicket;
 use crate::store::{Store, StoreError, StoreResult, Versioned};
 
@@ -95,22 +93,7 @@ pub async fn apply_remote_state(
                 .clone()
                 .revoke(RevocationReason::LinkedTicketClosed, propagation.as_ref(), now)
                 .map_err(|e| StoreError::changed(e.to_string()))?;
-            let detail = Some(format!("linked ticket {} was closed", remote.key));
-            let events: Vec<AuditEvent> = ended
-                .request_id
-                .as_ref()
-                .and_then(|request| {
-                    AuditEvent::new(
-                        request,
-                        ended.audit.as_ref(),
-                        AuditEventKind::Revoked,
-                        None,
-                        detail,
-                        now,
-                    )
-                })
-                .into_iter()
-                .collect();
+            let events: Vec<AuditEvent> = ended.end_event().into_iter().collect();
             match store.end_grant(grant.version, &ended, &change, &events).await {
                 Ok(()) => {}
                 Err(StoreError::Conflict(_)) => return Ok(Applied::Raced),

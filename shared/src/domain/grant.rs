@@ -1,6 +1,7 @@
 //! Grants: one period of a user's access to a resource.
 
 use super::access_change::{AccessChange, ChangeCause, ChangeDirection};
+use super::audit::{AuditEvent, AuditEventKind};
 use super::catalog::TicketPropagation;
 use super::duration::DurationMinutes;
 use super::error::DomainError;
@@ -187,6 +188,31 @@ impl Grant {
         self.ended_at = Some(now);
         self.latest_change_id = change.id.clone();
         Ok((self, change))
+    }
+
+    /// The audit event of the grant's end its last transition recorded (revoked, expired), for
+    /// the request it came from; none while active or unless that request is audited.
+    pub fn end_event(&self) -> Option<AuditEvent> {
+        let request = self.request_id.as_ref()?;
+        let at = self.ended_at?;
+        let (step, actor, detail) = match (self.status, &self.revocation) {
+            (GrantStatus::Expired, _) => (AuditEventKind::Expired, None, None),
+            (GrantStatus::Revoked, Some(RevocationReason::ManualRemoval { admin_id })) => (
+                AuditEventKind::Revoked,
+                Some(admin_id),
+                Some("removed by hand".to_owned()),
+            ),
+            (GrantStatus::Revoked, Some(RevocationReason::LinkedTicketClosed)) => {
+                let key = self.linked_ticket.as_ref().map_or("", |t| t.key.as_str());
+                (
+                    AuditEventKind::Revoked,
+                    None,
+                    Some(format!("linked ticket {key} was closed")),
+                )
+            }
+            _ => return None,
+        };
+        AuditEvent::new(request, self.audit.as_ref(), step, actor, detail, at)
     }
 
     /// Ends access early.

@@ -1,7 +1,7 @@
 //! Access requests and their review.
 
 use super::access_change::AccessChange;
-use super::audit::AuditTarget;
+use super::audit::{AuditEvent, AuditEventKind, AuditTarget};
 use super::catalog::{App, Resource};
 use super::duration::DurationMinutes;
 use super::error::DomainError;
@@ -87,6 +87,38 @@ pub struct AccessRequest {
 }
 
 impl AccessRequest {
+    /// The audit event of the request's opening (none unless its audit ticket is filed).
+    pub fn opened_event(&self) -> Option<AuditEvent> {
+        AuditEvent::new(
+            &self.id,
+            self.audit.as_ref(),
+            AuditEventKind::Opened,
+            Some(&self.requester_id),
+            None,
+            self.created_at,
+        )
+    }
+
+    /// The audit event of the decision its last transition recorded (approve, deny, cancel):
+    /// by whom, with their comment, when; none while pending or unless it is audited.
+    pub fn decision_event(&self) -> Option<AuditEvent> {
+        let decision = self.decision.as_ref()?;
+        let step = match self.status {
+            RequestStatus::Approved => AuditEventKind::Approved,
+            RequestStatus::Denied => AuditEventKind::Denied,
+            RequestStatus::Canceled => AuditEventKind::Canceled,
+            RequestStatus::Pending => return None,
+        };
+        AuditEvent::new(
+            &self.id,
+            self.audit.as_ref(),
+            step,
+            decision.by.as_ref(),
+            decision.comment.clone(),
+            decision.at,
+        )
+    }
+
     /// Opens a request, checking the resource's and the org's rules: the duration against the
     /// maximum, and a linked ticket where one is required and that it is still open.
     pub fn open(
@@ -296,6 +328,87 @@ mod tests {
             crate::domain::now(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn each_transition_of_an_audited_request_names_its_audit_event() {
+        use crate::domain::audit::{AuditEventKind, AuditTarget};
+        use crate::domain::grant::RevocationReason;
+        let f = fixture();
+        let plain = open(&f);
+        assert!(plain.opened_event().is_none(), "not audited: no event");
+        let mut audited = plain.clone();
+        audited.audit = Some(AuditTarget {
+            provider: TicketProviderKind::Jira,
+            project: "AUD".into(),
+            issue_type: None,
+        });
+        let opened = audited.opened_event().unwrap();
+        assert_eq!(
+            (opened.step, opened.actor.as_ref(), opened.at),
+            (AuditEventKind::Opened, Some(&f.josh), audited.created_at)
+        );
+        assert!(audited.decision_event().is_none(), "pending: no decision yet");
+
+        let at = crate::domain::now();
+        let (approved, grant, _) = audited
+            .clone()
+            .approve(Some(&f.reviewer), Some("ok".into()), None, at)
+            .unwrap();
+        let event = approved.decision_event().unwrap();
+        assert_eq!(
+            (event.step, event.actor.as_ref(), event.detail.as_deref(), event.at),
+            (AuditEventKind::Approved, Some(&f.reviewer), Some("ok"), at)
+        );
+        assert_eq!(event.request_id, audited.id);
+        let denied = audited.clone().deny(&f.reviewer, Some("no".into()), at).unwrap();
+        let event = denied.decision_event().unwrap();
+        assert_eq!(
+            (event.step, event.detail.as_deref()),
+            (AuditEventKind::Denied, Some("no"))
+        );
+        let canceled = audited.clone().cancel(&f.josh, None, at).unwrap();
+        let event = canceled.decision_event().unwrap();
+        assert_eq!(
+            (event.step, event.actor.as_ref()),
+            (AuditEventKind::Canceled, Some(&f.josh))
+        );
+
+        // The grant's end, for the same request.
+        assert!(grant.end_event().is_none(), "active: no end yet");
+        let admin = UserId::generate();
+        let (removed, _) = grant
+            .clone()
+            .revoke(
+                RevocationReason::ManualRemoval {
+                    admin_id: admin.clone(),
+                },
+                None,
+                at,
+            )
+            .unwrap();
+        let event = removed.end_event().unwrap();
+        assert_eq!(
+            (event.step, event.actor.as_ref(), event.detail.as_deref(), event.at),
+            (AuditEventKind::Revoked, Some(&admin), Some("removed by hand"), at)
+        );
+        let mut linked_grant = grant.clone();
+        linked_grant.linked_ticket = Some(linked(TicketState::Open));
+        let (closed, _) = linked_grant
+            .revoke(RevocationReason::LinkedTicketClosed, None, at)
+            .unwrap();
+        let event = closed.end_event().unwrap();
+        assert_eq!(
+            (event.actor, event.detail.as_deref()),
+            (None, Some("linked ticket ENG-7 was closed"))
+        );
+        let later = grant.expires_at.unwrap() + chrono::Duration::seconds(1);
+        let (expired, _) = grant.expire(None, later).unwrap();
+        let event = expired.end_event().unwrap();
+        assert_eq!(
+            (event.step, event.actor, event.at),
+            (AuditEventKind::Expired, None, later)
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::authorization::{self, Actor, Principal, Refusal};
 use crate::domain::{
-    self, AccessRequest, App, AuditEvent, AuditEventKind, DomainError, Grant, RequestId, Resource, ResourceId, UserId,
+    self, AccessRequest, App, AuditEvent, DomainError, Grant, RequestId, Resource, ResourceId, UserId,
 };
 use crate::schedules::ExpirySchedules;
 use crate::store::{ApprovalWrite, Store, StoreError, Versioned};
@@ -131,26 +131,11 @@ impl Reviews {
                 .value
                 .approve(approver, comment.clone(), resource.effective_propagation(app), now)?;
         mark_via(&mut approved, via);
-        let audit = approved.audit.as_ref();
         let mut events = Vec::new();
         if opening {
-            events.extend(AuditEvent::new(
-                &approved.id,
-                audit,
-                AuditEventKind::Opened,
-                Some(&approved.requester_id),
-                None,
-                now,
-            ));
+            events.extend(approved.opened_event());
         }
-        events.extend(AuditEvent::new(
-            &approved.id,
-            audit,
-            AuditEventKind::Approved,
-            approver,
-            comment,
-            now,
-        ));
+        events.extend(approved.decision_event());
         self.store
             .approve(ApprovalWrite {
                 request: &approved,
@@ -182,8 +167,7 @@ impl Reviews {
         let request = self.load_for_review(principal, id).await?;
         let mut denied = request.value.deny(&principal.user_id, comment, domain::now())?;
         mark_via(&mut denied, principal.via);
-        self.record_decision(request.version, denied, AuditEventKind::Denied, principal)
-            .await
+        self.record_decision(request.version, denied).await
     }
 
     /// Withdraws a pending request (its requester only).
@@ -197,30 +181,13 @@ impl Reviews {
         let actor = Actor::resolve(&self.store, principal, &[]).await?;
         authorization::cancel(&actor, &request.value)?;
         let canceled = request.value.cancel(&principal.user_id, comment, domain::now())?;
-        self.record_decision(request.version, canceled, AuditEventKind::Canceled, principal)
-            .await
+        self.record_decision(request.version, canceled).await
     }
 
     /// Writes a decision that starts no grant (a denial, a cancellation) read at `version`,
     /// with its audit event.
-    async fn record_decision(
-        &self,
-        version: u64,
-        decided: AccessRequest,
-        step: AuditEventKind,
-        principal: &Principal,
-    ) -> Result<Decided, ReviewError> {
-        let decision = decided.decision.as_ref();
-        let events: Vec<AuditEvent> = AuditEvent::new(
-            &decided.id,
-            decided.audit.as_ref(),
-            step,
-            Some(&principal.user_id),
-            decision.and_then(|d| d.comment.clone()),
-            decision.map_or_else(domain::now, |d| d.at),
-        )
-        .into_iter()
-        .collect();
+    async fn record_decision(&self, version: u64, decided: AccessRequest) -> Result<Decided, ReviewError> {
+        let events: Vec<AuditEvent> = decided.decision_event().into_iter().collect();
         self.store.save_request(version, &decided, &events).await?;
         Ok(Decided {
             request: decided,

@@ -7,8 +7,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
 use crate::{json, no_content, Api};
 use grantdesk::domain::{
-    self, AccessChange, AuditEvent, AuditEventKind, DurationMinutes, Email, Grant, GrantId, GrantSource, GrantStatus,
-    LinkedTicket, PropagationStatus, RevocationReason, TicketRef, User, UserId,
+    self, AccessChange, AuditEvent, DurationMinutes, Email, Grant, GrantId, GrantSource, GrantStatus, LinkedTicket,
+    PropagationStatus, RevocationReason, TicketRef, User, UserId,
 };
 use grantdesk::store::{PageRequest, ResourceUser};
 use lambda_http::http::StatusCode;
@@ -169,22 +169,7 @@ pub async fn remove_user(api: &Api, caller: &Caller, id: &str, user: &str) -> Ap
     };
     let now = domain::now();
     let (ended, change) = grant.value.revoke(reason, loaded.propagation(), now)?;
-    let events: Vec<AuditEvent> = ended
-        .request_id
-        .as_ref()
-        .and_then(|request| {
-            let detail = Some("removed by hand".to_owned());
-            AuditEvent::new(
-                request,
-                ended.audit.as_ref(),
-                AuditEventKind::Revoked,
-                Some(caller.id()),
-                detail,
-                now,
-            )
-        })
-        .into_iter()
-        .collect();
+    let events: Vec<AuditEvent> = ended.end_event().into_iter().collect();
     api.store.end_grant(grant.version, &ended, &change, &events).await?;
     api.cancel_expiry(&ended).await;
     Ok(no_content())

@@ -6,9 +6,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
 use crate::{json, Api};
 use grantdesk::domain::{
-    self, AccessRequest, AuditEvent, AuditEventKind, AuditTicket, DurationMinutes, Grant, GrantId, GrantStatus,
-    GroupId, LinkedTicket, NewRequest, RequestId, RequestStatus, ResourceId, ReviewDecision, TicketProviderKind,
-    UserId,
+    self, AccessRequest, AuditEvent, AuditTicket, DurationMinutes, Grant, GrantId, GrantStatus, GroupId, LinkedTicket,
+    NewRequest, RequestId, RequestStatus, ResourceId, ReviewDecision, TicketProviderKind, UserId,
 };
 use grantdesk::providers::TicketProvider;
 use grantdesk::store::keys;
@@ -238,16 +237,7 @@ pub async fn create(api: &Api, caller: &Caller, body: CreateRequest) -> ApiResul
         let view = RequestView::new(decided.request, decided.grant, None);
         return Ok(json(StatusCode::CREATED, &view));
     }
-    let events: Vec<AuditEvent> = AuditEvent::new(
-        &request.id,
-        request.audit.as_ref(),
-        AuditEventKind::Opened,
-        Some(&request.requester_id),
-        None,
-        request.created_at,
-    )
-    .into_iter()
-    .collect();
+    let events: Vec<AuditEvent> = request.opened_event().into_iter().collect();
     api.store.create_request(&request, &events).await?;
     Ok(json(StatusCode::CREATED, &RequestView::new(request, None, None)))
 }
