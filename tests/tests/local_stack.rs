@@ -1,5 +1,7 @@
-//! The local stack itself: a stream record that can never be read stops the stack with a
-//! message naming it, instead of holding back every later record unseen.
+//! The local stack itself and the store under it: a stream record that can never be read stops
+//! the stack with a message naming it, instead of holding back every later record unseen; the
+//! request units its DynamoDB calls consume are metered; kept outbox work that keeps failing is
+//! parked for an operator.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use grantdesk_e2e::TestStack;
@@ -47,4 +49,45 @@ async fn the_stack_meters_the_request_units_its_dynamodb_calls_consume() {
     next.after.insert("jira".into(), "x".repeat(2_500));
     store.save_sync_cursor(cursor.version, &next).await.unwrap();
     assert_eq!(meter.units(), Units { read: 2.0, write: 4.0 });
+}
+
+#[tokio::test]
+async fn kept_work_that_keeps_failing_is_parked_off_the_sweepers_queue() {
+    use grantdesk::store::{KeptWork, MAX_REDRIVES};
+    let stack = TestStack::start_without_stream().await;
+    let store = &stack.stack.store;
+    let now = grantdesk::domain::now;
+    let work = KeptWork {
+        id: "event-1".into(),
+        record: "{}".into(),
+        error: "first failure".into(),
+        redrives: 0,
+        at: now() - chrono::Duration::minutes(1),
+    };
+    store.keep_work(&work).await.unwrap();
+    // A later failure of the same record finds the first one kept.
+    let again = KeptWork {
+        error: "second failure".into(),
+        ..work.clone()
+    };
+    store.keep_work(&again).await.unwrap();
+    let later = now() + chrono::Duration::days(1);
+    for redrive in 0..MAX_REDRIVES {
+        let due = store.due_work(&later, 10).await.unwrap();
+        assert_eq!(due.len(), 1, "queued after {redrive} re-drives");
+        let expected = if redrive == 0 { "first failure" } else { "failed again" };
+        assert_eq!(due[0].value.error, expected);
+        store
+            .work_failed_again(&due[0], "failed again".into(), now())
+            .await
+            .unwrap();
+    }
+    assert!(
+        store.due_work(&later, 10).await.unwrap().is_empty(),
+        "parked off the queue"
+    );
+    let parked = store.kept_work("event-1").await.unwrap().expect("kept for an operator");
+    assert_eq!(parked.value.redrives, MAX_REDRIVES);
+    store.drop_work("event-1").await.unwrap();
+    assert!(store.kept_work("event-1").await.unwrap().is_none());
 }

@@ -294,6 +294,17 @@ fn from_item<T: DeserializeOwned>(item: Item) -> StoreResult<Versioned<T>> {
     })
 }
 
+/// `keys` without repeats (by primary key), in order.
+fn distinct<'a>(keys: impl Iterator<Item = &'a Keys>) -> Vec<&'a Keys> {
+    let mut unique: Vec<&Keys> = Vec::new();
+    for k in keys {
+        if !unique.iter().any(|u| u.pk == k.pk && u.sk == k.sk) {
+            unique.push(k);
+        }
+    }
+    unique
+}
+
 fn key_of(keys: &Keys) -> Item {
     HashMap::from([
         (keys::PK.to_owned(), AttributeValue::S(keys.pk.clone())),
@@ -389,12 +400,7 @@ impl Store {
     /// table is remembered as absent): reads of them through the store returned cost nothing
     /// more until it writes.
     pub async fn prefetch(&self, keys: &[Keys]) -> StoreResult<Store> {
-        let mut unique: Vec<&Keys> = Vec::with_capacity(keys.len());
-        for k in keys {
-            if !unique.iter().any(|u| u.pk == k.pk && u.sk == k.sk) {
-                unique.push(k);
-            }
-        }
+        let unique = distinct(keys.iter());
         let found = self.batch_get_items(&unique, "reading the call's records").await?;
         let reads = read_set::ReadSet::new(unique.iter().map(|k| (k.pk.clone(), k.sk.clone())), found);
         Ok(Store {
@@ -406,22 +412,22 @@ impl Store {
     /// This store, with those of `keys` its read set does not hold yet read in one
     /// `BatchGetItem` (none when it holds them all).
     pub async fn prefetch_missing(&self, keys: &[Keys]) -> StoreResult<Store> {
-        let missing: Vec<Keys> = keys
-            .iter()
-            .filter(|k| self.reads.as_ref().and_then(|r| r.get(&k.pk, &k.sk)).is_none())
-            .cloned()
-            .collect();
+        let missing: Vec<Keys> = keys.iter().filter(|k| self.read(k).is_none()).cloned().collect();
         if missing.is_empty() {
             return Ok(self.clone());
         }
-        let mut all = keys.to_vec();
-        all.retain(|k| missing.iter().any(|m| m.pk == k.pk && m.sk == k.sk));
-        let fresh = self.prefetch(&all).await?;
+        let fresh = self.prefetch(&missing).await?;
         // Keep what this store had read too.
         if let (Some(had), Some(new)) = (&self.reads, &fresh.reads) {
             new.absorb(had);
         }
         Ok(fresh)
+    }
+
+    /// What this store's prefetch read for `keys`: `Some(None)` for a record it found absent,
+    /// `None` if it did not read the key.
+    fn read(&self, keys: &Keys) -> Option<Option<Item>> {
+        self.reads.as_ref().and_then(|r| r.get(&keys.pk, &keys.sk))
     }
 
     /// The facts that never change once recorded (which user an e-mail address names, which
@@ -526,7 +532,7 @@ impl Store {
         keys: &Keys,
         operation: &'static str,
     ) -> StoreResult<Option<Versioned<T>>> {
-        if let Some(known) = self.reads.as_ref().and_then(|r| r.get(&keys.pk, &keys.sk)) {
+        if let Some(known) = self.read(keys) {
             return known.map(from_item).transpose();
         }
         let out = self
@@ -545,17 +551,14 @@ impl Store {
     /// a prefetch already read cost nothing.
     async fn batch_get<T: DeserializeOwned>(&self, keys: &[Keys], operation: &'static str) -> StoreResult<Vec<T>> {
         let mut found = Vec::with_capacity(keys.len());
-        let mut unique: Vec<&Keys> = Vec::with_capacity(keys.len());
-        for k in keys {
-            if unique.iter().any(|u| u.pk == k.pk && u.sk == k.sk) {
-                continue;
-            }
-            match self.reads.as_ref().and_then(|r| r.get(&k.pk, &k.sk)) {
+        let mut unread = Vec::with_capacity(keys.len());
+        for k in distinct(keys.iter()) {
+            match self.read(k) {
                 Some(known) => found.extend(known),
-                None => unique.push(k),
+                None => unread.push(k),
             }
         }
-        found.extend(self.batch_get_items(&unique, operation).await?);
+        found.extend(self.batch_get_items(&unread, operation).await?);
         found.into_iter().map(|item| Ok(from_item::<T>(item)?.value)).collect()
     }
 
