@@ -37,6 +37,15 @@ impl Caller {
             groups: Some(self.groups.clone()),
         }
     }
+
+    /// The caller with every group they are in, for the rules in
+    /// [`grantdesk::usecases::authorization`] (no look-up: the groups came with the user).
+    pub fn actor(&self) -> grantdesk::usecases::authorization::Actor {
+        grantdesk::usecases::authorization::Actor {
+            principal: self.principal(),
+            groups: self.groups.clone(),
+        }
+    }
 }
 
 /// What the request's verified JWT says about the caller.
@@ -164,13 +173,5 @@ impl Api {
         } else {
             Err(ApiError::forbidden("only org admins may do this"))
         }
-    }
-
-    /// Whether the caller is an org admin or a member of `group`.
-    pub(crate) async fn admin_or_member(&self, caller: &Caller, group: Option<&GroupId>) -> ApiResult<bool> {
-        if caller.is_admin {
-            return Ok(true);
-        }
-        Ok(group.is_some_and(|group| caller.groups.contains(group)))
     }
 }

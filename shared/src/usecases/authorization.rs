@@ -34,7 +34,8 @@ pub struct Principal {
 pub struct Actor {
     /// Who.
     pub principal: Principal,
-    /// Of the groups asked about, those the user is a member of.
+    /// Groups the user is a member of: at least those of the groups asked about that they are
+    /// in (all their groups, when the front door read them with the user).
     pub groups: BTreeSet<GroupId>,
 }
 

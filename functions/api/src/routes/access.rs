@@ -96,7 +96,7 @@ impl From<ResourceUser> for ResourceUserView {
     responses((status = 200, body = List<ResourceUserView>), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn users_tab(api: &Api, caller: &Caller, id: &str, page: PageRequest) -> ApiResult<Response<Body>> {
     let loaded = load_resource(api, id).await?;
-    require_resource_admin(api, caller, &loaded).await?;
+    require_resource_admin(caller, &loaded)?;
     let page = api.store.resource_users(&loaded.resource.value.id, &page).await?;
     Ok(json(StatusCode::OK, &List::from_page(page, ResourceUserView::from)))
 }
@@ -118,7 +118,7 @@ pub struct AddUser {
               (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn add_user(api: &Api, caller: &Caller, id: &str, body: AddUser) -> ApiResult<Response<Body>> {
     let loaded = load_resource(api, id).await?;
-    require_resource_admin(api, caller, &loaded).await?;
+    require_resource_admin(caller, &loaded)?;
     let user_id = parse_id("user", &body.user_id, UserId::parse)?;
     if &user_id == caller.id() {
         return Err(ApiError::new(
@@ -157,7 +157,7 @@ pub async fn add_user(api: &Api, caller: &Caller, id: &str, body: AddUser) -> Ap
     responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn remove_user(api: &Api, caller: &Caller, id: &str, user: &str) -> ApiResult<Response<Body>> {
     let loaded = load_resource(api, id).await?;
-    require_resource_admin(api, caller, &loaded).await?;
+    require_resource_admin(caller, &loaded)?;
     let user_id = parse_id("user", user, UserId::parse)?;
     let grant = api
         .store
@@ -183,7 +183,7 @@ pub async fn remove_user(api: &Api, caller: &Caller, id: &str, user: &str) -> Ap
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn retry_propagation(api: &Api, caller: &Caller, id: &str, user: &str) -> ApiResult<Response<Body>> {
     let loaded = load_resource(api, id).await?;
-    require_resource_admin(api, caller, &loaded).await?;
+    require_resource_admin(caller, &loaded)?;
     let user_id = parse_id("user", user, UserId::parse)?;
     let grant = api
         .store

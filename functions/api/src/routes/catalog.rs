@@ -262,14 +262,11 @@ pub(crate) async fn load_resource(api: &Api, id: &str) -> ApiResult<LoadedResour
 }
 
 /// Refuses anyone but an org admin or a member of the resource's admin group.
-pub(crate) async fn require_resource_admin(api: &Api, caller: &Caller, loaded: &LoadedResource) -> ApiResult<()> {
-    if api.admin_or_member(caller, loaded.admin_group()).await? {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "only the resource's admins or org admins may do this",
-        ))
-    }
+pub(crate) fn require_resource_admin(caller: &Caller, loaded: &LoadedResource) -> ApiResult<()> {
+    Ok(grantdesk::usecases::authorization::administer_resource(
+        &caller.actor(),
+        loaded.admin_group(),
+    )?)
 }
 
 /// One resource (org admins and the resource's admins).
@@ -277,7 +274,7 @@ pub(crate) async fn require_resource_admin(api: &Api, caller: &Caller, loaded: &
     responses((status = 200, body = Resource), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_resource(api: &Api, caller: &Caller, id: &str) -> ApiResult<Response<Body>> {
     let loaded = load_resource(api, id).await?;
-    require_resource_admin(api, caller, &loaded).await?;
+    require_resource_admin(caller, &loaded)?;
     Ok(json(StatusCode::OK, &loaded.resource.value))
 }
 
@@ -287,7 +284,7 @@ pub async fn get_resource(api: &Api, caller: &Caller, id: &str) -> ApiResult<Res
     responses((status = 200, body = Resource), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn patch_resource(api: &Api, caller: &Caller, id: &str, patch: PatchResource) -> ApiResult<Response<Body>> {
     let loaded = load_resource(api, id).await?;
-    require_resource_admin(api, caller, &loaded).await?;
+    require_resource_admin(caller, &loaded)?;
     // Who administers a resource, who reviews its requests and whether they are reviewed at
     // all are org-admin decisions: a resource admin could otherwise approve himself.
     let reviewing = patch
@@ -341,7 +338,7 @@ pub const SYNC_NOW_WINDOW_SECONDS: i64 = 30;
               (status = 429, body = crate::error::ErrorBody, headers(("Retry-After" = u64, description = "seconds until a sync may be requested again")))))]
 pub async fn sync_now(api: &Api, caller: &Caller, id: &str) -> ApiResult<Response<Body>> {
     let loaded = load_resource(api, id).await?;
-    require_resource_admin(api, caller, &loaded).await?;
+    require_resource_admin(caller, &loaded)?;
     let resource = &loaded.resource.value;
     // At most one queued sync per resource per window: each one reads every open ticket of
     // the resource from its provider.

@@ -12,7 +12,7 @@ use grantdesk::domain::{
 use grantdesk::providers::TicketProvider;
 use grantdesk::store::keys;
 use grantdesk::store::{PageRequest, Versioned};
-use grantdesk::usecases::authorization::{self, Actor};
+use grantdesk::usecases::authorization;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::{Deserialize, Serialize};
@@ -312,9 +312,7 @@ pub async fn get(api: &Api, caller: &Caller, id: &str) -> ApiResult<Response<Bod
     let request = api.load_request(id).await?.value;
     if &request.requester_id != caller.id() {
         let loaded = load_resource(api, request.resource_id.as_str()).await?;
-        let groups = [request.reviewer_group_id.as_ref(), loaded.admin_group()];
-        let actor = Actor::resolve(&api.store, &caller.principal(), &groups).await?;
-        authorization::see_request(&actor, &request, loaded.admin_group())?;
+        authorization::see_request(&caller.actor(), &request, loaded.admin_group())?;
     }
     Ok(json(StatusCode::OK, &api.view(request).await?))
 }
