@@ -755,7 +755,7 @@ pub async fn run(out_dir: &Path, emulator: &Emulator, release_dir: &Path) -> Res
     figures.extend(sync_figures);
     measured.sync_run_per_1000_read = per_1000_read;
     measured.sync_per_changed_ticket = per_changed;
-    measured.sync_read_cap = (3 * grantdesk_status_sync::DEFAULT_BUDGET) as f64;
+    measured.sync_read_cap = (3 * grantdesk::usecases::sync::DEFAULT_BUDGET) as f64;
     let mut bills = Vec::new();
     for usage in cost::Usage::sizes() {
         let bill = cost::monthly(&measured, &usage);
@@ -968,7 +968,7 @@ async fn sync_at_scale(
     };
     let quiet_elapsed = elapsed;
     // One run reads at most the budget per provider (the rest wait their turn, round robin).
-    let read_per_provider = per_provider.min(grantdesk_status_sync::DEFAULT_BUDGET);
+    let read_per_provider = per_provider.min(grantdesk::usecases::sync::DEFAULT_BUDGET);
     let jira_target = read_per_provider.div_ceil(100);
     figures.push(Figure::single(
         "status sync: Jira calls",

@@ -9,21 +9,20 @@ use crate::oidc_provider::SandboxOidc;
 use crate::schedule_firer::{self, AsyncFailures};
 use crate::stream;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use grantdesk::config::{ApiConfig, FilerConfig};
+use grantdesk::clients::Clients;
+use grantdesk::config::{ApiConfig, Config, FilerConfig};
 use grantdesk::events::{BusEvent, EventBus};
 use grantdesk::metrics::Metrics;
-use grantdesk::providers::{Connections, HttpPolicy, ProviderHttp};
 use grantdesk::schedules::ExpirySchedules;
-use grantdesk::secrets::SecretStore;
 use grantdesk::store::{table, Store};
 use grantdesk::telemetry::CallCounter;
 use grantdesk::usecases::outbox::TicketFiler;
+use grantdesk::usecases::sync::{StatusSync, DEFAULT_BUDGET};
 use grantdesk_access_expiry::AccessExpiry;
 use grantdesk_api::Api;
 use grantdesk_console::oidc::{Oidc, OidcSettings};
 use grantdesk_console::session::SessionKey;
 use grantdesk_console::Console;
-use grantdesk_status_sync::{StatusSync, DEFAULT_BUDGET};
 use grantdesk_webhook_intake::WebhookIntake;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -117,6 +116,10 @@ pub struct LocalStack {
     pub expiry: AccessExpiry,
     /// Every event put on the bus, in order (the local bus keeps them for inspection).
     pub published: Arc<Mutex<Vec<BusEvent>>>,
+    /// The bus the functions put events on, for tests that call the use cases directly.
+    pub events: EventBus,
+    /// The grant expiry schedules, for tests that call the use cases directly.
+    pub schedules: ExpirySchedules,
     /// The console's OpenID issuer (the sandbox provider's, `<api>/oidc`, unless another was given).
     pub issuer: String,
     /// The sandbox OpenID provider, unless another was given.
@@ -179,6 +182,17 @@ pub fn dynamodbstreams_client(endpoint: &str) -> aws_sdk_dynamodbstreams::Client
     aws_sdk_dynamodbstreams::Client::from_conf(config)
 }
 
+/// An EventBridge client for the emulator at `endpoint`.
+pub fn eventbridge_client(endpoint: &str) -> aws_sdk_eventbridge::Client {
+    let config = aws_sdk_eventbridge::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "grantdesk-local"))
+        .build();
+    aws_sdk_eventbridge::Client::from_conf(config)
+}
+
 /// A Secrets Manager client for the emulator at `endpoint`.
 pub fn secretsmanager_client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
     let config = aws_sdk_secretsmanager::Config::builder()
@@ -224,27 +238,30 @@ impl LocalStack {
             _ => None,
         })
         .map_err(|e| e.to_string())?;
-        let store = Store::new(client, &options.table);
+        // The functions' own builder, over clients for DynamoDB Local and the emulators.
+        let clients = Clients {
+            dynamodb: client,
+            secretsmanager: secretsmanager_client(&options.endpoints.aws),
+            scheduler: scheduler.clone(),
+            // The stack's bus is in-process (below): this client is never called.
+            eventbridge: eventbridge_client(&options.endpoints.aws),
+        };
+        let store = clients.store(&options.table);
         // Each stack gets its own secret names, so stacks sharing one emulator stay apart.
         let secret_prefix = format!("{}/", options.table);
-        let secrets = SecretStore::new(secretsmanager_client(&options.endpoints.aws), &secret_prefix);
         // One process runs every function locally; the API's budget, the tightest but intake's.
-        let connections = Connections::new(
-            store.clone(),
-            secrets,
-            ProviderHttp::new(HttpPolicy::within(grantdesk_api::PROVIDER_CALL_BUDGET)),
-        );
-        let schedules = ExpirySchedules::new(
-            scheduler.clone(),
-            group.clone(),
-            expiry_target.into(),
-            scheduler_role.into(),
-            None,
-        );
+        let connections = clients.connections(&store, &secret_prefix, grantdesk_api::PROVIDER_CALL_BUDGET);
+        let schedules = clients.schedules(&config.expiry);
         let expiry = AccessExpiry::new(store.clone());
         let (bus, mut bus_events) = tokio::sync::mpsc::unbounded_channel();
         let events = EventBus::InProcess(bus);
-        let api = Api::new(store.clone(), connections.clone(), events.clone(), schedules, config);
+        let api = Api::new(
+            store.clone(),
+            connections.clone(),
+            events.clone(),
+            schedules.clone(),
+            config,
+        );
         let intake = WebhookIntake::new(store.clone(), connections.clone());
         let listener = TcpListener::bind(("127.0.0.1", options.port))
             .await
@@ -368,6 +385,8 @@ impl LocalStack {
             async_failures,
             expiry,
             published,
+            events,
+            schedules,
             issuer,
             sandbox_oidc,
             session_key,

@@ -1,4 +1,6 @@
-//! Configuration, read once from the environment at start-up.
+//! Configuration, read once at start-up: from the process environment in AWS, through any
+//! lookup in tests and the local stack, with the same rules either way. One reader ([`Vars`])
+//! reads every variable; each function has one configuration, named after it.
 
 use crate::domain::Email;
 use thiserror::Error;
@@ -19,6 +21,93 @@ pub enum ConfigError {
     },
 }
 
+/// Variables as a lookup answers them: trimmed, and blank is the same as unset.
+pub struct Vars<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl<'a> Vars<'a> {
+    /// Variables answered by `lookup`.
+    pub fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Self { lookup }
+    }
+
+    /// The value of `name`, if set and not blank.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The value of `name`, which must be set.
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    /// The value of `name`, or `default`.
+    pub fn or(&self, name: &str, default: &str) -> String {
+        self.optional(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    /// `true` or `false`; unset is `false`.
+    pub fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self.optional(name).as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(ConfigError::Invalid {
+                name,
+                reason: format!("must be true or false, not {other:?}"),
+            }),
+        }
+    }
+
+    /// A required URL without its trailing `/`: `https://` only, or also `http://` when
+    /// `http_too`.
+    pub fn url(&self, name: &'static str, http_too: bool) -> Result<String, ConfigError> {
+        let url = self.required(name)?.trim_end_matches('/').to_owned();
+        let allowed = url.starts_with("https://") || (http_too && url.starts_with("http://"));
+        if !allowed {
+            return Err(ConfigError::Invalid {
+                name,
+                reason: if http_too {
+                    "must be an http(s) URL"
+                } else {
+                    "must be an https:// URL"
+                }
+                .into(),
+            });
+        }
+        Ok(url)
+    }
+
+    /// Comma-separated e-mail addresses; unset is none.
+    pub fn emails(&self, name: &'static str) -> Result<Vec<Email>, ConfigError> {
+        self.optional(name)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| Email::parse(s).map_err(|reason| ConfigError::Invalid { name, reason }))
+            .collect()
+    }
+}
+
+/// A function's configuration, read through [`Vars`].
+pub trait Config: Sized {
+    /// Reads it from `vars`.
+    fn read(vars: &Vars<'_>) -> Result<Self, ConfigError>;
+
+    /// Reads it from the process environment.
+    fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads it through `lookup`, so tests need not touch the environment.
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::read(&Vars::new(&lookup))
+    }
+}
+
 /// What the API function needs to know.
 #[derive(Clone, Debug)]
 pub struct ApiConfig {
@@ -33,16 +122,35 @@ pub struct ApiConfig {
     /// The EventBridge bus events go to (`GRANTDESK_EVENT_BUS`, default `default`).
     pub event_bus: String,
     /// Where grant expiry schedules are created.
-    pub expiry: ExpiryConfig,
+    pub expiry: ScheduleConfig,
     /// Whether integrations may use `http://` base URLs on loopback
     /// (`GRANTDESK_ALLOW_LOOPBACK_HTTP=true`: the local stack sets it; AWS never does).
     pub allow_loopback_http: bool,
 }
 
+impl Config for ApiConfig {
+    fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: vars.required("GRANTDESK_TABLE")?,
+            bootstrap_admins: vars.emails("GRANTDESK_BOOTSTRAP_ADMINS")?,
+            secret_prefix: vars.or("GRANTDESK_SECRET_PREFIX", DEFAULT_SECRET_PREFIX),
+            event_bus: vars.or("GRANTDESK_EVENT_BUS", DEFAULT_EVENT_BUS),
+            expiry: ScheduleConfig::read(vars)?,
+            allow_loopback_http: vars.flag("GRANTDESK_ALLOW_LOOPBACK_HTTP")?,
+        })
+    }
+}
+
+/// The prefix of integration secrets' names when `GRANTDESK_SECRET_PREFIX` is unset.
+pub const DEFAULT_SECRET_PREFIX: &str = "grantdesk/";
+/// The event bus when `GRANTDESK_EVENT_BUS` is unset.
+pub const DEFAULT_EVENT_BUS: &str = "default";
+
 /// Where grant expiry schedules go: `GRANTDESK_SCHEDULE_GROUP`, `GRANTDESK_EXPIRY_TARGET_ARN`,
-/// `GRANTDESK_SCHEDULER_ROLE_ARN` and optionally `GRANTDESK_EXPIRY_DLQ_ARN`.
+/// `GRANTDESK_SCHEDULER_ROLE_ARN` and optionally `GRANTDESK_EXPIRY_DLQ_ARN` (part of the API's
+/// and the console's configuration).
 #[derive(Clone, Debug)]
-pub struct ExpiryConfig {
+pub struct ScheduleConfig {
     /// The schedule group.
     pub group: String,
     /// The access-expiry function.
@@ -53,63 +161,19 @@ pub struct ExpiryConfig {
     pub dead_letter_arn: Option<String>,
 }
 
-impl ExpiryConfig {
-    fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |name: &'static str| {
-            lookup(name)
-                .filter(|v| !v.trim().is_empty())
-                .ok_or(ConfigError::Missing(name))
-        };
+impl Config for ScheduleConfig {
+    fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
         Ok(Self {
-            group: required("GRANTDESK_SCHEDULE_GROUP")?,
-            target_arn: required("GRANTDESK_EXPIRY_TARGET_ARN")?,
-            role_arn: required("GRANTDESK_SCHEDULER_ROLE_ARN")?,
-            dead_letter_arn: lookup("GRANTDESK_EXPIRY_DLQ_ARN").filter(|v| !v.trim().is_empty()),
+            group: vars.required("GRANTDESK_SCHEDULE_GROUP")?,
+            target_arn: vars.required("GRANTDESK_EXPIRY_TARGET_ARN")?,
+            role_arn: vars.required("GRANTDESK_SCHEDULER_ROLE_ARN")?,
+            dead_letter_arn: vars.optional("GRANTDESK_EXPIRY_DLQ_ARN"),
         })
     }
 }
 
-impl ApiConfig {
-    /// Reads the configuration from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads the configuration through `lookup`, so tests need not touch the environment.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let table_name = lookup("GRANTDESK_TABLE")
-            .filter(|v| !v.trim().is_empty())
-            .ok_or(ConfigError::Missing("GRANTDESK_TABLE"))?;
-        let bootstrap_admins = parse_admins(lookup("GRANTDESK_BOOTSTRAP_ADMINS").as_deref().unwrap_or(""))?;
-        let secret_prefix = lookup("GRANTDESK_SECRET_PREFIX")
-            .filter(|v| !v.trim().is_empty())
-            .unwrap_or_else(|| "grantdesk/".into());
-        let event_bus = lookup("GRANTDESK_EVENT_BUS")
-            .filter(|v| !v.trim().is_empty())
-            .unwrap_or_else(|| "default".into());
-        let expiry = ExpiryConfig::from_lookup(&lookup)?;
-        let allow_loopback_http = match lookup("GRANTDESK_ALLOW_LOOPBACK_HTTP").as_deref().map(str::trim) {
-            None | Some("") | Some("false") => false,
-            Some("true") => true,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: "GRANTDESK_ALLOW_LOOPBACK_HTTP",
-                    reason: format!("must be true or false, not {other:?}"),
-                })
-            }
-        };
-        Ok(Self {
-            table_name,
-            bootstrap_admins,
-            secret_prefix,
-            event_bus,
-            expiry,
-            allow_loopback_http,
-        })
-    }
-}
-
-/// What the console function needs to know besides the API's configuration.
+/// What the console function needs to know besides the API's configuration (it serves the
+/// API's calls in-process, so it reads [`ApiConfig`] too).
 #[derive(Clone, Debug)]
 pub struct ConsoleConfig {
     /// The OpenID Connect issuer (`GRANTDESK_OIDC_ISSUER`), also the API's JWT issuer.
@@ -120,34 +184,12 @@ pub struct ConsoleConfig {
     pub app_url: String,
 }
 
-impl ConsoleConfig {
-    /// Reads the configuration from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads the configuration through `lookup`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let value = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let required = |name: &'static str| value(name).ok_or(ConfigError::Missing(name));
-        let issuer = required("GRANTDESK_OIDC_ISSUER")?;
-        if !issuer.starts_with("https://") {
-            return Err(ConfigError::Invalid {
-                name: "GRANTDESK_OIDC_ISSUER",
-                reason: "must be an https:// URL".into(),
-            });
-        }
-        let app_url = required("GRANTDESK_APP_URL")?.trim_end_matches('/').to_owned();
-        if !app_url.starts_with("https://") {
-            return Err(ConfigError::Invalid {
-                name: "GRANTDESK_APP_URL",
-                reason: "must be an https:// URL".into(),
-            });
-        }
+impl Config for ConsoleConfig {
+    fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
         Ok(Self {
-            issuer,
-            client_id: required("GRANTDESK_OIDC_CLIENT_ID")?,
-            app_url,
+            issuer: vars.url("GRANTDESK_OIDC_ISSUER", false)?,
+            app_url: vars.url("GRANTDESK_APP_URL", false)?,
+            client_id: vars.required("GRANTDESK_OIDC_CLIENT_ID")?,
         })
     }
 }
@@ -165,70 +207,64 @@ pub struct FilerConfig {
     pub event_bus: String,
 }
 
-impl FilerConfig {
-    /// Reads the configuration from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads the configuration through `lookup`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let value = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let required = |name: &'static str| value(name).ok_or(ConfigError::Missing(name));
-        let app_url = required("GRANTDESK_APP_URL")?.trim_end_matches('/').to_owned();
-        if !(app_url.starts_with("https://") || app_url.starts_with("http://")) {
-            return Err(ConfigError::Invalid {
-                name: "GRANTDESK_APP_URL",
-                reason: "must be an http(s) URL".into(),
-            });
-        }
+impl Config for FilerConfig {
+    fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
         Ok(Self {
-            table_name: required("GRANTDESK_TABLE")?,
-            secret_prefix: value("GRANTDESK_SECRET_PREFIX").unwrap_or_else(|| "grantdesk/".into()),
-            app_url,
-            event_bus: value("GRANTDESK_EVENT_BUS").unwrap_or_else(|| "default".into()),
+            table_name: vars.required("GRANTDESK_TABLE")?,
+            secret_prefix: vars.or("GRANTDESK_SECRET_PREFIX", DEFAULT_SECRET_PREFIX),
+            app_url: vars.url("GRANTDESK_APP_URL", true)?,
+            event_bus: vars.or("GRANTDESK_EVENT_BUS", DEFAULT_EVENT_BUS),
         })
     }
 }
 
-/// What status sync and webhook intake need to know.
+/// What status sync needs to know: its sweeper re-drives the filer's work, so it reads what
+/// the filer reads.
 #[derive(Clone, Debug)]
-pub struct SyncConfig {
+pub struct StatusSyncConfig {
+    /// The filer's configuration, for re-driven work.
+    pub filer: FilerConfig,
+}
+
+impl Config for StatusSyncConfig {
+    fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            filer: FilerConfig::read(vars)?,
+        })
+    }
+}
+
+/// What webhook intake needs to know.
+#[derive(Clone, Debug)]
+pub struct WebhookIntakeConfig {
     /// The DynamoDB table (`GRANTDESK_TABLE`).
     pub table_name: String,
     /// Prefix of the integration secrets (`GRANTDESK_SECRET_PREFIX`, default `grantdesk/`).
     pub secret_prefix: String,
 }
 
-impl SyncConfig {
-    /// Reads the configuration from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let table_name = std::env::var("GRANTDESK_TABLE")
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .ok_or(ConfigError::Missing("GRANTDESK_TABLE"))?;
-        let secret_prefix = std::env::var("GRANTDESK_SECRET_PREFIX")
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .unwrap_or_else(|| "grantdesk/".into());
+impl Config for WebhookIntakeConfig {
+    fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
         Ok(Self {
-            table_name,
-            secret_prefix,
+            table_name: vars.required("GRANTDESK_TABLE")?,
+            secret_prefix: vars.or("GRANTDESK_SECRET_PREFIX", DEFAULT_SECRET_PREFIX),
         })
     }
 }
 
-fn parse_admins(text: &str) -> Result<Vec<Email>, ConfigError> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            Email::parse(s).map_err(|reason| ConfigError::Invalid {
-                name: "GRANTDESK_BOOTSTRAP_ADMINS",
-                reason,
-            })
+/// What access expiry needs to know.
+#[derive(Clone, Debug)]
+pub struct AccessExpiryConfig {
+    /// The DynamoDB table (`GRANTDESK_TABLE`).
+    pub table_name: String,
+}
+
+impl Config for AccessExpiryConfig {
+    fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: vars.required("GRANTDESK_TABLE")?,
         })
-        .collect()
+    }
 }
 
 #[cfg(test)]
@@ -290,6 +326,57 @@ mod tests {
         })
         .unwrap();
         assert_eq!(config.app_url, "https://grantdesk.example.com");
+    }
+
+    #[test]
+    fn blank_is_unset_and_flags_are_true_or_false() {
+        let vars = |value: &'static str| {
+            move |name: &str| match name {
+                "GRANTDESK_TABLE" => Some(" t ".to_owned()),
+                "GRANTDESK_SECRET_PREFIX" | "GRANTDESK_EVENT_BUS" => Some("   ".to_owned()),
+                "GRANTDESK_ALLOW_LOOPBACK_HTTP" => Some(value.to_owned()),
+                "GRANTDESK_SCHEDULE_GROUP" | "GRANTDESK_EXPIRY_TARGET_ARN" | "GRANTDESK_SCHEDULER_ROLE_ARN" => {
+                    Some("x".to_owned())
+                }
+                _ => None,
+            }
+        };
+        let config = ApiConfig::from_lookup(vars(" true ")).unwrap();
+        assert_eq!(config.table_name, "t");
+        assert_eq!(config.secret_prefix, "grantdesk/");
+        assert_eq!(config.event_bus, "default");
+        assert!(config.allow_loopback_http);
+        assert!(config.expiry.dead_letter_arn.is_none());
+        assert!(!ApiConfig::from_lookup(vars("")).unwrap().allow_loopback_http);
+        let err = ApiConfig::from_lookup(vars("yes")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable GRANTDESK_ALLOW_LOOPBACK_HTTP is invalid: must be true or false, not \"yes\""
+        );
+    }
+
+    #[test]
+    fn each_worker_needs_its_table() {
+        for err in [
+            WebhookIntakeConfig::from_lookup(|_| None).map(|_| ()).unwrap_err(),
+            AccessExpiryConfig::from_lookup(|_| None).map(|_| ()).unwrap_err(),
+            StatusSyncConfig::from_lookup(|_| None).map(|_| ()).unwrap_err(),
+        ] {
+            assert!(matches!(err, ConfigError::Missing("GRANTDESK_TABLE")), "{err}");
+        }
+        let intake =
+            WebhookIntakeConfig::from_lookup(|name| (name == "GRANTDESK_TABLE").then(|| "t".to_owned())).unwrap();
+        assert_eq!(intake.secret_prefix, "grantdesk/");
+        let filer_url = |name: &str| match name {
+            "GRANTDESK_TABLE" => Some("t".to_owned()),
+            "GRANTDESK_APP_URL" => Some("ftp://grantdesk.example.com".to_owned()),
+            _ => None,
+        };
+        let err = StatusSyncConfig::from_lookup(filer_url).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable GRANTDESK_APP_URL is invalid: must be an http(s) URL"
+        );
     }
 
     #[test]

@@ -77,6 +77,26 @@ impl ExpirySchedules {
         &self.group
     }
 
+    /// Schedules the end of a grant that has an end time, once the grant is recorded. A failure
+    /// is logged, not returned: the status-sync sweeper ends a grant whose time passed regardless.
+    pub async fn schedule_end(&self, grant: &crate::domain::Grant) {
+        if let Some(at) = &grant.expires_at {
+            if let Err(err) = self.schedule(&grant.id, at).await {
+                tracing::error!(error = %err, "scheduling expiry; the sweeper will end the grant");
+            }
+        }
+    }
+
+    /// Deletes the schedule of a grant that ended early. A failure is logged: a stale firing
+    /// finds the grant ended and does nothing.
+    pub async fn cancel_end(&self, grant: &crate::domain::Grant) {
+        if grant.expires_at.is_some() {
+            if let Err(err) = self.cancel(&grant.id).await {
+                tracing::warn!(error = %err, "deleting an expiry schedule");
+            }
+        }
+    }
+
     /// Creates, or moves, the schedule that ends `grant` at `at`.
     pub async fn schedule(&self, grant: &GrantId, at: &Timestamp) -> Result<(), ScheduleError> {
         let name = grant.to_string();

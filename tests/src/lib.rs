@@ -180,7 +180,7 @@ impl TestStack {
     /// Runs the status-sync sweeper over everything waiting, however recently (the schedule
     /// re-drives what waited over 5 minutes).
     pub async fn sweep_now(&self) {
-        let mut report = grantdesk_status_sync::SyncReport::default();
+        let mut report = grantdesk::usecases::sync::SyncReport::default();
         self.stack
             .sync
             .sweep_older_than(chrono::Duration::zero(), &mut report)

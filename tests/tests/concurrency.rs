@@ -185,11 +185,11 @@ async fn hand_removal_racing_expiry_ends_the_grant_once_and_files_one_ticket() {
     match ended.status {
         GrantStatus::Revoked => {
             assert_eq!(removed.status, 204);
-            assert_eq!(expired, grantdesk::expiry::Expiry::AlreadyEnded);
+            assert_eq!(expired, grantdesk::usecases::expiry::Expiry::AlreadyEnded);
         }
         GrantStatus::Expired => {
             assert_eq!(removed.status, 409, "{:?}", removed.body);
-            assert_eq!(expired, grantdesk::expiry::Expiry::Expired);
+            assert_eq!(expired, grantdesk::usecases::expiry::Expiry::Expired);
         }
         other => panic!("the grant is still {other:?}"),
     }

@@ -3,7 +3,7 @@
 //! a manual revocation changes nothing.
 
 use grantdesk::domain::{GrantId, ResourceId, UserId};
-use grantdesk::expiry::Expiry;
+use grantdesk::usecases::expiry::Expiry;
 use grantdesk_access_expiry::ExpiryInput;
 use grantdesk_e2e::{eventually_within, TestStack, ADMIN, JOSH};
 use grantdesk_local::sandbox::{Sandboxes, JIRA_API_TOKEN, JIRA_EMAIL};

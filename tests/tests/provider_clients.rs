@@ -295,8 +295,8 @@ async fn jira_closes_through_a_done_transition_comments_in_adf_and_maps_override
     let sandboxes = Sandboxes::start().await.unwrap();
     let client = jira(&sandboxes, JIRA_API_TOKEN);
     let created = client.create_ticket(&ticket("chg_close", "OPS")).await.unwrap();
-    client.comment(&created, "Approved by Riley.").await.unwrap();
-    client.close(&created, "Access expired.").await.unwrap();
+    client.comment(created.handle(), "Approved by Riley.").await.unwrap();
+    client.close(created.handle(), "Access expired.").await.unwrap();
     let issue = sandboxes.jira.with(|j, _| (j.issues[0].clone(), vec![])).await;
     assert_eq!(issue.status.category, "done");
     assert_eq!(issue.comments.len(), 2);
@@ -309,7 +309,7 @@ async fn jira_closes_through_a_done_transition_comments_in_adf_and_maps_override
         .await
         .unwrap();
     assert_eq!(read[0].state, TicketState::Done);
-    client.close(&created, "again").await.unwrap();
+    client.close(created.handle(), "again").await.unwrap();
     assert_eq!(
         sandboxes.jira.with(|j, _| (j.issues[0].comments.len(), vec![])).await,
         2,
@@ -438,8 +438,8 @@ async fn linear_creates_reads_comments_and_closes_through_the_spec_operations() 
     assert_eq!(created.state, TicketState::Open);
     assert_eq!(client.create_ticket(&new).await.unwrap().remote_id, created.remote_id);
 
-    client.comment(&created, "Approved by Riley.").await.unwrap();
-    client.comment(&created, "Approved by Riley.").await.unwrap();
+    client.comment(created.handle(), "Approved by Riley.").await.unwrap();
+    client.comment(created.handle(), "Approved by Riley.").await.unwrap();
     let issue = sandboxes.linear.with(|l, _| (l.issues[0].clone(), vec![])).await;
     assert_eq!(issue.assignee_id, Some(riley));
     assert_eq!(issue.comments.len(), 1, "a retried comment is not posted twice");
@@ -466,7 +466,7 @@ async fn linear_creates_reads_comments_and_closes_through_the_spec_operations() 
         ["ENG-1"],
         "text search, outside SEC"
     );
-    client.close(&created, "Access ended.").await.unwrap();
+    client.close(created.handle(), "Access ended.").await.unwrap();
     let read = client
         .read_tickets(std::slice::from_ref(&created.remote_id))
         .await
@@ -597,9 +597,9 @@ async fn servicenow_reads_in_batches_closes_both_tables_and_searches() {
         1,
         "only the tables asked for"
     );
-    client.comment(&incident, "Approved.").await.unwrap();
-    client.close(&incident, "Access ended.").await.unwrap();
-    client.close(&task, "").await.unwrap();
+    client.comment(incident.handle(), "Approved.").await.unwrap();
+    client.close(incident.handle(), "Access ended.").await.unwrap();
+    client.close(task.handle(), "").await.unwrap();
     let (incidents, tasks) = sandboxes
         .servicenow
         .with(|s, _| ((s.tables["incident"].clone(), s.tables["sc_task"].clone()), vec![]))
@@ -688,7 +688,10 @@ async fn servicenow_resolves_incidents_with_the_integrations_close_code() {
         .create_ticket(&ticket("grantdesk-req_9", "incident"))
         .await
         .unwrap();
-    client.close(&filed, "The access request has ended.").await.unwrap();
+    client
+        .close(filed.handle(), "The access request has ended.")
+        .await
+        .unwrap();
     let code = sandboxes
         .servicenow
         .with(move |s, _| {

@@ -138,7 +138,7 @@ fn the_template_alarms_throttles_and_catches_asynchronous_failures() {
         (
             "ProviderReadFailuresAlarm",
             "ProviderReadFailures",
-            "functions/status-sync/src/lib.rs",
+            "shared/src/usecases/sync/poll.rs",
         ),
         (
             "FilingFailuresAlarm",

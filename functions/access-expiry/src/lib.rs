@@ -4,8 +4,8 @@
 //! enabled, the audit ticket closed) through the table's stream.
 
 use grantdesk::domain::GrantId;
-use grantdesk::expiry::{expire_grant, Expiry};
 use grantdesk::store::{Store, StoreError};
+use grantdesk::usecases::expiry::{expire_grant, Expiry};
 use serde::Deserialize;
 
 /// What the schedule sends.

@@ -3,8 +3,11 @@
 use grantdesk::domain::DomainError;
 use grantdesk::providers::{ConnectionError, ProviderError};
 use grantdesk::store::{Conflict, StoreError};
+use grantdesk::usecases::access::AccessError;
 use grantdesk::usecases::authorization::Refusal;
+use grantdesk::usecases::resource::ResourceError;
 use grantdesk::usecases::review::ReviewError;
+use grantdesk::usecases::sync::SyncNowError;
 use lambda_http::http::StatusCode;
 use serde::Serialize;
 
@@ -167,7 +170,46 @@ impl From<Refusal> for ApiError {
         let message = refusal.to_string();
         match refusal {
             Refusal::OwnRequest => Self::new(StatusCode::FORBIDDEN, "cannot_review_own_request", message),
+            Refusal::GrantSelf => Self::new(StatusCode::FORBIDDEN, "cannot_grant_self", message),
             _ => Self::forbidden(message),
+        }
+    }
+}
+
+impl From<ResourceError> for ApiError {
+    fn from(err: ResourceError) -> Self {
+        match err {
+            ResourceError::NotFound(_) | ResourceError::AppNotFound(_) => Self::not_found(err.to_string()),
+            ResourceError::Refused(refusal) => refusal.into(),
+            ResourceError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(err: AccessError) -> Self {
+        match err {
+            AccessError::UserNotFound(_) | AccessError::NoAccess(_) | AccessError::ChangeMissing => {
+                Self::not_found(err.to_string())
+            }
+            AccessError::Resource(err) => err.into(),
+            AccessError::Refused(refusal) => refusal.into(),
+            AccessError::Domain(err) => err.into(),
+            AccessError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<SyncNowError> for ApiError {
+    fn from(err: SyncNowError) -> Self {
+        match err {
+            SyncNowError::TooSoon { retry_after } => Self::too_many_requests(err.to_string(), retry_after),
+            SyncNowError::NotQueued(err) => {
+                tracing::error!(error = %err, "requesting a sync");
+                Self::internal("the sync could not be requested; try again")
+            }
+            SyncNowError::Resource(err) => err.into(),
+            SyncNowError::Store(err) => err.into(),
         }
     }
 }

@@ -168,10 +168,6 @@ impl Api {
 
     /// Refuses anyone but an org admin.
     pub(crate) fn require_admin(caller: &Caller) -> ApiResult<()> {
-        if caller.is_admin {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("only org admins may do this"))
-        }
+        Ok(grantdesk::usecases::authorization::administer_org(&caller.actor())?)
     }
 }

@@ -67,14 +67,9 @@ impl Api {
         }
     }
 
-    /// Schedules the end of a grant that has an end time. A failure is logged, not returned: the
-    /// grant is already recorded, and the status-sync sweeper ends it on time regardless.
-    pub(crate) async fn schedule_expiry(&self, grant: &grantdesk::domain::Grant) {
-        if let Some(at) = &grant.expires_at {
-            if let Err(err) = self.schedules.schedule(&grant.id, at).await {
-                tracing::error!(error = %err, "scheduling expiry; the sweeper will end the grant");
-            }
-        }
+    /// Changing access by hand, over this call's store.
+    pub(crate) fn access(&self) -> grantdesk::usecases::access::ResourceAccess {
+        grantdesk::usecases::access::ResourceAccess::new(self.store.clone(), self.schedules.clone())
     }
 
     /// Checks a Jira target's issue type with Jira when one is named and Jira is connected
@@ -107,15 +102,6 @@ impl Api {
                 format!("{field}: {provider} has no project {project}"),
             )),
             Err(err) => Err(err.into()),
-        }
-    }
-
-    /// Deletes the schedule of a grant that ended early (a stale firing would be harmless).
-    pub(crate) async fn cancel_expiry(&self, grant: &grantdesk::domain::Grant) {
-        if grant.expires_at.is_some() {
-            if let Err(err) = self.schedules.cancel(&grant.id).await {
-                tracing::warn!(error = %err, "deleting an expiry schedule");
-            }
         }
     }
 
@@ -377,31 +363,16 @@ pub struct Wiring {
     pub secrets: grantdesk::secrets::SecretStore,
 }
 
-/// Builds the API's clients for AWS from `aws` and `config`.
-pub fn wire(aws: &aws_config::SdkConfig, config: ApiConfig) -> Wiring {
-    let store = Store::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name);
-    let secrets = grantdesk::secrets::SecretStore::new(aws_sdk_secretsmanager::Client::new(aws), &config.secret_prefix);
-    let connections = Connections::new(
-        store.clone(),
-        secrets.clone(),
-        grantdesk::providers::ProviderHttp::new(grantdesk::providers::HttpPolicy::within(PROVIDER_CALL_BUDGET)),
-    );
-    let events = EventBus::EventBridge {
-        client: aws_sdk_eventbridge::Client::new(aws),
-        bus_name: config.event_bus.clone(),
-    };
-    let expiry = &config.expiry;
-    let schedules = ExpirySchedules::new(
-        aws_sdk_scheduler::Client::new(aws),
-        expiry.group.clone(),
-        expiry.target_arn.clone(),
-        expiry.role_arn.clone(),
-        expiry.dead_letter_arn.clone(),
-    );
+/// Builds the API over `clients` as `config` says.
+pub fn wire(clients: &grantdesk::clients::Clients, config: ApiConfig) -> Wiring {
+    let store = clients.store(&config.table_name);
+    let connections = clients.connections(&store, &config.secret_prefix, PROVIDER_CALL_BUDGET);
+    let events = clients.events(&config.event_bus);
+    let schedules = clients.schedules(&config.expiry);
     Wiring {
+        secrets: clients.secrets(&config.secret_prefix),
         api: Api::new(store.clone(), connections, events, schedules, config),
         store,
-        secrets,
     }
 }
 

@@ -14,14 +14,7 @@ use std::collections::HashMap;
 type Form = HashMap<String, String>;
 
 fn read<T: DeserializeOwned>(value: Value) -> Result<T, Refused> {
-    serde_json::from_value(value).map_err(|err| {
-        tracing::error!(error = %err, "the API answered a shape the console does not read");
-        Refused {
-            status: StatusCode::BAD_GATEWAY,
-            code: "unreadable".into(),
-            message: "the console could not read the API's answer".into(),
-        }
-    })
+    serde_json::from_value(value).map_err(|err| Refused::unreadable(&err))
 }
 
 /// A form field, trimmed; `None` when empty.
@@ -121,7 +114,7 @@ impl Console {
             limit: Some(PageRequest::MAX_LIMIT),
             next_token: None,
         };
-        let resources = self.store.list_resources(&page).await.map_err(store_failure)?;
+        let resources = self.store.list_resources(&page).await.map_err(Refused::store)?;
         let mut names: Vec<(String, String)> = resources
             .items
             .into_iter()
@@ -138,7 +131,7 @@ impl Console {
         if parsed.is_empty() {
             return Ok(HashMap::new());
         }
-        let users = self.store.users(&parsed).await.map_err(store_failure)?;
+        let users = self.store.users(&parsed).await.map_err(Refused::store)?;
         Ok(users.into_iter().map(|u| (u.id.to_string(), u)).collect())
     }
 
@@ -328,17 +321,13 @@ impl Console {
             let users: List<ResourceUserView> = read(self.call(ctx.session, Method::GET, &path, None).await?)?;
             // The API let this person see the Users tab, so they administer the resource: its
             // name and last sync are read directly rather than through a second API call.
-            let not_found = || Refused {
-                status: StatusCode::NOT_FOUND,
-                code: "not_found".into(),
-                message: format!("resource {id} not found"),
-            };
+            let not_found = || Refused::not_found(format!("resource {id} not found"));
             let rid = ResourceId::parse(id).ok_or_else(not_found)?;
             let resource = self
                 .store
                 .resource(&rid)
                 .await
-                .map_err(store_failure)?
+                .map_err(Refused::store)?
                 .ok_or_else(not_found)?;
             Ok::<_, Refused>((resource.value, users))
         };
@@ -371,7 +360,7 @@ impl Console {
     pub(crate) async fn add_user(&self, ctx: &Ctx<'_>, id: &str, form: &Form) -> Outcome {
         let email = field(form, "email").unwrap_or("");
         let user = match Email::parse(email) {
-            Ok(email) => self.store.user_record_by_email(&email).await.map_err(store_failure),
+            Ok(email) => self.store.user_record_by_email(&email).await.map_err(Refused::store),
             Err(_) => Ok(None),
         };
         let user = match user {
@@ -580,13 +569,4 @@ fn propagation_body(form: &Form) -> Value {
         "enabled_on_revocation": checked(form, "on_revocation"),
         "assignee_policy": field(form, "assignee_policy").unwrap_or("admin_rules"),
     })
-}
-
-fn store_failure(err: grantdesk::store::StoreError) -> Refused {
-    tracing::error!(error = %err, "a console read failed");
-    Refused {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        code: "unavailable".into(),
-        message: "grantdesk could not read its data; try again".into(),
-    }
 }

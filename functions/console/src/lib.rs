@@ -4,11 +4,13 @@
 //! nothing the API would not: the same rules, refusals and audit trail.
 
 mod actions;
+mod error;
 pub mod oidc;
 mod pages;
 pub mod session;
 mod views;
 
+use error::Refused;
 use grantdesk::store::Store;
 use grantdesk_api::Api;
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
@@ -31,14 +33,6 @@ pub struct Console {
     oidc: Oidc,
     key: SessionKey,
     insecure_cookies: bool,
-}
-
-/// What the API answered when it refused.
-#[derive(Clone, Debug)]
-pub(crate) struct Refused {
-    pub status: StatusCode,
-    pub code: String,
-    pub message: String,
 }
 
 /// One page's outcome.
@@ -277,16 +271,8 @@ impl Console {
 
     /// A refusal by the API as a page: 403 and 404 keep their status.
     pub(crate) fn refused_page(&self, ctx: &pages::Ctx<'_>, refused: Refused) -> Outcome {
-        let status = match refused.status {
-            StatusCode::FORBIDDEN | StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED => refused.status,
-            status if status.is_server_error() => StatusCode::BAD_GATEWAY,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
-        };
-        let message = match refused.status {
-            StatusCode::FORBIDDEN => format!("You may not see this page: {}.", refused.message),
-            _ => refused.message,
-        };
-        Outcome::Page(status, pages::problem(ctx, status, &message))
+        let status = refused.page_status();
+        Outcome::Page(status, pages::problem(ctx, status, &refused.page_message()))
     }
 
     /// Calls the API as the signed-in person.
@@ -306,14 +292,8 @@ impl Console {
         if let Some(name) = &session.name {
             claims.insert("name".into(), name.clone());
         }
-        let request = grantdesk_api::authorized_request(&method, path, body.as_ref(), &claims).map_err(|message| {
-            tracing::error!(%message, "building an API request");
-            Refused {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                code: "internal".into(),
-                message: "the console could not build its call".into(),
-            }
-        })?;
+        let request = grantdesk_api::authorized_request(&method, path, body.as_ref(), &claims)
+            .map_err(|message| Refused::unbuilt(&message))?;
         let response = Box::pin(self.api.handle_call(request)).await;
         let status = response.status();
         let value: Value = match response.body() {
@@ -324,14 +304,7 @@ impl Console {
         if status.is_success() {
             Ok(value)
         } else {
-            Err(Refused {
-                status,
-                code: value["error"]["code"].as_str().unwrap_or("error").to_owned(),
-                message: value["error"]["message"]
-                    .as_str()
-                    .unwrap_or("the request failed")
-                    .to_owned(),
-            })
+            Err(Refused::from_api(status, &value))
         }
     }
 

@@ -1,6 +1,7 @@
 //! The console Lambda: the API's clients, the console's secrets and its relying party.
 
-use grantdesk::config::{ApiConfig, ConsoleConfig};
+use grantdesk::clients::Clients;
+use grantdesk::config::{ApiConfig, Config, ConsoleConfig};
 use grantdesk_console::oidc::{Oidc, OidcSettings};
 use grantdesk_console::session::SessionKey;
 use grantdesk_console::Console;
@@ -12,8 +13,7 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = ApiConfig::from_env()?;
     let console = ConsoleConfig::from_env()?;
-    let aws = aws_config::load_from_env().await;
-    let wiring = grantdesk_api::wire(&aws, config);
+    let wiring = grantdesk_api::wire(&Clients::from_env().await, config);
     let own = wiring.secrets.console().await?;
     let oidc = Oidc::new(OidcSettings {
         issuer: console.issuer.clone(),

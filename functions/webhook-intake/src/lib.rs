@@ -3,16 +3,19 @@
 //! before, and never trusted for state: the ticket is read again from the provider and applied
 //! with the same code as the scheduled poll. Unknown tickets are acknowledged and ignored.
 
+mod error;
+
 use base64::Engine;
+use error::IntakeError;
 use grantdesk::domain::TicketProviderKind;
-use grantdesk::providers::{ConnectionError, Connections, TicketProvider};
+use grantdesk::providers::Connections;
 use grantdesk::store::{MarkerClaim, Store};
-use grantdesk::sync::apply_remote_state;
+use grantdesk::usecases::sync::apply_delivery;
 use hmac::{Hmac, Mac};
-use lambda_http::http::{HeaderMap, StatusCode};
+use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request, RequestExt, Response};
 use secrecy::ExposeSecret;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
@@ -48,19 +51,6 @@ pub struct WebhookIntake {
 struct CachedSecret {
     read_at: std::time::Instant,
     secret: Option<secrecy::SecretString>,
-}
-
-fn answer(status: StatusCode, code: &str, message: &str) -> Response<Body> {
-    let body = if status.is_success() {
-        json!({"status": code, "message": message})
-    } else {
-        json!({"error": {"code": code, "message": message}})
-    };
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap_or_default()
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -180,16 +170,6 @@ fn digest(parts: &[&[u8]]) -> String {
     format!("sha256:{}", hex_of(&hash.finalize()))
 }
 
-/// Every refused delivery gets the same answer, connected provider or not, so a stranger
-/// learns nothing about which providers exist; the reason goes to the log.
-fn refused() -> Response<Body> {
-    answer(
-        StatusCode::UNAUTHORIZED,
-        "invalid_signature",
-        "the delivery's signature or timestamp could not be verified",
-    )
-}
-
 impl WebhookIntake {
     /// An intake over `store`, reaching providers through `connections`.
     pub fn new(store: Store, connections: Connections) -> Self {
@@ -236,127 +216,53 @@ impl WebhookIntake {
     /// Answers one delivery.
     #[tracing::instrument(skip_all, fields(path = %req.raw_http_path()))]
     pub async fn handle(&self, req: Request) -> Response<Body> {
+        match self.take(&req).await {
+            Ok(response) => response,
+            Err(err) => err.response(),
+        }
+    }
+
+    async fn take(&self, req: &Request) -> Result<Response<Body>, IntakeError> {
         let path = req.raw_http_path();
-        let Some(provider) = path.strip_prefix("/webhooks/").and_then(TicketProviderKind::parse) else {
-            return answer(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "webhooks are posted to /webhooks/{jira|linear|servicenow}",
-            );
-        };
+        let provider = path
+            .strip_prefix("/webhooks/")
+            .and_then(TicketProviderKind::parse)
+            .ok_or(IntakeError::UnknownProvider)?;
         let body: &[u8] = req.body().as_ref();
         if body.len() > MAX_BODY_BYTES {
-            return answer(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "deliveries are at most 1 MiB",
-            );
+            return Err(IntakeError::TooLarge);
         }
-        let secret = match self.webhook_secret(provider).await {
-            Ok(Some(secret)) => secret,
-            Ok(None) => {
-                tracing::warn!(%provider, "webhook refused: the provider is not connected");
-                return refused();
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "reading the webhook secret");
-                return answer(StatusCode::INTERNAL_SERVER_ERROR, "internal", "try again");
-            }
+        let Some(secret) = self.webhook_secret(provider).await.map_err(IntakeError::Secret)? else {
+            tracing::warn!(%provider, "webhook refused: the provider is not connected");
+            return Err(IntakeError::Refused);
         };
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let verified = match verify(provider, req.headers(), body, secret.expose_secret(), now_ms) {
-            Ok(verified) => verified,
-            Err(reason) => {
-                tracing::warn!(%provider, %reason, "webhook refused");
-                return refused();
-            }
-        };
+        let verified = verify(provider, req.headers(), body, secret.expose_secret(), now_ms).map_err(|reason| {
+            tracing::warn!(%provider, %reason, "webhook refused");
+            IntakeError::Refused
+        })?;
         // Claimed before the work, with one conditional write: of two identical deliveries
         // arriving together exactly one is processed.
         let marker = format!("delivery#{provider}#{}", verified.delivery_id);
         let expires = (chrono::Utc::now() + chrono::Duration::hours(DEDUP_HOURS)).timestamp();
-        match self.store.claim_marker(&marker, expires).await {
-            Ok(MarkerClaim::Claimed) => {}
-            Ok(MarkerClaim::HeldUntil(_)) => {
-                return answer(StatusCode::OK, "duplicate", "this delivery was handled before")
-            }
+        if let MarkerClaim::HeldUntil(_) = self
+            .store
+            .claim_marker(&marker, expires)
+            .await
+            .map_err(IntakeError::Store)?
+        {
+            return Ok(error::duplicate());
+        }
+        match apply_delivery(&self.store, &self.connections, provider, verified.remote_id.as_deref()).await {
+            Ok(outcome) => Ok(error::delivered(outcome)),
             Err(err) => {
-                tracing::error!(error = %err, "claiming the delivery");
-                return answer(StatusCode::INTERNAL_SERVER_ERROR, "internal", "try again");
+                // Not done: let the provider's redelivery try again.
+                if let Err(err) = self.store.release_marker(&marker).await {
+                    tracing::warn!(error = %err, "releasing the delivery claim");
+                }
+                Err(IntakeError::Delivery(err))
             }
         }
-        let response = self.apply(provider, verified.remote_id.as_deref()).await;
-        if !response.status().is_success() {
-            // Not done: let the provider's redelivery try again.
-            if let Err(err) = self.store.release_marker(&marker).await {
-                tracing::warn!(error = %err, "releasing the delivery claim");
-            }
-        }
-        response
-    }
-
-    async fn apply(&self, provider: TicketProviderKind, remote_id: Option<&str>) -> Response<Body> {
-        let Some(remote_id) = remote_id else {
-            return answer(StatusCode::OK, "ignored", "the delivery names no ticket");
-        };
-        let tracked = match self.store.tracked_ticket(provider, remote_id).await {
-            Ok(tracked) => tracked,
-            Err(err) => {
-                tracing::error!(error = %err, "looking up the ticket");
-                return answer(StatusCode::INTERNAL_SERVER_ERROR, "internal", "try again");
-            }
-        };
-        if tracked.is_empty() {
-            return answer(StatusCode::OK, "ignored", "grantdesk does not track this ticket");
-        }
-        let client = match self.connections.client(provider).await {
-            Ok(client) => client,
-            Err(ConnectionError::NotConnected(_)) => {
-                return answer(StatusCode::NOT_FOUND, "not_connected", "not connected")
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "building the provider client");
-                return answer(StatusCode::INTERNAL_SERVER_ERROR, "internal", "try again");
-            }
-        };
-        // The body says what changed; the provider says what is true now.
-        let current = match client.read_tickets(&[remote_id.to_owned()]).await {
-            Ok(found) => found.into_iter().next(),
-            // Slow or down: answer in time and leave the ticket to the scheduled sync, which
-            // reads every open ticket anyway.
-            Err(err)
-                if matches!(
-                    err.kind,
-                    grantdesk::providers::ProviderErrorKind::Unavailable
-                        | grantdesk::providers::ProviderErrorKind::RateLimited
-                ) =>
-            {
-                tracing::warn!(error = %err, "re-reading the ticket; left to the scheduled sync");
-                return answer(
-                    StatusCode::ACCEPTED,
-                    "deferred",
-                    "the ticket could not be read in time; the scheduled sync applies it",
-                );
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "re-reading the ticket");
-                return answer(
-                    StatusCode::BAD_GATEWAY,
-                    "provider_failed",
-                    "the ticket could not be read; deliver again",
-                );
-            }
-        };
-        let Some(current) = current else {
-            return answer(StatusCode::OK, "ignored", "the provider no longer shows this ticket");
-        };
-        for ticket in tracked {
-            if let Err(err) = apply_remote_state(&self.store, ticket, &current).await {
-                tracing::error!(error = %err, "applying the ticket's state");
-                return answer(StatusCode::INTERNAL_SERVER_ERROR, "internal", "try again");
-            }
-        }
-        answer(StatusCode::OK, "applied", "the ticket's state was applied")
     }
 }
 

@@ -4,7 +4,7 @@
 use super::http::{Answer, Retry};
 use super::{
     NewTicket, ProviderError, ProviderErrorKind, ProviderHttp, ProviderResult, RemoteTicket, StateOverrides,
-    TicketProvider,
+    TicketHandle, TicketProvider,
 };
 use crate::domain::catalog::DEFAULT_JIRA_ISSUE_TYPE;
 use crate::domain::{TicketProviderKind, TicketState};
@@ -489,7 +489,7 @@ impl TicketProvider for JiraClient {
         }
     }
 
-    async fn comment(&self, ticket: &RemoteTicket, body: &str) -> ProviderResult<()> {
+    async fn comment(&self, ticket: TicketHandle<'_>, body: &str) -> ProviderResult<()> {
         let operation = format!("commenting on Jira issue {}", ticket.key);
         let path = format!("/issue/{}/comment", ticket.remote_id);
         let body = json!({"body": adf(body)});
@@ -504,9 +504,9 @@ impl TicketProvider for JiraClient {
         Ok(())
     }
 
-    async fn close(&self, ticket: &RemoteTicket, note: &str) -> ProviderResult<()> {
+    async fn close(&self, ticket: TicketHandle<'_>, note: &str) -> ProviderResult<()> {
         if let Some(current) = self
-            .read_tickets(std::slice::from_ref(&ticket.remote_id))
+            .read_tickets(&[ticket.remote_id.to_owned()])
             .await?
             .into_iter()
             .next()

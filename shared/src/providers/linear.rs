@@ -5,7 +5,7 @@
 use super::http::{Answer, Retry};
 use super::{
     NewTicket, ProviderError, ProviderErrorKind, ProviderHttp, ProviderResult, RemoteTicket, StateOverrides,
-    TicketProvider,
+    TicketHandle, TicketProvider,
 };
 use crate::domain::{TicketProviderKind, TicketState};
 use reqwest::StatusCode;
@@ -399,7 +399,7 @@ impl TicketProvider for LinearClient {
         Ok(self.issue(key).await?.map(|i| self.ticket(i)))
     }
 
-    async fn comment(&self, ticket: &RemoteTicket, body: &str) -> ProviderResult<()> {
+    async fn comment(&self, ticket: TicketHandle<'_>, body: &str) -> ProviderResult<()> {
         let operation = format!("commenting on Linear issue {}", ticket.key);
         // A comment id derived from the issue and text makes a retried comment a no-op.
         let id = issue_id_for(&format!("comment:{}:{body}", ticket.remote_id));
@@ -419,9 +419,9 @@ impl TicketProvider for LinearClient {
         }
     }
 
-    async fn close(&self, ticket: &RemoteTicket, note: &str) -> ProviderResult<()> {
+    async fn close(&self, ticket: TicketHandle<'_>, note: &str) -> ProviderResult<()> {
         let operation = format!("closing Linear issue {}", ticket.key);
-        let issue = self.issue(&ticket.remote_id).await?.ok_or_else(|| {
+        let issue = self.issue(ticket.remote_id).await?.ok_or_else(|| {
             self.error(
                 &operation,
                 ProviderErrorKind::NotFound,

@@ -99,6 +99,26 @@ pub struct RemoteTicket {
     pub assignee_refused: bool,
 }
 
+impl RemoteTicket {
+    /// What a comment or a close needs of it.
+    pub fn handle(&self) -> TicketHandle<'_> {
+        TicketHandle {
+            remote_id: &self.remote_id,
+            key: &self.key,
+        }
+    }
+}
+
+/// A filed ticket as a comment or a close names it: the provider's id to call, and the key
+/// for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TicketHandle<'a> {
+    /// The provider's stable id.
+    pub remote_id: &'a str,
+    /// The human key.
+    pub key: &'a str,
+}
+
 /// A ticket to file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewTicket {
@@ -166,10 +186,10 @@ pub trait TicketProvider: Send + Sync {
     fn find_ticket(&self, key: &str) -> impl Future<Output = ProviderResult<Option<RemoteTicket>>> + Send;
 
     /// Adds a comment.
-    fn comment(&self, ticket: &RemoteTicket, body: &str) -> impl Future<Output = ProviderResult<()>> + Send;
+    fn comment(&self, ticket: TicketHandle<'_>, body: &str) -> impl Future<Output = ProviderResult<()>> + Send;
 
     /// Closes a ticket as done, with a closing note.
-    fn close(&self, ticket: &RemoteTicket, note: &str) -> impl Future<Output = ProviderResult<()>> + Send;
+    fn close(&self, ticket: TicketHandle<'_>, note: &str) -> impl Future<Output = ProviderResult<()>> + Send;
 
     /// The provider's user id for an e-mail address, if it has such a user who may be assigned
     /// tickets in `project` (Jira checks the project's "Assignable user" permission).
@@ -303,11 +323,11 @@ impl TicketProvider for AnyProvider {
         delegate!(self, c => c.find_ticket(key))
     }
 
-    async fn comment(&self, ticket: &RemoteTicket, body: &str) -> ProviderResult<()> {
+    async fn comment(&self, ticket: TicketHandle<'_>, body: &str) -> ProviderResult<()> {
         delegate!(self, c => c.comment(ticket, body))
     }
 
-    async fn close(&self, ticket: &RemoteTicket, note: &str) -> ProviderResult<()> {
+    async fn close(&self, ticket: TicketHandle<'_>, note: &str) -> ProviderResult<()> {
         delegate!(self, c => c.close(ticket, note))
     }
 

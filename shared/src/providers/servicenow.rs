@@ -7,7 +7,7 @@
 use super::http::{Answer, Retry};
 use super::{
     NewTicket, ProviderError, ProviderErrorKind, ProviderHttp, ProviderResult, RemoteTicket, StateOverrides,
-    TicketProvider,
+    TicketHandle, TicketProvider,
 };
 use crate::domain::{TicketProviderKind, TicketState};
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
@@ -337,10 +337,10 @@ impl TicketProvider for ServiceNowClient {
             .find(|t| t.key.eq_ignore_ascii_case(key)))
     }
 
-    async fn comment(&self, ticket: &RemoteTicket, body: &str) -> ProviderResult<()> {
+    async fn comment(&self, ticket: TicketHandle<'_>, body: &str) -> ProviderResult<()> {
         let operation = format!("commenting on ServiceNow record {}", ticket.key);
         let (table, sys_id) =
-            split_remote_id(&ticket.remote_id).ok_or_else(|| self.invalid(&operation, "malformed remote id".into()))?;
+            split_remote_id(ticket.remote_id).ok_or_else(|| self.invalid(&operation, "malformed remote id".into()))?;
         let patch = json!({"work_notes": body});
         let path = format!("{table}/{sys_id}");
         self.call(
@@ -355,12 +355,12 @@ impl TicketProvider for ServiceNowClient {
         Ok(())
     }
 
-    async fn close(&self, ticket: &RemoteTicket, note: &str) -> ProviderResult<()> {
+    async fn close(&self, ticket: TicketHandle<'_>, note: &str) -> ProviderResult<()> {
         let operation = format!("closing ServiceNow record {}", ticket.key);
         let (table, sys_id) =
-            split_remote_id(&ticket.remote_id).ok_or_else(|| self.invalid(&operation, "malformed remote id".into()))?;
+            split_remote_id(ticket.remote_id).ok_or_else(|| self.invalid(&operation, "malformed remote id".into()))?;
         if let Some(current) = self
-            .read_tickets(std::slice::from_ref(&ticket.remote_id))
+            .read_tickets(&[ticket.remote_id.to_owned()])
             .await?
             .into_iter()
             .next()

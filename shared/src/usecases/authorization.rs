@@ -8,6 +8,8 @@
 //! | cancel a request | its requester |
 //! | see a request | its requester, whoever may review it, the resource's admins |
 //! | administer a resource (Users tab, add, remove, retry a filing, sync now) | an org admin or a member of the resource's admin group |
+//! | add a user by hand | a resource admin, for anyone but themself |
+//! | change a resource's admin group, reviewers or auto-approval | an org admin |
 //! | administer the org (directory, catalog, settings, integrations) | an org admin |
 
 use crate::domain::{AccessRequest, GroupId, UserId};
@@ -92,6 +94,12 @@ pub enum Refusal {
     /// Not an org admin.
     #[error("only org admins may do this")]
     NotOrgAdmin,
+    /// A resource admin changing who administers or reviews the resource.
+    #[error("only org admins may change a resource's admin group, reviewers or auto-approval")]
+    NotGovernor,
+    /// An admin adding themself by hand.
+    #[error("nobody adds themself by hand; request access like anyone else")]
+    GrantSelf,
 }
 
 /// Approving or denying `request`.
@@ -133,6 +141,26 @@ pub fn administer_resource(actor: &Actor, resource_admins: Option<&GroupId>) -> 
         Ok(())
     } else {
         Err(Refusal::NotResourceAdmin)
+    }
+}
+
+/// Adding `user` by hand to a resource whose admins are `resource_admins`: its admins, never
+/// for themselves (they request access like anyone else, so someone else approves it).
+pub fn add_by_hand(actor: &Actor, resource_admins: Option<&GroupId>, user: &UserId) -> Result<(), Refusal> {
+    administer_resource(actor, resource_admins)?;
+    if actor.is(user) {
+        return Err(Refusal::GrantSelf);
+    }
+    Ok(())
+}
+
+/// Changing who administers a resource, who reviews its requests and whether they are
+/// reviewed at all: org admins only, or a resource admin could approve themself.
+pub fn govern_resource(actor: &Actor) -> Result<(), Refusal> {
+    if actor.principal.org_admin {
+        Ok(())
+    } else {
+        Err(Refusal::NotGovernor)
     }
 }
 
@@ -263,6 +291,38 @@ mod tests {
             administer_resource(&w.resource_admin, None),
             Err(Refusal::NotResourceAdmin)
         );
+    }
+
+    #[test]
+    fn resource_admins_add_anyone_by_hand_but_themselves() {
+        let w = world();
+        let admins = Some(&w.resource_admins);
+        let someone = UserId::generate();
+        assert_eq!(add_by_hand(&w.resource_admin, admins, &someone), Ok(()));
+        assert_eq!(add_by_hand(&w.org_admin, admins, &someone), Ok(()));
+        for other in [&w.requester, &w.reviewer, &w.stranger] {
+            assert_eq!(add_by_hand(other, admins, &someone), Err(Refusal::NotResourceAdmin));
+        }
+        for admin in [&w.resource_admin, &w.org_admin] {
+            assert_eq!(
+                add_by_hand(admin, admins, &admin.principal.user_id),
+                Err(Refusal::GrantSelf)
+            );
+        }
+        // A stranger naming themself is refused as a stranger, not told how adding works.
+        assert_eq!(
+            add_by_hand(&w.stranger, admins, &w.stranger.principal.user_id),
+            Err(Refusal::NotResourceAdmin)
+        );
+    }
+
+    #[test]
+    fn only_org_admins_govern_a_resource() {
+        let w = world();
+        assert_eq!(govern_resource(&w.org_admin), Ok(()));
+        for other in [&w.requester, &w.reviewer, &w.resource_admin, &w.stranger] {
+            assert_eq!(govern_resource(other), Err(Refusal::NotGovernor));
+        }
     }
 
     #[test]

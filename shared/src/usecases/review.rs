@@ -145,12 +145,7 @@ impl Reviews {
                 events: &events,
             })
             .await?;
-        if let Some(at) = &grant.expires_at {
-            // The grant is recorded; the status-sync sweeper ends it on time if this fails.
-            if let Err(err) = self.schedules.schedule(&grant.id, at).await {
-                tracing::error!(error = %err, "scheduling expiry; the sweeper will end the grant");
-            }
-        }
+        self.schedules.schedule_end(&grant).await;
         Ok(Decided {
             request: approved,
             grant: Some(grant),

@@ -1,16 +1,16 @@
 //! A resource's Users tab and adding or removing users by hand:
 //! `GET, POST /resources/{id}/users`, `DELETE /resources/{id}/users/{user_id}`.
 
-use super::catalog::{load_resource, require_resource_admin};
 use super::{parse_id, List};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::identity::Caller;
 use crate::{json, no_content, Api};
 use grantdesk::domain::{
-    self, AccessChange, AuditEvent, DurationMinutes, Email, Grant, GrantId, GrantSource, GrantStatus, LinkedTicket,
-    PropagationStatus, RevocationReason, TicketRef, User, UserId,
+    AccessChange, DurationMinutes, Email, Grant, GrantId, GrantSource, GrantStatus, LinkedTicket, PropagationStatus,
+    ResourceId, TicketRef, User, UserId,
 };
 use grantdesk::store::{PageRequest, ResourceUser};
+use grantdesk::usecases::access::UserAccess;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::{Deserialize, Serialize};
@@ -90,14 +90,19 @@ impl From<ResourceUser> for ResourceUserView {
     }
 }
 
+impl From<UserAccess> for ResourceUserView {
+    fn from(access: UserAccess) -> Self {
+        Self::new(access.grant, access.user, Some(access.change))
+    }
+}
+
 /// The Users tab: each user with their latest access, its expiry and its propagation.
 #[utoipa::path(get, path = "/resources/{id}/users", tag = "access", params(("id" = String, Path,),
     ("limit" = Option<i32>, Query,), ("next_token" = Option<String>, Query,)),
     responses((status = 200, body = List<ResourceUserView>), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn users_tab(api: &Api, caller: &Caller, id: &str, page: PageRequest) -> ApiResult<Response<Body>> {
-    let loaded = load_resource(api, id).await?;
-    require_resource_admin(caller, &loaded)?;
-    let page = api.store.resource_users(&loaded.resource.value.id, &page).await?;
+    let resource = parse_id("resource", id, ResourceId::parse)?;
+    let page = api.access().users(&caller.principal(), &resource, &page).await?;
     Ok(json(StatusCode::OK, &List::from_page(page, ResourceUserView::from)))
 }
 
@@ -117,61 +122,22 @@ pub struct AddUser {
     responses((status = 201, body = ResourceUserView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn add_user(api: &Api, caller: &Caller, id: &str, body: AddUser) -> ApiResult<Response<Body>> {
-    let loaded = load_resource(api, id).await?;
-    require_resource_admin(caller, &loaded)?;
-    let user_id = parse_id("user", &body.user_id, UserId::parse)?;
-    if &user_id == caller.id() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "cannot_grant_self",
-            "nobody adds themself by hand; request access like anyone else",
-        ));
-    }
-    let user = api
-        .store
-        .user(&user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("user {user_id} not found")))?;
-    let (grant, change) = Grant::add_by_hand(
-        &loaded.resource.value,
-        &user.id,
-        caller.id(),
-        body.duration_minutes,
-        loaded.propagation(),
-        domain::now(),
-    )?;
-    match api.store.start_grant(&grant, &change).await {
-        Ok(()) => {
-            api.schedule_expiry(&grant).await;
-            Ok(json(
-                StatusCode::CREATED,
-                &ResourceUserView::new(grant, Some(user), Some(change)),
-            ))
-        }
-        Err(err) => Err(err.into()),
-    }
+    let resource = parse_id("resource", id, ResourceId::parse)?;
+    let user = parse_id("user", &body.user_id, UserId::parse)?;
+    let added = api
+        .access()
+        .add(&caller.principal(), &resource, &user, body.duration_minutes)
+        .await?;
+    Ok(json(StatusCode::CREATED, &ResourceUserView::from(added)))
 }
 
 /// Removes a user by hand, ending their active grant.
 #[utoipa::path(delete, path = "/resources/{id}/users/{user_id}", tag = "access", params(("id" = String, Path,), ("user_id" = String, Path,)),
     responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn remove_user(api: &Api, caller: &Caller, id: &str, user: &str) -> ApiResult<Response<Body>> {
-    let loaded = load_resource(api, id).await?;
-    require_resource_admin(caller, &loaded)?;
-    let user_id = parse_id("user", user, UserId::parse)?;
-    let grant = api
-        .store
-        .latest_grant(&loaded.resource.value.id, &user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("user {user_id} has no access to this resource")))?;
-    let reason = RevocationReason::ManualRemoval {
-        admin_id: caller.id().clone(),
-    };
-    let now = domain::now();
-    let (ended, change) = grant.value.revoke(reason, loaded.propagation(), now)?;
-    let events: Vec<AuditEvent> = ended.end_event().into_iter().collect();
-    api.store.end_grant(grant.version, &ended, &change, &events).await?;
-    api.cancel_expiry(&ended).await;
+    let resource = parse_id("resource", id, ResourceId::parse)?;
+    let user = parse_id("user", user, UserId::parse)?;
+    api.access().remove(&caller.principal(), &resource, &user).await?;
     Ok(no_content())
 }
 
@@ -182,24 +148,8 @@ pub async fn remove_user(api: &Api, caller: &Caller, id: &str, user: &str) -> Ap
     responses((status = 202, body = ResourceUserView), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn retry_propagation(api: &Api, caller: &Caller, id: &str, user: &str) -> ApiResult<Response<Body>> {
-    let loaded = load_resource(api, id).await?;
-    require_resource_admin(caller, &loaded)?;
-    let user_id = parse_id("user", user, UserId::parse)?;
-    let grant = api
-        .store
-        .latest_grant(&loaded.resource.value.id, &user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("user {user_id} has no access to this resource")))?;
-    let change = api
-        .store
-        .change(&grant.value.latest_change_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("the access change is missing"))?;
-    let retried = change.value.retry_filing(domain::now())?;
-    api.store.save_change(change.version, &retried).await?;
-    let person = api.store.user(&user_id).await?;
-    Ok(json(
-        StatusCode::ACCEPTED,
-        &ResourceUserView::new(grant.value, person, Some(retried)),
-    ))
+    let resource = parse_id("resource", id, ResourceId::parse)?;
+    let user = parse_id("user", user, UserId::parse)?;
+    let retried = api.access().retry_filing(&caller.principal(), &resource, &user).await?;
+    Ok(json(StatusCode::ACCEPTED, &ResourceUserView::from(retried)))
 }

@@ -9,6 +9,8 @@ use grantdesk::domain::{
     self, App, AppId, DurationMinutes, GroupId, RequestConfig, Resource, ResourceId, TicketPropagation,
 };
 use grantdesk::store::{PageRequest, Versioned};
+use grantdesk::usecases::authorization::{self, Actor};
+use grantdesk::usecases::resource::LoadedResource;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::Deserialize;
@@ -232,49 +234,23 @@ pub async fn list_resources(api: &Api, caller: &Caller, page: PageRequest) -> Ap
     ))
 }
 
-/// A resource with its app, as read for a decision about it.
-pub(crate) struct LoadedResource {
-    pub resource: Versioned<Resource>,
-    pub app: App,
-}
-
-impl LoadedResource {
-    /// The group administering the resource.
-    pub fn admin_group(&self) -> Option<&GroupId> {
-        self.resource.value.effective_admin_group(&self.app)
-    }
-
-    /// Ticket propagation in force.
-    pub fn propagation(&self) -> Option<&TicketPropagation> {
-        self.resource.value.effective_propagation(&self.app)
-    }
-}
-
+/// Resource `id` (as the path spells it) with its app.
 pub(crate) async fn load_resource(api: &Api, id: &str) -> ApiResult<LoadedResource> {
     let id = parse_id("resource", id, ResourceId::parse)?;
-    let resource = api
-        .store
-        .resource(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("resource {id} not found")))?;
-    let app = load_app(api, &resource.value.app_id).await?.value;
-    Ok(LoadedResource { resource, app })
+    Ok(LoadedResource::load(&api.store, &id).await?)
 }
 
-/// Refuses anyone but an org admin or a member of the resource's admin group.
-pub(crate) fn require_resource_admin(caller: &Caller, loaded: &LoadedResource) -> ApiResult<()> {
-    Ok(grantdesk::usecases::authorization::administer_resource(
-        &caller.actor(),
-        loaded.admin_group(),
-    )?)
+/// Resource `id` with its app, once the caller is found to be one who may administer it.
+async fn administered(api: &Api, caller: &Caller, id: &str) -> ApiResult<(LoadedResource, Actor)> {
+    let id = parse_id("resource", id, ResourceId::parse)?;
+    Ok(LoadedResource::administered(&api.store, &caller.principal(), &id).await?)
 }
 
 /// One resource (org admins and the resource's admins).
 #[utoipa::path(get, path = "/resources/{id}", tag = "catalog", params(("id" = String, Path,)),
     responses((status = 200, body = Resource), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_resource(api: &Api, caller: &Caller, id: &str) -> ApiResult<Response<Body>> {
-    let loaded = load_resource(api, id).await?;
-    require_resource_admin(caller, &loaded)?;
+    let (loaded, _) = administered(api, caller, id).await?;
     Ok(json(StatusCode::OK, &loaded.resource.value))
 }
 
@@ -283,18 +259,13 @@ pub async fn get_resource(api: &Api, caller: &Caller, id: &str) -> ApiResult<Res
 #[utoipa::path(patch, path = "/resources/{id}", tag = "catalog", params(("id" = String, Path,)), request_body = PatchResource,
     responses((status = 200, body = Resource), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn patch_resource(api: &Api, caller: &Caller, id: &str, patch: PatchResource) -> ApiResult<Response<Body>> {
-    let loaded = load_resource(api, id).await?;
-    require_resource_admin(caller, &loaded)?;
-    // Who administers a resource, who reviews its requests and whether they are reviewed at
-    // all are org-admin decisions: a resource admin could otherwise approve himself.
+    let (loaded, actor) = administered(api, caller, id).await?;
     let reviewing = patch
         .request_config
         .as_ref()
         .is_some_and(|c| c.reviewer_group_id.is_some() || c.auto_approve.is_some());
-    if (patch.admin_group_id.is_some() || reviewing) && !caller.is_admin {
-        return Err(ApiError::forbidden(
-            "only org admins may change a resource's admin group, reviewers or auto-approval",
-        ));
+    if patch.admin_group_id.is_some() || reviewing {
+        authorization::govern_resource(&actor)?;
     }
     let Versioned {
         version,
@@ -328,44 +299,14 @@ pub async fn patch_resource(api: &Api, caller: &Caller, id: &str, patch: PatchRe
     Ok(json(StatusCode::OK, &resource))
 }
 
-/// The shortest time between two "sync now" requests of one resource.
-pub const SYNC_NOW_WINDOW_SECONDS: i64 = 30;
-
 /// Asks status sync to read this resource's open tickets now; answers at once (202). At most
 /// once per resource per 30 s; sooner is 429 with `Retry-After`.
 #[utoipa::path(post, path = "/resources/{id}/sync", tag = "catalog", params(("id" = String, Path,)),
     responses((status = 202), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
               (status = 429, body = crate::error::ErrorBody, headers(("Retry-After" = u64, description = "seconds until a sync may be requested again")))))]
 pub async fn sync_now(api: &Api, caller: &Caller, id: &str) -> ApiResult<Response<Body>> {
-    let loaded = load_resource(api, id).await?;
-    require_resource_admin(caller, &loaded)?;
-    let resource = &loaded.resource.value;
-    // At most one queued sync per resource per window: each one reads every open ticket of
-    // the resource from its provider.
-    let now = chrono::Utc::now().timestamp();
-    let marker = format!("sync#{}", resource.id);
-    let claim = api.store.claim_marker(&marker, now + SYNC_NOW_WINDOW_SECONDS).await?;
-    if let grantdesk::store::MarkerClaim::HeldUntil(until) = claim {
-        return Err(ApiError::too_many_requests(
-            format!("a sync of this resource was requested less than {SYNC_NOW_WINDOW_SECONDS} s ago"),
-            u64::try_from(until - now).unwrap_or(1),
-        ));
-    }
-    if let Err(err) = api
-        .events
-        .publish(
-            grantdesk::events::SYNC_REQUESTED,
-            serde_json::json!({"resource_id": resource.id}),
-        )
-        .await
-    {
-        tracing::error!(error = %err, "requesting a sync");
-        // Nothing was queued: the caller's "try again" must not meet a 429.
-        if let Err(err) = api.store.release_marker(&marker).await {
-            tracing::warn!(error = %err, "releasing the sync-now claim");
-        }
-        return Err(ApiError::internal("the sync could not be requested; try again"));
-    }
+    let id = parse_id("resource", id, ResourceId::parse)?;
+    let resource = grantdesk::usecases::sync::request_sync(&api.store, &api.events, &caller.principal(), &id).await?;
     Ok(json(
         StatusCode::ACCEPTED,
         &serde_json::json!({"resource_id": resource.id, "status": "sync_requested", "last_synced_at": resource.last_synced_at}),

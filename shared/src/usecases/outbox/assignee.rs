@@ -6,9 +6,14 @@
 //! day; Jira: `user/assignable/search` in the project); if nobody
 //! has one, or the admin has none, the ticket is unassigned. `unassigned`: never assigned.
 //! Whatever the policy, the user whose access the change is about is never the assignee.
+//!
+//! A table or provider failure is the caller's to handle (the filer retries on one that may
+//! pass and files unassigned on a provider's refusal); only writing the look-up cache is
+//! best-effort.
 
+use super::FilerError;
 use crate::domain::{self, AccessChange, App, AssigneePolicy, ChangeCause, Email, Resource, TicketTarget};
-use crate::providers::{ProviderResult, TicketProvider};
+use crate::providers::TicketProvider;
 use crate::store::{ProviderAccount, Store};
 
 /// How long a look-up is trusted.
@@ -24,7 +29,7 @@ pub async fn choose(
     change: &AccessChange,
     resource: &Resource,
     app: &App,
-) -> ProviderResult<Option<String>> {
+) -> Result<Option<String>, FilerError> {
     if target.assignee_policy == AssigneePolicy::Unassigned {
         return Ok(None);
     }
@@ -32,8 +37,7 @@ pub async fn choose(
     // ticket is never assigned to the person whose access it changes.
     if let ChangeCause::Manual { admin_id } = &change.cause {
         if admin_id != &change.user_id {
-            let admin = store.user(admin_id).await.ok().flatten();
-            return match admin {
+            return match store.user(admin_id).await? {
                 Some(admin) => account(store, client, target, &admin.email).await,
                 None => Ok(None),
             };
@@ -42,11 +46,11 @@ pub async fn choose(
     let Some(group) = resource.effective_admin_group(app) else {
         return Ok(None);
     };
-    let mut members = store.group_members(group).await.unwrap_or_default();
+    let mut members = store.group_members(group).await?;
     members.retain(|member| member != &change.user_id);
     shuffle(&mut members);
     for member in members.into_iter().take(MAX_CANDIDATES) {
-        let Some(user) = store.user(&member).await.ok().flatten() else {
+        let Some(user) = store.user(&member).await? else {
             continue;
         };
         if let Some(id) = account(store, client, target, &user.email).await? {
@@ -61,9 +65,9 @@ async fn account(
     client: &impl TicketProvider,
     target: &TicketTarget,
     email: &Email,
-) -> ProviderResult<Option<String>> {
+) -> Result<Option<String>, FilerError> {
     let now = domain::now();
-    if let Ok(Some(cached)) = store.provider_account(target.provider, &target.project, email).await {
+    if let Some(cached) = store.provider_account(target.provider, &target.project, email).await? {
         if cached.cached_at > now - chrono::Duration::hours(CACHE_HOURS) {
             return Ok(cached.account_id);
         }

@@ -2,6 +2,7 @@
 //! commented on as the request moves and closed when it ends.
 
 use super::*;
+use crate::providers::TicketHandle;
 
 impl TicketFiler {
     /// Reflects one audit event on the request's audit ticket, filing the ticket first if this
@@ -34,14 +35,9 @@ impl TicketFiler {
             }
             Err(err) => return Err(err),
         };
-        let remote = RemoteTicket {
-            remote_id: ticket.remote_id.clone(),
-            key: ticket.key.clone(),
-            url: ticket.url.clone(),
-            title: String::new(),
-            state: domain::TicketState::Open,
-            raw_state: String::new(),
-            assignee_refused: false,
+        let remote = TicketHandle {
+            remote_id: &ticket.remote_id,
+            key: &ticket.key,
         };
         let outcome = async {
             if event.step != domain::AuditEventKind::Opened {
@@ -56,13 +52,13 @@ impl TicketFiler {
                 };
                 client
                     .comment(
-                        &remote,
+                        remote,
                         &ticket_text::audit_comment(&event, actor.as_ref(), grant.as_ref()),
                     )
                     .await?;
             }
             if event.step.closes() && !ticket.closed {
-                client.close(&remote, "The access request has ended.").await?;
+                client.close(remote, "The access request has ended.").await?;
                 let closed = AuditTicket {
                     closed: true,
                     ..ticket.clone()

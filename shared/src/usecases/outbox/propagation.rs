@@ -107,13 +107,14 @@ impl TicketFiler {
             None => {
                 let assignee = match assignee::choose(&self.store, client, target, &change, &resource, &app).await {
                     Ok(assignee) => assignee,
-                    Err(err) if transient(&err) => {
+                    Err(FilerError::Provider(err)) if transient(&err) => {
                         return self.retry_later(version, change, err).await.map(|()| Filed::NotFiled)
                     }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "assignee look-up failed; filing unassigned");
+                    Err(FilerError::Provider(err)) => {
+                        tracing::warn!(error = %err, "the provider refused the assignee look-up; filing unassigned");
                         None
                     }
+                    Err(err) => return Err(err),
                 };
                 let facts = PropagationFacts {
                     change: &change,
