@@ -5,9 +5,9 @@
 use crate::dev_token::DevTokenSecret;
 use crate::oidc_provider::SandboxOidc;
 use base64::Engine;
-use grantdesk_api::Api;
 use grantdesk_console::oidc::Oidc;
 use grantdesk_console::Console;
+use grantdesk_json_api::Api;
 use grantdesk_webhook_intake::WebhookIntake;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};

@@ -19,10 +19,10 @@ use grantdesk::telemetry::CallCounter;
 use grantdesk::usecases::outbox::TicketFiler;
 use grantdesk::usecases::sync::{StatusSync, DEFAULT_BUDGET};
 use grantdesk_access_expiry::AccessExpiry;
-use grantdesk_api::Api;
 use grantdesk_console::oidc::{Oidc, OidcSettings};
 use grantdesk_console::session::SessionKey;
 use grantdesk_console::Console;
+use grantdesk_json_api::Api;
 use grantdesk_webhook_intake::WebhookIntake;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -250,7 +250,7 @@ impl LocalStack {
         // Each stack gets its own secret names, so stacks sharing one emulator stay apart.
         let secret_prefix = format!("{}/", options.table);
         // One process runs every function locally; the API's budget, the tightest but intake's.
-        let connections = clients.connections(&store, &secret_prefix, grantdesk_api::PROVIDER_CALL_BUDGET);
+        let connections = clients.connections(&store, &secret_prefix, grantdesk_json_api::PROVIDER_CALL_BUDGET);
         let schedules = clients.schedules(&config.expiry);
         let expiry = AccessExpiry::new(store.clone());
         let (bus, mut bus_events) = tokio::sync::mpsc::unbounded_channel();

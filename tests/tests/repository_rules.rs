@@ -20,7 +20,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn no_code_scans_the_table() {
     let mut files = Vec::new();
-    for dir in ["shared", "functions", "infra"] {
+    for dir in ["shared", "json-api", "functions", "infra"] {
         rust_files(&workspace().join(dir), &mut files);
     }
     assert!(files.len() > 10, "found the sources");
@@ -31,6 +31,55 @@ fn no_code_scans_the_table() {
             "{} calls Scan; every access pattern must be a Get, Query or transaction",
             file.display()
         );
+    }
+}
+
+/// The function crates under `functions/`, by directory name.
+fn function_crates() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(workspace().join("functions"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("Cargo.toml").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn functions_are_wiring_over_the_use_cases() {
+    let functions = function_crates();
+    assert_eq!(functions.len(), 6, "{functions:?}");
+    for function in &functions {
+        let dir = workspace().join("functions").join(function);
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        for other in &functions {
+            assert!(
+                !manifest.contains(&format!("grantdesk-{other} =")),
+                "functions/{function} depends on the function crate grantdesk-{other}"
+            );
+        }
+        let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
+        let lines = main.lines().count();
+        assert!(
+            lines <= 40,
+            "functions/{function}/src/main.rs is wiring only, not {lines} lines"
+        );
+    }
+    // Failures become a 500 in one place per front door: its error.rs.
+    let mut files = Vec::new();
+    for dir in ["shared", "json-api", "functions"] {
+        rust_files(&workspace().join(dir), &mut files);
+    }
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        if text.contains("StatusCode::INTERNAL_SERVER_ERROR") {
+            assert!(
+                file.file_name().is_some_and(|n| n == "error.rs"),
+                "{} answers 500 itself; map the error in error.rs",
+                file.display()
+            );
+        }
     }
 }
 

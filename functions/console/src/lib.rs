@@ -12,7 +12,7 @@ mod views;
 
 use error::Refused;
 use grantdesk::store::Store;
-use grantdesk_api::Api;
+use grantdesk_json_api::Api;
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use maud::Markup;
@@ -292,7 +292,7 @@ impl Console {
         if let Some(name) = &session.name {
             claims.insert("name".into(), name.clone());
         }
-        let request = grantdesk_api::authorized_request(&method, path, body.as_ref(), &claims)
+        let request = grantdesk_json_api::authorized_request(&method, path, body.as_ref(), &claims)
             .map_err(|message| Refused::unbuilt(&message))?;
         let response = Box::pin(self.api.handle_call(request)).await;
         let status = response.status();

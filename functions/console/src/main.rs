@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = ApiConfig::from_env()?;
     let console = ConsoleConfig::from_env()?;
-    let wiring = grantdesk_api::wire(&Clients::from_env().await, config);
+    let wiring = grantdesk_json_api::wire(&Clients::from_env().await, config);
     let own = wiring.secrets.console().await?;
     let oidc = Oidc::new(OidcSettings {
         issuer: console.issuer.clone(),

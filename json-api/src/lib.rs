@@ -1,5 +1,9 @@
-//! The grantdesk HTTP API: an ordinary async function from an API Gateway HTTP API (payload
-//! v2) request to a response. `main.rs` runs it in Lambda; the local runner calls it in-process.
+//! The grantdesk JSON API: an ordinary async function from an API Gateway HTTP API (payload
+//! v2) request to a response. It is a library, not a function: the API Lambda
+//! (`functions/api/src/main.rs`) serves it, the console Lambda calls it in-process as the
+//! signed-in person (so the console decides nothing the API would not), and the local runner
+//! serves both. Each route parses its input, calls a use case in `grantdesk::usecases` and
+//! renders the answer; `error.rs` maps every error to its status.
 
 pub mod error;
 pub mod identity;

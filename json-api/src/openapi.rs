@@ -45,9 +45,9 @@ impl Modify for BearerAuth {
 }
 
 /// The OpenAPI document the API serves at `/openapi.json`: [`generate`]'s output, committed as
-/// `functions/api/openapi.json` and embedded, so the function carries the text rather than the
+/// `json-api/openapi.json` and embedded, so the function carries the text rather than the
 /// code that builds it (a test checks the two agree; `GRANTDESK_WRITE_OPENAPI=1 cargo test -p
-/// grantdesk-api openapi` rewrites the file).
+/// grantdesk-json-api openapi` rewrites the file).
 pub const DOCUMENT: &str = include_str!("../openapi.json");
 
 /// [`DOCUMENT`], parsed.
@@ -284,7 +284,7 @@ mod tests {
         }
         assert!(
             document() == generated,
-            "functions/api/openapi.json is not what the code says; rewrite it with GRANTDESK_WRITE_OPENAPI=1 cargo test -p grantdesk-api openapi"
+            "json-api/openapi.json is not what the code says; rewrite it with GRANTDESK_WRITE_OPENAPI=1 cargo test -p grantdesk-json-api openapi"
         );
     }
 
