@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 /// Signed webhooks measured end to end, each a full add → file → webhook → completed cycle.
 const WEBHOOK_DELIVERIES: usize = 1000;
+/// Open tickets per provider in the sync measure (10,000 in all).
+const TICKETS_PER_PROVIDER: usize = 3334;
 /// Requests per concurrency level in the load measure.
 const LOAD_REQUESTS: usize = 240;
 
@@ -213,25 +215,48 @@ async fn cold_start(binary: &Path, event: &Value, env: &[(String, String)]) -> R
 /// Runs every measure and writes the report into `out_dir`.
 pub async fn run(out_dir: &Path, emulator: &Emulator, release_dir: &Path) -> Result<Vec<Figure>, String> {
     let endpoints = emulator.endpoints();
-    let mut figures = Vec::new();
     let table = "grantdesk-bench".to_owned();
     let secret = DevTokenSecret::new("benchmark-dev-token-secret").map_err(|e| e.to_string())?;
-    let sandboxes = Sandboxes::start().await?;
-    let stack = LocalStack::start(StackOptions {
-        endpoints: endpoints.clone(),
-        table: table.clone(),
-        port: 0,
-        bootstrap_admins: "admin@bench.test".into(),
-        secret: secret.clone(),
-        poll_stream: true,
-        sync_every: None,
-        oidc: None,
-    })
-    .await?;
+    let mut figures = binaries(release_dir, endpoints, &table).await?;
+    let mut bench = Bench::start(endpoints, &table, &secret).await?;
+    let org = bench.seed().await?;
+    bench.round_trips(&org).await?;
+    bench.webhook_latency(&org).await?;
+    bench.api_load(&org).await?;
+    let Bench {
+        stack,
+        figures: measured_figures,
+        mut measured,
+        ..
+    } = bench;
+    figures.extend(measured_figures);
+    drop(stack);
+    let (sync_figures, per_1000_read, per_changed) = sync_at_scale(endpoints, &secret).await?;
+    figures.extend(sync_figures);
+    measured.sync_run_per_1000_read = per_1000_read;
+    measured.sync_per_changed_ticket = per_changed;
+    measured.sync_read_cap = (3 * grantdesk::usecases::sync::DEFAULT_BUDGET) as f64;
+    let bills = monthly_bills(&measured, &mut figures);
+    for (name, mb) in emulator.resident_mb() {
+        figures.push(Figure::single(
+            "emulator memory after the bench",
+            name,
+            mb.unwrap_or(f64::NAN),
+            "MB resident",
+            "(reported; moto held 13.5 GB after 1,500 transactions)",
+            true,
+        ));
+    }
+    write_report(out_dir, &figures, &cost_section(&measured, &bills))?;
+    Ok(figures)
+}
 
-    // 1 and 2: cold start, peak memory, size of each release binary.
+/// 1 and 2: cold start, peak memory and size of each release binary (the console's size only:
+/// its cold start needs an OpenID issuer to answer discovery).
+async fn binaries(release_dir: &Path, endpoints: &Endpoints, table: &str) -> Result<Vec<Figure>, String> {
+    let mut figures = Vec::new();
     let env: Vec<(String, String)> = [
-        ("GRANTDESK_TABLE", table.as_str()),
+        ("GRANTDESK_TABLE", table),
         ("GRANTDESK_APP_URL", "https://grantdesk.example.com"),
         ("GRANTDESK_SECRET_PREFIX", "grantdesk-bench/"),
         ("GRANTDESK_SCHEDULE_GROUP", "bench"),
@@ -256,19 +281,26 @@ pub async fn run(out_dir: &Path, emulator: &Emulator, release_dir: &Path) -> Res
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    for (name, event) in functions() {
+    let size_of = |name: &str| {
         let binary: PathBuf = release_dir.join(name);
         let size = std::fs::metadata(&binary)
             .map(|m| m.len() as f64 / 1_000_000.0)
             .map_err(|e| format!("{}: {e}", binary.display()))?;
-        figures.push(Figure::single(
-            "binary size (stripped, release profile)",
-            name,
-            size,
-            "MB",
-            "< 8 MB",
-            size < 8.0,
-        ));
+        Ok::<_, String>((
+            binary,
+            Figure::single(
+                "binary size (stripped, release profile)",
+                name,
+                size,
+                "MB",
+                "< 8 MB",
+                size < 8.0,
+            ),
+        ))
+    };
+    for (name, event) in functions() {
+        let (binary, size) = size_of(name)?;
+        figures.push(size);
         let mut colds = Vec::new();
         let mut rsss = Vec::new();
         for _ in 0..7 {
@@ -299,109 +331,99 @@ pub async fn run(out_dir: &Path, emulator: &Emulator, release_dir: &Path) -> Res
             met: m < 30.0,
         });
     }
+    figures.push(size_of("console")?.1);
+    Ok(figures)
+}
 
-    // The console's size (its cold start needs an OpenID issuer to answer discovery).
-    let console = release_dir.join("console");
-    let size = std::fs::metadata(&console)
-        .map(|m| m.len() as f64 / 1_000_000.0)
-        .map_err(|e| format!("{}: {e}", console.display()))?;
-    figures.push(Figure::single(
-        "binary size (stripped, release profile)",
-        "console",
-        size,
-        "MB",
-        "< 8 MB",
-        size < 8.0,
-    ));
+/// The organisation the API measures run against.
+struct Org {
+    josh: String,
+    sam: String,
+    resource: String,
+}
 
-    // 3: DynamoDB round trips per API mutation.
-    let http = reqwest::Client::new();
-    let call = |email: &str, method: reqwest::Method, path: String, body: Value| {
-        let token = secret.mint(email, "bench", 600);
-        http.request(method, format!("{}{path}", stack.api_url))
+/// The org admin of the bench's stack.
+const BENCH_ADMIN: &str = "admin@bench.test";
+
+/// The local stack the API measures share, the figures they add and what the cost model needs.
+struct Bench<'a> {
+    stack: LocalStack,
+    sandboxes: Sandboxes,
+    secret: &'a DevTokenSecret,
+    http: reqwest::Client,
+    figures: Vec<Figure>,
+    measured: cost::Measured,
+}
+
+impl<'a> Bench<'a> {
+    async fn start(endpoints: &Endpoints, table: &str, secret: &'a DevTokenSecret) -> Result<Self, String> {
+        let sandboxes = Sandboxes::start().await?;
+        let stack = LocalStack::start(StackOptions {
+            endpoints: endpoints.clone(),
+            table: table.to_owned(),
+            port: 0,
+            bootstrap_admins: BENCH_ADMIN.into(),
+            secret: secret.clone(),
+            poll_stream: true,
+            sync_every: None,
+            oidc: None,
+        })
+        .await?;
+        Ok(Self {
+            stack,
+            sandboxes,
+            secret,
+            http: reqwest::Client::new(),
+            figures: Vec::new(),
+            measured: cost::Measured::default(),
+        })
+    }
+
+    /// Calls the API as `email`; the answer's JSON (`null` when it has none).
+    async fn call(&self, email: &str, method: reqwest::Method, path: String, body: Value) -> Result<Value, String> {
+        let token = self.secret.mint(email, "bench", 600);
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.stack.api_url))
             .bearer_auth(token)
             .json(&body)
             .send()
-    };
-    let admin = "admin@bench.test";
-    let json_of = |r: reqwest::Response| async move { r.json::<Value>().await.unwrap_or(Value::Null) };
-    let josh_id = json_of(
-        call(
-            admin,
-            reqwest::Method::POST,
-            "/users".into(),
-            json!({"email": "josh@bench.test", "name": "Josh"}),
-        )
-        .await
-        .map_err(|e| e.to_string())?,
-    )
-    .await["id"]
-        .clone();
-    let sam_id = json_of(
-        call(
-            admin,
-            reqwest::Method::POST,
-            "/users".into(),
-            json!({"email": "sam@bench.test", "name": "Sam"}),
-        )
-        .await
-        .map_err(|e| e.to_string())?,
-    )
-    .await["id"]
-        .clone();
-    let riley_id = json_of(
-        call("riley@bench.test", reqwest::Method::GET, "/me".into(), Value::Null)
             .await
-            .map_err(|e| e.to_string())?,
-    )
-    .await["id"]
-        .clone();
-    let group = json_of(
-        call(
-            admin,
-            reqwest::Method::POST,
-            "/groups".into(),
-            json!({"name": "admins", "member_ids": [riley_id]}),
-        )
-        .await
-        .map_err(|e| e.to_string())?,
-    )
-    .await["id"]
-        .clone();
-    let app = json_of(
-        call(
-            admin,
-            reqwest::Method::POST,
-            "/apps".into(),
-            json!({"name": "AWS", "admin_group_id": group}),
-        )
-        .await
-        .map_err(|e| e.to_string())?,
-    )
-    .await["id"]
-        .clone();
-    let resource = json_of(
-        call(
-            admin,
-            reqwest::Method::POST,
-            "/resources".into(),
-            json!({"app_id": app, "name": "My Role"}),
-        )
-        .await
-        .map_err(|e| e.to_string())?,
-    )
-    .await["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    call("josh@bench.test", reqwest::Method::GET, "/me".into(), Value::Null)
-        .await
-        .map_err(|e| e.to_string())?;
-    let counter = stack.dynamodb_calls.clone();
-    let mut measure_calls = |operation: &str, calls: std::collections::BTreeMap<String, u64>| {
+            .map_err(|e| e.to_string())?;
+        Ok(response.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
+    /// Events put on the bus so far.
+    fn events_so_far(&self) -> f64 {
+        self.stack.published.lock().map(|p| p.len()).unwrap_or(0) as f64
+    }
+
+    /// Stream records the ticket filer was handed so far.
+    fn records_so_far(&self) -> f64 {
+        self.stack.filer_records.load(std::sync::atomic::Ordering::Relaxed) as f64
+    }
+
+    /// Josh, Sam, Riley in the admin group of app "AWS", and its resource "My Role".
+    async fn seed(&self) -> Result<Org, String> {
+        let post = |path: &str, body: Value| self.call(BENCH_ADMIN, reqwest::Method::POST, path.into(), body);
+        let id = |v: Value| v["id"].as_str().unwrap_or_default().to_owned();
+        let josh = id(post("/users", json!({"email": "josh@bench.test", "name": "Josh"})).await?);
+        let sam = id(post("/users", json!({"email": "sam@bench.test", "name": "Sam"})).await?);
+        let riley = id(self
+            .call("riley@bench.test", reqwest::Method::GET, "/me".into(), Value::Null)
+            .await?);
+        let group = id(post("/groups", json!({"name": "admins", "member_ids": [riley]})).await?);
+        let app = id(post("/apps", json!({"name": "AWS", "admin_group_id": group})).await?);
+        let resource = id(post("/resources", json!({"app_id": app, "name": "My Role"})).await?);
+        self.call("josh@bench.test", reqwest::Method::GET, "/me".into(), Value::Null)
+            .await?;
+        Ok(Org { josh, sam, resource })
+    }
+
+    fn round_trip_figure(&mut self, operation: &str, calls: std::collections::BTreeMap<String, u64>) {
         let total: u64 = calls.values().sum();
         let scans = calls.get("Scan").copied().unwrap_or(0);
-        figures.push(Figure {
+        self.figures.push(Figure {
             measure: "DynamoDB round trips per API call".into(),
             subject: format!(
                 "{operation} ({})",
@@ -418,347 +440,336 @@ pub async fn run(out_dir: &Path, emulator: &Emulator, release_dir: &Path) -> Res
             target: "≤ 2, 0 Scans".into(),
             met: total <= 2 && scans == 0,
         });
-    };
-    // Let the stream settle so only the measured call's own work is counted.
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let meter = stack.dynamodb_units.clone();
-    let records = stack.filer_records.clone();
-    let events_so_far = || stack.published.lock().map(|p| p.len()).unwrap_or(0) as f64;
-    let records_so_far = || records.load(std::sync::atomic::Ordering::Relaxed) as f64;
-    let mut measured = cost::Measured::default();
-    let (events_before, records_before) = (events_so_far(), records_so_far());
-    counter.reset();
-    meter.reset();
-    let started = Instant::now();
-    let created = json_of(
-        call(
-            "josh@bench.test",
-            reqwest::Method::POST,
-            "/requests".into(),
-            json!({"resource_id": resource, "duration_minutes": 60}),
-        )
-        .await
-        .map_err(|e| e.to_string())?,
-    )
-    .await;
-    let open_ms = started.elapsed().as_secs_f64() * 1000.0;
-    measure_calls("create request", counter.snapshot());
-    let id = created["id"].as_str().unwrap_or_default().to_owned();
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    // The request's units include what the ticket filer did with its stream records.
-    measured.open_request = cost::Work {
-        ms: open_ms,
-        units: meter.units(),
-    };
-    counter.reset();
-    meter.reset();
-    let started = Instant::now();
-    call(
-        "riley@bench.test",
-        reqwest::Method::POST,
-        format!("/requests/{id}/approve"),
-        json!({}),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let approve_ms = started.elapsed().as_secs_f64() * 1000.0;
-    measure_calls("approve", counter.snapshot());
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    measured.approve = cost::Work {
-        ms: approve_ms,
-        units: meter.units(),
-    };
-    measured.filer_records_per_request = records_so_far() - records_before;
-    measured.events_per_request = events_so_far() - events_before;
-    meter.reset();
-    let started = Instant::now();
-    call(
-        "josh@bench.test",
-        reqwest::Method::GET,
-        format!("/requests/{id}"),
-        Value::Null,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    measured.view = cost::Work {
-        ms: started.elapsed().as_secs_f64() * 1000.0,
-        units: meter.units(),
-    };
-    let sam_request = json_of(
-        call(
-            "sam@bench.test",
-            reqwest::Method::POST,
-            "/requests".into(),
-            json!({"resource_id": resource, "duration_minutes": 60}),
-        )
-        .await
-        .map_err(|e| e.to_string())?,
-    )
-    .await["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    counter.reset();
-    call(
-        "riley@bench.test",
-        reqwest::Method::POST,
-        format!("/requests/{sam_request}/deny"),
-        json!({"comment": "no"}),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    measure_calls("deny", counter.snapshot());
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    counter.reset();
-    call(
-        admin,
-        reqwest::Method::POST,
-        format!("/resources/{resource}/users"),
-        json!({"user_id": sam_id, "duration_minutes": 30}),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    measure_calls("hand add", counter.snapshot());
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    counter.reset();
-    meter.reset();
-    let events_before = events_so_far();
-    let started = Instant::now();
-    call(
-        admin,
-        reqwest::Method::DELETE,
-        format!("/resources/{resource}/users/{}", josh_id.as_str().unwrap_or_default()),
-        Value::Null,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let end_ms = started.elapsed().as_secs_f64() * 1000.0;
-    measure_calls("hand remove", counter.snapshot());
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    measured.end_grant = cost::Work {
-        ms: end_ms,
-        units: meter.units(),
-    };
-    measured.events_per_request += events_so_far() - events_before;
-
-    for (provider, body) in [(
-        "jira",
-        json!({"base_url": sandboxes.jira.url(), "email": JIRA_EMAIL, "api_token": JIRA_API_TOKEN, "webhook_secret": "bench-jira"}),
-    )] {
-        call(admin, reqwest::Method::PUT, format!("/integrations/{provider}"), body)
-            .await
-            .map_err(|e| e.to_string())?;
     }
 
-    // 5: webhook → completed.
-    let mut latencies = Vec::new();
-    sandboxes.jira.set_webhook(Some(WebhookTarget {
-        url: format!("{}/webhooks/jira", stack.api_url),
-        secret: "bench-jira".into(),
-    }));
-    call(admin, reqwest::Method::PATCH, format!("/resources/{resource}"), json!({"ticket_propagation": {"enabled_on_grant": true, "enabled_on_revocation": false, "provider": "jira", "project": "OPS"}})).await.map_err(|e| e.to_string())?;
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    meter.reset();
-    let records_before = records_so_far();
-    for i in 0..WEBHOOK_DELIVERIES {
-        let email = format!("user{i}@bench.test");
-        let user = json_of(
-            call(
-                admin,
+    /// 3: DynamoDB round trips per API mutation, and the request units and time of each step of
+    /// a request's life for the cost model.
+    async fn round_trips(&mut self, org: &Org) -> Result<(), String> {
+        let settle = || tokio::time::sleep(Duration::from_millis(600));
+        let counter = self.stack.dynamodb_calls.clone();
+        let meter = self.stack.dynamodb_units.clone();
+        let resource = &org.resource;
+        // Let the stream settle so only the measured call's own work is counted.
+        settle().await;
+        let (events_before, records_before) = (self.events_so_far(), self.records_so_far());
+        counter.reset();
+        meter.reset();
+        let started = Instant::now();
+        let created = self
+            .call(
+                "josh@bench.test",
                 reqwest::Method::POST,
-                "/users".into(),
-                json!({"email": email, "name": format!("User {i}")}),
+                "/requests".into(),
+                json!({"resource_id": resource, "duration_minutes": 60}),
             )
-            .await
-            .map_err(|e| e.to_string())?,
+            .await?;
+        let open_ms = started.elapsed().as_secs_f64() * 1000.0;
+        self.round_trip_figure("create request", counter.snapshot());
+        let id = created["id"].as_str().unwrap_or_default().to_owned();
+        settle().await;
+        // The request's units include what the ticket filer did with its stream records.
+        self.measured.open_request = cost::Work {
+            ms: open_ms,
+            units: meter.units(),
+        };
+        counter.reset();
+        meter.reset();
+        let started = Instant::now();
+        self.call(
+            "riley@bench.test",
+            reqwest::Method::POST,
+            format!("/requests/{id}/approve"),
+            json!({}),
         )
-        .await["id"]
+        .await?;
+        let approve_ms = started.elapsed().as_secs_f64() * 1000.0;
+        self.round_trip_figure("approve", counter.snapshot());
+        settle().await;
+        self.measured.approve = cost::Work {
+            ms: approve_ms,
+            units: meter.units(),
+        };
+        self.measured.filer_records_per_request = self.records_so_far() - records_before;
+        self.measured.events_per_request = self.events_so_far() - events_before;
+        meter.reset();
+        let started = Instant::now();
+        self.call(
+            "josh@bench.test",
+            reqwest::Method::GET,
+            format!("/requests/{id}"),
+            Value::Null,
+        )
+        .await?;
+        self.measured.view = cost::Work {
+            ms: started.elapsed().as_secs_f64() * 1000.0,
+            units: meter.units(),
+        };
+        let sam_request = self
+            .call(
+                "sam@bench.test",
+                reqwest::Method::POST,
+                "/requests".into(),
+                json!({"resource_id": resource, "duration_minutes": 60}),
+            )
+            .await?["id"]
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        call(
-            admin,
+        settle().await;
+        counter.reset();
+        self.call(
+            "riley@bench.test",
+            reqwest::Method::POST,
+            format!("/requests/{sam_request}/deny"),
+            json!({"comment": "no"}),
+        )
+        .await?;
+        self.round_trip_figure("deny", counter.snapshot());
+        settle().await;
+        counter.reset();
+        self.call(
+            BENCH_ADMIN,
             reqwest::Method::POST,
             format!("/resources/{resource}/users"),
-            json!({"user_id": user, "duration_minutes": 60}),
+            json!({"user_id": org.sam, "duration_minutes": 30}),
         )
-        .await
-        .map_err(|e| e.to_string())?;
-        let grant = stack
-            .store
-            .latest_grant(
-                &grantdesk::domain::ResourceId::parse(&resource)
-                    .unwrap_or_else(grantdesk::domain::ResourceId::generate),
-                &grantdesk::domain::UserId::parse(&user).unwrap_or_else(grantdesk::domain::UserId::generate),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        let Some(grant) = grant else { continue };
-        let change_id = grant.value.latest_change_id.clone();
-        let key = loop {
-            if let Some(change) = stack.store.change(&change_id).await.map_err(|e| e.to_string())? {
-                if let Some(ticket) = change.value.ticket {
-                    break ticket.key;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        .await?;
+        self.round_trip_figure("hand add", counter.snapshot());
+        settle().await;
+        counter.reset();
+        meter.reset();
+        let events_before = self.events_so_far();
+        let started = Instant::now();
+        self.call(
+            BENCH_ADMIN,
+            reqwest::Method::DELETE,
+            format!("/resources/{resource}/users/{}", org.josh),
+            Value::Null,
+        )
+        .await?;
+        let end_ms = started.elapsed().as_secs_f64() * 1000.0;
+        self.round_trip_figure("hand remove", counter.snapshot());
+        settle().await;
+        self.measured.end_grant = cost::Work {
+            ms: end_ms,
+            units: meter.units(),
         };
-        let started = Instant::now();
-        sandboxes
-            .jira
-            .with(|j, s| j.set_state(&key, TicketState::Done, s))
-            .await;
-        loop {
-            let change = stack.store.change(&change_id).await.map_err(|e| e.to_string())?;
-            if change.is_some_and(|c| c.value.propagation == grantdesk::domain::PropagationStatus::Completed) {
-                break;
-            }
-            if started.elapsed() > Duration::from_secs(10) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        self.measured.events_per_request += self.events_so_far() - events_before;
+        Ok(())
     }
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let cycles = WEBHOOK_DELIVERIES as f64;
-    let cycle_units = meter.units();
-    // Each cycle also creates its user (POST /users): counted in, so an upper bound.
-    measured.filer_records_per_cycle = (records_so_far() - records_before) / cycles;
-    let (p50, lo, hi) = stats(latencies.clone());
-    measured.propagation_cycle = cost::Work {
-        ms: p50,
-        units: cost::Units {
-            read: cycle_units.read / cycles,
-            write: cycle_units.write / cycles,
-        },
-    };
-    let p95 = percentile(&mut latencies, 0.95);
-    let p99 = percentile(&mut latencies, 0.99);
-    figures.push(Figure {
-        measure: "signed webhook → change completed".into(),
-        subject: format!("p50 over {WEBHOOK_DELIVERIES} deliveries"),
-        value: p50,
-        min: lo,
-        max: hi,
-        unit: "ms".into(),
-        target: "(p95 < 1 s)".into(),
-        met: true,
-    });
-    figures.push(Figure {
-        measure: "signed webhook → change completed".into(),
-        subject: format!("p95 over {WEBHOOK_DELIVERIES} deliveries"),
-        value: p95,
-        min: lo,
-        max: hi,
-        unit: "ms".into(),
-        target: "< 1000 ms; poll path worst case: one schedule period (120 s)".into(),
-        met: p95 < 1000.0,
-    });
-    figures.push(Figure {
-        measure: "signed webhook → change completed".into(),
-        subject: format!("p99 over {WEBHOOK_DELIVERIES} deliveries"),
-        value: p99,
-        min: lo,
-        max: hi,
-        unit: "ms".into(),
-        target: "(reported)".into(),
-        met: true,
-    });
 
-    // 6: API under load.
-    for concurrency in [1usize, 4, 16] {
-        let requests = LOAD_REQUESTS;
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        let per_task = requests / concurrency;
-        for t in 0..concurrency {
-            let http = http.clone();
-            let api = stack.api_url.clone();
-            let token = secret.mint(admin, "bench", 600);
-            let resource = resource.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut samples = Vec::new();
-                let mut errors = 0usize;
-                for i in 0..per_task {
-                    let begun = Instant::now();
-                    let response = if i % 4 == 0 {
-                        http.patch(format!("{api}/resources/{resource}"))
-                            .bearer_auth(&token)
-                            .json(&json!({"name": format!("My Role {t}-{i}")}))
-                            .send()
-                            .await
-                    } else {
-                        http.get(format!("{api}/resources/{resource}/users?limit=20"))
-                            .bearer_auth(&token)
-                            .send()
-                            .await
-                    };
-                    match response {
-                        // A PATCH racing another PATCH loses with 409 by design; anything else is an error.
-                        Ok(r) if r.status().is_success() || r.status().as_u16() == 409 => {}
-                        _ => errors += 1,
+    /// 5: signed webhook → change completed, over full add → file → webhook → completed cycles.
+    async fn webhook_latency(&mut self, org: &Org) -> Result<(), String> {
+        let resource = &org.resource;
+        self.call(
+            BENCH_ADMIN,
+            reqwest::Method::PUT,
+            "/integrations/jira".into(),
+            json!({"base_url": self.sandboxes.jira.url(), "email": JIRA_EMAIL, "api_token": JIRA_API_TOKEN, "webhook_secret": "bench-jira"}),
+        )
+        .await?;
+        let mut latencies = Vec::new();
+        self.sandboxes.jira.set_webhook(Some(WebhookTarget {
+            url: format!("{}/webhooks/jira", self.stack.api_url),
+            secret: "bench-jira".into(),
+        }));
+        self.call(
+            BENCH_ADMIN,
+            reqwest::Method::PATCH,
+            format!("/resources/{resource}"),
+            json!({"ticket_propagation": {"enabled_on_grant": true, "enabled_on_revocation": false, "provider": "jira", "project": "OPS"}}),
+        )
+        .await?;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let meter = self.stack.dynamodb_units.clone();
+        meter.reset();
+        let records_before = self.records_so_far();
+        let store = &self.stack.store;
+        let resource_id =
+            grantdesk::domain::ResourceId::parse(resource).unwrap_or_else(grantdesk::domain::ResourceId::generate);
+        for i in 0..WEBHOOK_DELIVERIES {
+            let email = format!("user{i}@bench.test");
+            let user = self
+                .call(
+                    BENCH_ADMIN,
+                    reqwest::Method::POST,
+                    "/users".into(),
+                    json!({"email": email, "name": format!("User {i}")}),
+                )
+                .await?["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            self.call(
+                BENCH_ADMIN,
+                reqwest::Method::POST,
+                format!("/resources/{resource}/users"),
+                json!({"user_id": user, "duration_minutes": 60}),
+            )
+            .await?;
+            let user_id = grantdesk::domain::UserId::parse(&user).unwrap_or_else(grantdesk::domain::UserId::generate);
+            let grant = store
+                .latest_grant(&resource_id, &user_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            let Some(grant) = grant else { continue };
+            let change_id = grant.value.latest_change_id.clone();
+            let key = loop {
+                if let Some(change) = store.change(&change_id).await.map_err(|e| e.to_string())? {
+                    if let Some(ticket) = change.value.ticket {
+                        break ticket.key;
                     }
-                    samples.push(begun.elapsed().as_secs_f64() * 1000.0);
                 }
-                (samples, errors)
-            }));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            let started = Instant::now();
+            self.sandboxes
+                .jira
+                .with(|j, s| j.set_state(&key, TicketState::Done, s))
+                .await;
+            loop {
+                let change = store.change(&change_id).await.map_err(|e| e.to_string())?;
+                if change.is_some_and(|c| c.value.propagation == grantdesk::domain::PropagationStatus::Completed) {
+                    break;
+                }
+                if started.elapsed() > Duration::from_secs(10) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
         }
-        let mut samples = Vec::new();
-        let mut errors = 0;
-        for task in tasks {
-            let (s, e) = task.await.map_err(|e| e.to_string())?;
-            samples.extend(s);
-            errors += e;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let cycles = WEBHOOK_DELIVERIES as f64;
+        let cycle_units = meter.units();
+        // Each cycle also creates its user (POST /users): counted in, so an upper bound.
+        self.measured.filer_records_per_cycle = (self.records_so_far() - records_before) / cycles;
+        let (p50, lo, hi) = stats(latencies.clone());
+        self.measured.propagation_cycle = cost::Work {
+            ms: p50,
+            units: cost::Units {
+                read: cycle_units.read / cycles,
+                write: cycle_units.write / cycles,
+            },
+        };
+        let p95 = percentile(&mut latencies, 0.95);
+        let p99 = percentile(&mut latencies, 0.99);
+        for (which, value, target, met) in [
+            ("p50", p50, "(p95 < 1 s)", true),
+            (
+                "p95",
+                p95,
+                "< 1000 ms; poll path worst case: one schedule period (120 s)",
+                p95 < 1000.0,
+            ),
+            ("p99", p99, "(reported)", true),
+        ] {
+            self.figures.push(Figure {
+                measure: "signed webhook → change completed".into(),
+                subject: format!("{which} over {WEBHOOK_DELIVERIES} deliveries"),
+                value,
+                min: lo,
+                max: hi,
+                unit: "ms".into(),
+                target: target.into(),
+                met,
+            });
         }
-        let elapsed = started.elapsed().as_secs_f64();
-        let throughput = samples.len() as f64 / elapsed;
-        let p50 = percentile(&mut samples, 0.5);
-        let p99 = percentile(&mut samples, 0.99);
-        let subject = format!(
-            "{concurrency} concurrent, {} requests (3:1 reads:writes)",
-            samples.len()
-        );
-        figures.push(Figure::single(
-            "API throughput",
-            subject.clone(),
-            throughput,
-            "req/s",
-            "(reported)",
-            true,
-        ));
-        figures.push(Figure {
-            measure: "API latency p50 / p99".into(),
-            subject: subject.clone(),
-            value: p50,
-            min: p50,
-            max: p99,
-            unit: "ms (min column p50, max column p99)".into(),
-            target: "(reported)".into(),
-            met: true,
-        });
-        figures.push(Figure {
-            measure: "API errors".into(),
-            subject,
-            value: errors as f64,
-            min: errors as f64,
-            max: errors as f64,
-            unit: "count".into(),
-            target: "0".into(),
-            met: errors == 0,
-        });
+        Ok(())
     }
 
-    drop(stack);
-    let (sync_figures, per_1000_read, per_changed) = sync_at_scale(endpoints, &secret).await?;
-    figures.extend(sync_figures);
-    measured.sync_run_per_1000_read = per_1000_read;
-    measured.sync_per_changed_ticket = per_changed;
-    measured.sync_read_cap = (3 * grantdesk::usecases::sync::DEFAULT_BUDGET) as f64;
+    /// 6: the API under load at 1, 4 and 16 concurrent clients (3:1 reads:writes).
+    async fn api_load(&mut self, org: &Org) -> Result<(), String> {
+        for concurrency in [1usize, 4, 16] {
+            let requests = LOAD_REQUESTS;
+            let started = Instant::now();
+            let mut tasks = Vec::new();
+            let per_task = requests / concurrency;
+            for t in 0..concurrency {
+                let http = self.http.clone();
+                let api = self.stack.api_url.clone();
+                let token = self.secret.mint(BENCH_ADMIN, "bench", 600);
+                let resource = org.resource.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut samples = Vec::new();
+                    let mut errors = 0usize;
+                    for i in 0..per_task {
+                        let begun = Instant::now();
+                        let response = if i % 4 == 0 {
+                            http.patch(format!("{api}/resources/{resource}"))
+                                .bearer_auth(&token)
+                                .json(&json!({"name": format!("My Role {t}-{i}")}))
+                                .send()
+                                .await
+                        } else {
+                            http.get(format!("{api}/resources/{resource}/users?limit=20"))
+                                .bearer_auth(&token)
+                                .send()
+                                .await
+                        };
+                        match response {
+                            // A PATCH racing another PATCH loses with 409 by design; anything else is an error.
+                            Ok(r) if r.status().is_success() || r.status().as_u16() == 409 => {}
+                            _ => errors += 1,
+                        }
+                        samples.push(begun.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    (samples, errors)
+                }));
+            }
+            let mut samples = Vec::new();
+            let mut errors = 0;
+            for task in tasks {
+                let (s, e) = task.await.map_err(|e| e.to_string())?;
+                samples.extend(s);
+                errors += e;
+            }
+            let elapsed = started.elapsed().as_secs_f64();
+            let throughput = samples.len() as f64 / elapsed;
+            let p50 = percentile(&mut samples, 0.5);
+            let p99 = percentile(&mut samples, 0.99);
+            let subject = format!(
+                "{concurrency} concurrent, {} requests (3:1 reads:writes)",
+                samples.len()
+            );
+            self.figures.push(Figure::single(
+                "API throughput",
+                subject.clone(),
+                throughput,
+                "req/s",
+                "(reported)",
+                true,
+            ));
+            self.figures.push(Figure {
+                measure: "API latency p50 / p99".into(),
+                subject: subject.clone(),
+                value: p50,
+                min: p50,
+                max: p99,
+                unit: "ms (min column p50, max column p99)".into(),
+                target: "(reported)".into(),
+                met: true,
+            });
+            self.figures.push(Figure {
+                measure: "API errors".into(),
+                subject,
+                value: errors as f64,
+                min: errors as f64,
+                max: errors as f64,
+                unit: "count".into(),
+                target: "0".into(),
+                met: errors == 0,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The cost model's monthly bill for each size of organisation, each also a figure.
+fn monthly_bills(measured: &cost::Measured, figures: &mut Vec<Figure>) -> Vec<(cost::Usage, cost::Bill)> {
     let mut bills = Vec::new();
     for usage in cost::Usage::sizes() {
-        let bill = cost::monthly(&measured, &usage);
+        let bill = cost::monthly(measured, &usage);
         figures.push(Figure::single(
             "monthly AWS bill (cost model)",
             format!(
@@ -772,18 +783,7 @@ pub async fn run(out_dir: &Path, emulator: &Emulator, release_dir: &Path) -> Res
         ));
         bills.push((usage, bill));
     }
-    for (name, mb) in emulator.resident_mb() {
-        figures.push(Figure::single(
-            "emulator memory after the bench",
-            name,
-            mb.unwrap_or(f64::NAN),
-            "MB resident",
-            "(reported; moto held 13.5 GB after 1,500 transactions)",
-            true,
-        ));
-    }
-    write_report(out_dir, &figures, &cost_section(&measured, &bills))?;
-    Ok(figures)
+    bills
 }
 
 /// One status-sync run over 10,000 open tickets spread over the three sandbox providers, then
@@ -792,8 +792,8 @@ async fn sync_at_scale(
     endpoints: &Endpoints,
     secret: &DevTokenSecret,
 ) -> Result<(Vec<Figure>, cost::Work, cost::Work), String> {
-    use grantdesk::domain::{AppId, Grant, RequestConfig, Resource, ResourceId, UserId};
     let mut figures = Vec::new();
+    let per_provider = TICKETS_PER_PROVIDER;
     let sandboxes = Sandboxes::start().await?;
     let stack = LocalStack::start(StackOptions {
         endpoints: endpoints.clone(),
@@ -806,135 +806,7 @@ async fn sync_at_scale(
         oidc: None,
     })
     .await?;
-    let http = reqwest::Client::new();
-    let token = secret.mint("admin@bench.test", "bench", 600);
-    for (provider, body) in [
-        (
-            "jira",
-            json!({"base_url": sandboxes.jira.url(), "email": JIRA_EMAIL, "api_token": JIRA_API_TOKEN, "webhook_secret": "bench-jira"}),
-        ),
-        (
-            "linear",
-            json!({"base_url": sandboxes.linear.url(), "api_key": LINEAR_API_KEY, "webhook_secret": "bench-linear"}),
-        ),
-        (
-            "servicenow",
-            json!({"base_url": sandboxes.servicenow.url(), "username": SERVICENOW_USERNAME, "password": SERVICENOW_PASSWORD, "webhook_secret": "bench-sn"}),
-        ),
-    ] {
-        let response = http
-            .put(format!("{}/integrations/{provider}", stack.api_url))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("connecting {provider}: {}", response.status()));
-        }
-    }
-    // Every ticket is linked to one active grant, so each stays watched run after run (a linked
-    // ticket that is open changes nothing), like a large organisation's open tickets.
-    let now = grantdesk::domain::now();
-    let resource = Resource {
-        id: ResourceId::generate(),
-        app_id: AppId::generate(),
-        name: "bench".into(),
-        admin_group_id: None,
-        request_config: RequestConfig::default(),
-        ticket_propagation: None,
-        last_synced_at: None,
-        created_at: now,
-    };
-    let (anchor, change) = Grant::add_by_hand(&resource, &UserId::generate(), &UserId::generate(), None, None, now)
-        .map_err(|e| e.to_string())?;
-    stack
-        .store
-        .start_grant(&anchor, &change)
-        .await
-        .map_err(|e| e.to_string())?;
-    let anchor = anchor.id;
-    let per_provider: usize = 3334;
-    let now = grantdesk::domain::now();
-    let jira_ids: Vec<(String, String)> = sandboxes
-        .jira
-        .with(|j, _| {
-            for i in 0..per_provider {
-                j.add_issue("OPS", &format!("t{i}"));
-            }
-            (j.issues.iter().map(|i| (i.id.clone(), i.key.clone())).collect(), vec![])
-        })
-        .await;
-    let jira_url = sandboxes.jira.url();
-    // Tracked as each provider reports them (key and link), as the filer records them.
-    let jira_ids: Vec<(String, String, String)> = jira_ids
-        .into_iter()
-        .map(|(id, key)| (id, format!("{jira_url}/browse/{key}"), key))
-        .collect();
-    let linear_ids: Vec<(String, String, String)> = sandboxes
-        .linear
-        .with(|l, _| {
-            for i in 0..per_provider {
-                l.add_issue("ENG", &format!("t{i}"));
-            }
-            (
-                l.issues
-                    .iter()
-                    .map(|i| {
-                        let url = format!("https://linear.app/sandbox/issue/{}", i.identifier);
-                        (i.id.clone(), url, i.identifier.clone())
-                    })
-                    .collect(),
-                vec![],
-            )
-        })
-        .await;
-    let servicenow_url = sandboxes.servicenow.url();
-    let sn_ids: Vec<(String, String, String)> = sandboxes
-        .servicenow
-        .with(|s, _| {
-            for i in 0..per_provider {
-                s.add_ticket("incident", &format!("t{i}"));
-            }
-            (
-                s.tables["incident"]
-                    .iter()
-                    .map(|r| {
-                        let sys_id = &r["sys_id"];
-                        let url = format!("{servicenow_url}/nav_to.do?uri=incident.do%3Fsys_id%3D{sys_id}");
-                        (format!("incident:{sys_id}"), url, r["number"].clone())
-                    })
-                    .collect(),
-                vec![],
-            )
-        })
-        .await;
-    for (provider, ids) in [
-        (TicketProviderKind::Jira, &jira_ids),
-        (TicketProviderKind::Linear, &linear_ids),
-        (TicketProviderKind::Servicenow, &sn_ids),
-    ] {
-        for (id, url, key) in ids.iter() {
-            let ticket = TrackedTicket {
-                provider,
-                remote_id: id.clone(),
-                key: key.clone(),
-                url: url.clone(),
-                purpose: TicketPurpose::Linked {
-                    grant_id: anchor.clone(),
-                },
-                resource_id: None,
-                state: TicketState::Open,
-                watching: true,
-                last_synced_at: now,
-            };
-            stack
-                .store
-                .save_tracked_ticket(0, &ticket)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-    }
+    open_tickets(&stack, &sandboxes, secret, per_provider).await?;
     let sync_run = |label: &'static str| {
         let stack = &stack;
         let sandboxes = &sandboxes;
@@ -1083,6 +955,145 @@ async fn sync_at_scale(
     ));
 
     Ok((figures, quiet, per_changed))
+}
+
+/// The sandbox providers connected, and `per_provider` open tickets in each, tracked as linked
+/// tickets of one active grant so each stays watched run after run (an open linked ticket
+/// changes nothing), like a large organisation's open tickets.
+async fn open_tickets(
+    stack: &LocalStack,
+    sandboxes: &Sandboxes,
+    secret: &DevTokenSecret,
+    per_provider: usize,
+) -> Result<(), String> {
+    use grantdesk::domain::{AppId, Grant, RequestConfig, Resource, ResourceId, UserId};
+    let http = reqwest::Client::new();
+    let token = secret.mint("admin@bench.test", "bench", 600);
+    for (provider, body) in [
+        (
+            "jira",
+            json!({"base_url": sandboxes.jira.url(), "email": JIRA_EMAIL, "api_token": JIRA_API_TOKEN, "webhook_secret": "bench-jira"}),
+        ),
+        (
+            "linear",
+            json!({"base_url": sandboxes.linear.url(), "api_key": LINEAR_API_KEY, "webhook_secret": "bench-linear"}),
+        ),
+        (
+            "servicenow",
+            json!({"base_url": sandboxes.servicenow.url(), "username": SERVICENOW_USERNAME, "password": SERVICENOW_PASSWORD, "webhook_secret": "bench-sn"}),
+        ),
+    ] {
+        let response = http
+            .put(format!("{}/integrations/{provider}", stack.api_url))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("connecting {provider}: {}", response.status()));
+        }
+    }
+    let now = grantdesk::domain::now();
+    let resource = Resource {
+        id: ResourceId::generate(),
+        app_id: AppId::generate(),
+        name: "bench".into(),
+        admin_group_id: None,
+        request_config: RequestConfig::default(),
+        ticket_propagation: None,
+        last_synced_at: None,
+        created_at: now,
+    };
+    let (anchor, change) = Grant::add_by_hand(&resource, &UserId::generate(), &UserId::generate(), None, None, now)
+        .map_err(|e| e.to_string())?;
+    stack
+        .store
+        .start_grant(&anchor, &change)
+        .await
+        .map_err(|e| e.to_string())?;
+    let anchor = anchor.id;
+    let now = grantdesk::domain::now();
+    let jira_ids: Vec<(String, String)> = sandboxes
+        .jira
+        .with(|j, _| {
+            for i in 0..per_provider {
+                j.add_issue("OPS", &format!("t{i}"));
+            }
+            (j.issues.iter().map(|i| (i.id.clone(), i.key.clone())).collect(), vec![])
+        })
+        .await;
+    let jira_url = sandboxes.jira.url();
+    // Tracked as each provider reports them (key and link), as the filer records them.
+    let jira_ids: Vec<(String, String, String)> = jira_ids
+        .into_iter()
+        .map(|(id, key)| (id, format!("{jira_url}/browse/{key}"), key))
+        .collect();
+    let linear_ids: Vec<(String, String, String)> = sandboxes
+        .linear
+        .with(|l, _| {
+            for i in 0..per_provider {
+                l.add_issue("ENG", &format!("t{i}"));
+            }
+            (
+                l.issues
+                    .iter()
+                    .map(|i| {
+                        let url = format!("https://linear.app/sandbox/issue/{}", i.identifier);
+                        (i.id.clone(), url, i.identifier.clone())
+                    })
+                    .collect(),
+                vec![],
+            )
+        })
+        .await;
+    let servicenow_url = sandboxes.servicenow.url();
+    let sn_ids: Vec<(String, String, String)> = sandboxes
+        .servicenow
+        .with(|s, _| {
+            for i in 0..per_provider {
+                s.add_ticket("incident", &format!("t{i}"));
+            }
+            (
+                s.tables["incident"]
+                    .iter()
+                    .map(|r| {
+                        let sys_id = &r["sys_id"];
+                        let url = format!("{servicenow_url}/nav_to.do?uri=incident.do%3Fsys_id%3D{sys_id}");
+                        (format!("incident:{sys_id}"), url, r["number"].clone())
+                    })
+                    .collect(),
+                vec![],
+            )
+        })
+        .await;
+    for (provider, ids) in [
+        (TicketProviderKind::Jira, &jira_ids),
+        (TicketProviderKind::Linear, &linear_ids),
+        (TicketProviderKind::Servicenow, &sn_ids),
+    ] {
+        for (id, url, key) in ids.iter() {
+            let ticket = TrackedTicket {
+                provider,
+                remote_id: id.clone(),
+                key: key.clone(),
+                url: url.clone(),
+                purpose: TicketPurpose::Linked {
+                    grant_id: anchor.clone(),
+                },
+                resource_id: None,
+                state: TicketState::Open,
+                watching: true,
+                last_synced_at: now,
+            };
+            stack
+                .store
+                .save_tracked_ticket(0, &ticket)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 /// The cost model's section of BENCHMARKS.md: the bill of each size by service, what was
