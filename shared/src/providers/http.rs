@@ -1,7 +1,7 @@
 //! The HTTP layer every provider client shares: one connection pool, timeouts, bounded
 //! retries with jittered exponential backoff, rate-limit handling, and a call counter.
 
-use super::{ProviderError, ProviderErrorKind, ProviderResult};
+use super::{ProviderError, ProviderErrorKind, ProviderResult, Refused};
 use crate::domain::TicketProviderKind;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Client, RequestBuilder, StatusCode};
@@ -84,6 +84,7 @@ impl Answer {
             kind: ProviderErrorKind::BadResponse,
             status: Some(self.status.as_u16()),
             message: format!("unexpected answer: {e}"),
+            refused: Default::default(),
         })
     }
 }
@@ -146,6 +147,7 @@ impl ProviderHttp {
         retry: Retry,
         build: impl Fn(&Client) -> RequestBuilder,
         rate_limited: impl Fn(StatusCode, &[u8]) -> bool,
+        refusal: impl Fn(&[u8]) -> Refused,
     ) -> ProviderResult<Answer> {
         let error = |kind, status: Option<StatusCode>, message: String| ProviderError {
             provider,
@@ -153,6 +155,7 @@ impl ProviderHttp {
             kind,
             status: status.map(|s| s.as_u16()),
             message,
+            refused: Default::default(),
         };
         let deadline = tokio::time::Instant::now() + self.policy.call_budget;
         let out_of_time = || {
@@ -256,7 +259,9 @@ impl ProviderHttp {
                 StatusCode::NOT_FOUND => ProviderErrorKind::NotFound,
                 _ => ProviderErrorKind::Rejected,
             };
-            return Err(error(kind, Some(status), status_message(status, &body)));
+            let mut refused = error(kind, Some(status), status_message(status, &body));
+            refused.refused = refusal(&body);
+            return Err(refused);
         }
     }
 }
@@ -332,6 +337,7 @@ mod tests {
                 Retry::Safe,
                 |client| client.get(&url),
                 |_, _| false,
+                |_| Refused::Unspecified,
             )
             .await
             .unwrap_err();

@@ -3,7 +3,7 @@
 
 use super::http::{Answer, Retry};
 use super::{
-    NewTicket, ProviderError, ProviderErrorKind, ProviderHttp, ProviderResult, RemoteTicket, StateOverrides,
+    NewTicket, ProviderError, ProviderErrorKind, ProviderHttp, ProviderResult, Refused, RemoteTicket, StateOverrides,
     TicketHandle, TicketProvider,
 };
 use crate::domain::catalog::DEFAULT_JIRA_ISSUE_TYPE;
@@ -175,6 +175,20 @@ fn jql_string(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// The fields a refusal names: the keys of the answer's `errors` object
+/// (`{"errorMessages": [], "errors": {"assignee": "..."}}`).
+fn refused_fields(body: &[u8]) -> Refused {
+    let fields: Vec<String> = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|answer| answer.get("errors")?.as_object().map(|e| e.keys().cloned().collect()))
+        .unwrap_or_default();
+    if fields.is_empty() {
+        Refused::Unspecified
+    } else {
+        Refused::Fields(fields)
+    }
+}
+
 impl JiraClient {
     /// A client for the site at `base_url`.
     pub fn new(
@@ -221,6 +235,7 @@ impl JiraClient {
                     }
                 },
                 |status, _| status == StatusCode::TOO_MANY_REQUESTS,
+                refused_fields,
             )
             .await
     }
@@ -298,6 +313,7 @@ impl JiraClient {
                         kind: ProviderErrorKind::BadResponse,
                         status: Some(answer.status.as_u16()),
                         message: "the answer has no id or key".into(),
+                        refused: Default::default(),
                     });
                 };
                 Ok(RemoteTicket {
@@ -385,6 +401,7 @@ impl TicketProvider for JiraClient {
                 "project {project} has no issue type '{wanted}' (it has: {}); name one of them as the target's issue_type",
                 usable.join(", ")
             ),
+            refused: Default::default(),
         })
     }
 
@@ -409,7 +426,7 @@ impl TicketProvider for JiraClient {
             Err(err)
                 if ticket.assignee.is_some()
                     && err.kind == ProviderErrorKind::Rejected
-                    && err.message.contains("\"assignee\"") =>
+                    && err.refused.field("assignee") =>
             {
                 tracing::warn!(error = %err, "Jira refused the assignee; filing unassigned");
                 let mut created = self.create_issue(ticket, &label, None).await?;
@@ -464,6 +481,7 @@ impl TicketProvider for JiraClient {
                             "Jira could not read issue {} ({}); read again later",
                             errored[0].id, errored[0].error_message
                         ),
+                        refused: Default::default(),
                     });
                 }
                 pending = errored.into_iter().map(|e| e.id).collect();
@@ -535,6 +553,7 @@ impl TicketProvider for JiraClient {
                 kind: ProviderErrorKind::Rejected,
                 status: None,
                 message: "the workflow offers no transition into a done status".into(),
+                refused: Default::default(),
             })?;
         if !note.is_empty() {
             self.comment(ticket, note).await?;
@@ -560,6 +579,7 @@ impl TicketProvider for JiraClient {
                         .query(&[("project", project), ("query", email), ("maxResults", "10")])
                 },
                 |status, _| status == StatusCode::TOO_MANY_REQUESTS,
+                refused_fields,
             )
             .await?;
         let users: Vec<User> = self.decode(&operation, &answer)?;
@@ -634,6 +654,20 @@ impl TicketProvider for JiraClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_names_the_fields_of_its_errors_object() {
+        let refused =
+            refused_fields(br#"{"errorMessages":[],"errors":{"assignee":"User 'x' cannot be assigned issues."}}"#);
+        assert_eq!(refused, Refused::Fields(vec!["assignee".into()]));
+        assert!(refused.field("assignee"));
+        assert!(!refused.field("summary"));
+        // The field's name is the key, never words in a message.
+        let message_only = refused_fields(br#"{"errorMessages":["the assignee is wrong"],"errors":{}}"#);
+        assert_eq!(message_only, Refused::Unspecified);
+        assert!(!message_only.field("assignee"));
+        assert_eq!(refused_fields(b"<html>bad gateway</html>"), Refused::Unspecified);
+    }
 
     #[test]
     fn descriptions_become_adf_paragraphs() {

@@ -4,7 +4,7 @@
 
 use super::http::{Answer, Retry};
 use super::{
-    NewTicket, ProviderError, ProviderErrorKind, ProviderHttp, ProviderResult, RemoteTicket, StateOverrides,
+    NewTicket, ProviderError, ProviderErrorKind, ProviderHttp, ProviderResult, Refused, RemoteTicket, StateOverrides,
     TicketHandle, TicketProvider,
 };
 use crate::domain::{TicketProviderKind, TicketState};
@@ -148,6 +148,29 @@ fn is_rate_limited(status: StatusCode, body: &[u8]) -> bool {
         })
 }
 
+/// What a refusal's GraphQL errors say was refused: Linear gives a duplicate id no code of its
+/// own (`INVALID_INPUT`), only the message "Entity already exists with this id".
+fn refused_by(errors: &[Value]) -> Refused {
+    let duplicate = errors.iter().any(|error| {
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.to_lowercase().contains("already exists"))
+    });
+    if duplicate {
+        Refused::Duplicate
+    } else {
+        Refused::Unspecified
+    }
+}
+
+/// [`refused_by`] for an answer refused with an HTTP error status.
+fn refusal(body: &[u8]) -> Refused {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|answer| answer["errors"].as_array().map(|errors| refused_by(errors)))
+        .unwrap_or_default()
+}
+
 fn is_rate_limit_error(error: &Value) -> bool {
     let extensions = &error["extensions"];
     extensions["code"]
@@ -176,6 +199,7 @@ impl LinearClient {
             kind,
             status,
             message,
+            refused: Default::default(),
         }
     }
 
@@ -195,6 +219,7 @@ impl LinearClient {
                         .json(&body)
                 },
                 is_rate_limited,
+                refusal,
             )
             .await;
         let answer = match result {
@@ -238,7 +263,11 @@ impl LinearClient {
             } else {
                 ProviderErrorKind::Rejected
             };
-            return Err(self.error(operation, kind, status, message));
+            let mut error = self.error(operation, kind, status, message);
+            if kind == ProviderErrorKind::Rejected {
+                error.refused = refused_by(errors);
+            }
+            return Err(error);
         }
         Ok(body["data"].clone())
     }
@@ -410,11 +439,7 @@ impl TicketProvider for LinearClient {
         {
             Ok(_) => Ok(()),
             // Already there from an earlier attempt.
-            Err(err)
-                if err.kind == ProviderErrorKind::Rejected && err.message.to_lowercase().contains("already exists") =>
-            {
-                Ok(())
-            }
+            Err(err) if err.refused == Refused::Duplicate => Ok(()),
             Err(err) => Err(err),
         }
     }
@@ -521,6 +546,16 @@ impl TicketProvider for LinearClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duplicate_id_is_read_from_the_graphql_errors() {
+        let duplicate =
+            br#"{"errors":[{"message":"Entity already exists with this id","extensions":{"code":"INVALID_INPUT"}}]}"#;
+        assert_eq!(refusal(duplicate), Refused::Duplicate);
+        let other = br#"{"errors":[{"message":"Argument Validation Error","extensions":{"code":"INVALID_INPUT"}}]}"#;
+        assert_eq!(refusal(other), Refused::Unspecified);
+        assert_eq!(refusal(b"not json"), Refused::Unspecified);
+    }
 
     #[test]
     fn states_map_on_type_unless_overridden() {

@@ -53,6 +53,27 @@ pub struct ProviderError {
     pub status: Option<u16>,
     /// What went wrong (includes the status line when there is one).
     pub message: String,
+    /// What the provider said it refused, where its answer says so in a form read here.
+    pub refused: Refused,
+}
+
+/// What a provider refused, read from its answer where it says so.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Refused {
+    /// Nothing more specific than the error's kind.
+    #[default]
+    Unspecified,
+    /// These fields of the request, by name (Jira: the keys of the answer's `errors` object).
+    Fields(Vec<String>),
+    /// Something with the id sent exists already (Linear: an entity with the given id).
+    Duplicate,
+}
+
+impl Refused {
+    /// Whether the provider refused the request's field `name`.
+    pub fn field(&self, name: &str) -> bool {
+        matches!(self, Self::Fields(fields) if fields.iter().any(|f| f == name))
+    }
 }
 
 impl ProviderError {

@@ -6,7 +6,7 @@
 
 use super::http::{Answer, Retry};
 use super::{
-    NewTicket, ProviderError, ProviderErrorKind, ProviderHttp, ProviderResult, RemoteTicket, StateOverrides,
+    NewTicket, ProviderError, ProviderErrorKind, ProviderHttp, ProviderResult, Refused, RemoteTicket, StateOverrides,
     TicketHandle, TicketProvider,
 };
 use crate::domain::{TicketProviderKind, TicketState};
@@ -154,6 +154,7 @@ impl ServiceNowClient {
                     }
                 },
                 |status, _| status == StatusCode::TOO_MANY_REQUESTS,
+                |_| Refused::Unspecified,
             )
             .await
     }
@@ -230,6 +231,7 @@ impl ServiceNowClient {
             kind: ProviderErrorKind::Rejected,
             status: None,
             message,
+            refused: Default::default(),
         }
     }
 }
