@@ -160,7 +160,7 @@ impl Api {
                     }
                 }
             };
-            let is_admin = user.is_admin || self.config.bootstrap_admins.contains(&user.email);
+            let is_admin = self.config.org_admin(&user);
             return Ok((Caller { user, is_admin, groups }, api));
         }
         Err(ApiError::conflict("conflict", "the user is being created; retry"))

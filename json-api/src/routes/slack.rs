@@ -99,7 +99,7 @@ async fn principal(api: &Api, slack: &ConnectedSlack, user: &str) -> Result<Prin
     };
     let user = user.value;
     Ok(Principal {
-        org_admin: user.is_admin || api.config.bootstrap_admins.contains(&user.email),
+        org_admin: api.config.org_admin(&user),
         user_id: user.id,
         via: Some("slack"),
         groups: None,

@@ -113,8 +113,7 @@ impl ResourceAccess {
         resource: &ResourceId,
         user: &UserId,
     ) -> Result<UserAccess, AccessError> {
-        let (loaded, _) = LoadedResource::administered(&self.store, principal, resource).await?;
-        let grant = self.latest_grant(&loaded, user).await?;
+        let (loaded, grant) = self.latest_grant(principal, resource, user).await?;
         let reason = RevocationReason::ManualRemoval {
             admin_id: principal.user_id.clone(),
         };
@@ -137,8 +136,7 @@ impl ResourceAccess {
         resource: &ResourceId,
         user: &UserId,
     ) -> Result<UserAccess, AccessError> {
-        let (loaded, _) = LoadedResource::administered(&self.store, principal, resource).await?;
-        let grant = self.latest_grant(&loaded, user).await?;
+        let (_, grant) = self.latest_grant(principal, resource, user).await?;
         let change = self
             .store
             .change(&grant.value.latest_change_id)
@@ -153,10 +151,19 @@ impl ResourceAccess {
         })
     }
 
-    async fn latest_grant(&self, loaded: &LoadedResource, user: &UserId) -> Result<Versioned<Grant>, AccessError> {
-        self.store
+    /// The resource, once `principal` may administer it, and `user`'s latest grant on it.
+    async fn latest_grant(
+        &self,
+        principal: &Principal,
+        resource: &ResourceId,
+        user: &UserId,
+    ) -> Result<(LoadedResource, Versioned<Grant>), AccessError> {
+        let (loaded, _) = LoadedResource::administered(&self.store, principal, resource).await?;
+        let grant = self
+            .store
             .latest_grant(&loaded.resource.value.id, user)
             .await?
-            .ok_or_else(|| AccessError::NoAccess(user.clone()))
+            .ok_or_else(|| AccessError::NoAccess(user.clone()))?;
+        Ok((loaded, grant))
     }
 }
