@@ -160,7 +160,7 @@ impl Api {
                     }
                 }
             };
-            let is_admin = self.config.org_admin(&user);
+            let is_admin = grantdesk::usecases::authorization::org_admin(&user, &self.config.bootstrap_admins);
             return Ok((Caller { user, is_admin, groups }, api));
         }
         Err(ApiError::conflict("conflict", "the user is being created; retry"))

@@ -141,13 +141,6 @@ impl Config for ApiConfig {
     }
 }
 
-impl ApiConfig {
-    /// Whether `user` is an org admin: by the directory, or by the bootstrap list.
-    pub fn org_admin(&self, user: &crate::domain::User) -> bool {
-        user.is_admin || self.bootstrap_admins.contains(&user.email)
-    }
-}
-
 /// The prefix of integration secrets' names when `GRANTDESK_SECRET_PREFIX` is unset.
 pub const DEFAULT_SECRET_PREFIX: &str = "grantdesk/";
 /// The event bus when `GRANTDESK_EVENT_BUS` is unset.

@@ -9,7 +9,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::{json, Api};
 use grantdesk::domain::{Email, RequestId};
 use grantdesk::slack::{self, ConnectedSlack, SignatureError};
-use grantdesk::usecases::authorization::Principal;
+use grantdesk::usecases::authorization::{self, Principal};
 use grantdesk::usecases::review::ReviewError;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -99,7 +99,7 @@ async fn principal(api: &Api, slack: &ConnectedSlack, user: &str) -> Result<Prin
     };
     let user = user.value;
     Ok(Principal {
-        org_admin: api.config.org_admin(&user),
+        org_admin: authorization::org_admin(&user, &api.config.bootstrap_admins),
         user_id: user.id,
         via: Some("slack"),
         groups: None,

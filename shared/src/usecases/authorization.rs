@@ -11,8 +11,10 @@
 //! | add a user by hand | a resource admin, for anyone but themself |
 //! | change a resource's admin group, reviewers or auto-approval | an org admin |
 //! | administer the org (directory, catalog, settings, integrations) | an org admin |
+//!
+//! An org admin is a user the directory marks so, or one the deployment's bootstrap list names.
 
-use crate::domain::{AccessRequest, GroupId, UserId};
+use crate::domain::{AccessRequest, Email, GroupId, User, UserId};
 use crate::store::{Store, StoreResult};
 use std::collections::BTreeSet;
 use thiserror::Error;
@@ -100,6 +102,12 @@ pub enum Refusal {
     /// An admin adding themself by hand.
     #[error("nobody adds themself by hand; request access like anyone else")]
     GrantSelf,
+}
+
+/// Whether `user` is an org admin: by the directory, or because the deployment names their
+/// e-mail address among its bootstrap admins.
+pub fn org_admin(user: &User, bootstrap_admins: &[Email]) -> bool {
+    user.is_admin || bootstrap_admins.contains(&user.email)
 }
 
 /// Approving or denying `request`.
@@ -314,6 +322,24 @@ mod tests {
             add_by_hand(&w.stranger, admins, &w.stranger.principal.user_id),
             Err(Refusal::NotResourceAdmin)
         );
+    }
+
+    #[test]
+    fn the_directory_or_the_bootstrap_list_makes_an_org_admin() {
+        let mut user = User {
+            id: UserId::generate(),
+            email: Email::parse("ada@example.com").unwrap(),
+            name: "Ada".into(),
+            is_admin: false,
+            created_at: crate::domain::now(),
+            identity: None,
+        };
+        let listed = [Email::parse("ada@example.com").unwrap()];
+        let other = [Email::parse("bob@example.com").unwrap()];
+        assert!(!org_admin(&user, &other));
+        assert!(org_admin(&user, &listed));
+        user.is_admin = true;
+        assert!(org_admin(&user, &other));
     }
 
     #[test]
