@@ -1,5 +1,6 @@
 //! Harness for the end-to-end tests: one AWS emulator per test process, and per test a fresh
-//! table and the local stack on a random port, driven over HTTP only.
+//! table and the local stack on a random port, driven over HTTP (or, in `use_cases.rs`, through
+//! the use cases themselves).
 
 pub mod browser;
 
